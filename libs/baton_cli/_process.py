@@ -1,0 +1,104 @@
+"""Child service processes: start, wait until healthy, stop, kill.
+
+Used by `baton up` and by the tests, so both run services the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+
+def wait_healthy(address: str, timeout: float = 20.0, service: str = "",
+                 proc: subprocess.Popen | None = None) -> None:
+    """Blocks until grpc.health.v1 at `address` reports SERVING."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    with grpc.insecure_channel(address) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"process for {address} exited with {proc.returncode}")
+            try:
+                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError as exc:
+                last = exc
+            time.sleep(0.05)
+    raise TimeoutError(f"{address} not healthy after {timeout}s: {last}")
+
+
+class ChildProcess:
+    """One child process with its own environment and log file."""
+
+    def __init__(self, name: str, args: Sequence[str], env: Mapping[str, str],
+                 log_path: Path, health_address: str | None = None) -> None:
+        self.name = name
+        self.args = list(args)
+        self.env = dict(env)
+        self.log_path = Path(log_path)
+        self.health_address = health_address
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+
+    @classmethod
+    def service(cls, name: str, kind: str, env: Mapping[str, str], log_path: Path,
+                health_address: str | None) -> ChildProcess:
+        """A `baton serve KIND` child run with this interpreter."""
+        return cls(name, [sys.executable, "-m", "baton_cli", "serve", kind], env, log_path,
+                   health_address)
+
+    def start(self, wait: bool = True, timeout: float = 30.0) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            self.proc = subprocess.Popen(self.args, env={**os.environ, **self.env},
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
+        finally:
+            log.close()
+        if wait and self.health_address:
+            wait_healthy(self.health_address, timeout, proc=self.proc)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout`; safe to call twice."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""

@@ -1,0 +1,30 @@
+"""Ports, service names and environment variable names, in one place."""
+
+REGISTRY_PORT = 50051
+ORCHESTRATOR_PORT = 50052
+SESSIONS_PORT = 50053
+WORKER_PORT = 50060
+GATEWAY_PORT = 8080
+
+REGISTRY_SERVICE = "baton.registry.v1.MethodRegistry"
+PROVIDER_SERVICE = "baton.provider.v1.MethodProvider"
+ORCHESTRATOR_SERVICE = "baton.orchestrator.v1.Orchestrator"
+HOOK_MANAGER_SERVICE = "baton.orchestrator.v1.HookManager"
+POLICY_ENGINE_SERVICE = "baton.orchestrator.v1.PolicyEngine"
+SESSIONS_SERVICE = "baton.sessions.v1.SessionOrchestrator"
+
+ERROR_DOMAIN = "baton.dev"
+
+# Environment variables (documented in the README's configuration table).
+ENV_DATA_DIR = "BATON_DATA_DIR"
+ENV_HOST = "BATON_HOST"
+ENV_REGISTRY_ADDR = "BATON_REGISTRY_ADDR"
+ENV_ORCHESTRATOR_ADDR = "BATON_ORCHESTRATOR_ADDR"
+ENV_SESSIONS_ADDR = "BATON_SESSIONS_ADDR"
+ENV_LISTEN = "BATON_LISTEN"
+ENV_DATABASE_URL = "BATON_DATABASE_URL"
+ENV_REDIS_URL = "REDIS_URL"
+ENV_LOG_LEVEL = "BATON_LOG_LEVEL"
+ENV_LEASE_TTL = "BATON_LEASE_TTL_SECONDS"
+ENV_SESSION_TTL = "BATON_SESSION_TTL_SECONDS"
+ENV_GRACE = "BATON_SHUTDOWN_GRACE_SECONDS"

@@ -1,0 +1,63 @@
+"""Conversions between protobuf well-known types and Python values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
+
+
+def struct_to_dict(message: struct_pb2.Struct | None) -> dict[str, Any]:
+    """Struct → dict; whole numbers come back as int, not float."""
+    if message is None:
+        return {}
+    return _ints(json_format.MessageToDict(message))
+
+
+def dict_to_struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    if value:
+        message.update(value)
+    return message
+
+
+def _ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+def seconds_to_duration(seconds: float | None) -> duration_pb2.Duration:
+    message = duration_pb2.Duration()
+    if seconds:
+        message.FromNanoseconds(int(seconds * 1e9))
+    return message
+
+
+def duration_to_seconds(message: duration_pb2.Duration | None) -> float:
+    if message is None:
+        return 0.0
+    return message.seconds + message.nanos / 1e9
+
+
+def datetime_to_timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(value)
+    return message
+
+
+def timestamp_to_datetime(message: timestamp_pb2.Timestamp) -> dt.datetime:
+    return message.ToDatetime(tzinfo=dt.timezone.utc)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

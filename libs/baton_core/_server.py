@@ -1,0 +1,124 @@
+"""One server bootstrap: aio server, health, reflection, interceptors, graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ._interceptors import ErrorInterceptor
+
+log = logging.getLogger("baton.server")
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+SERVER_OPTIONS = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+)
+
+
+@dataclass(frozen=True)
+class Service:
+    """One gRPC service to host: its full name, servicer and generated adder."""
+
+    name: str
+    servicer: Any
+    add_to_server: Callable[[Any, grpc.aio.Server], None]
+
+
+class App(Protocol):
+    """What a service process hosts: its services plus start/stop of its stores."""
+
+    def services(self) -> Sequence[Service]: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class GrpcServer:
+    """A grpc.aio server with health, reflection and the shared interceptors."""
+
+    def __init__(self, listen: str, services: Sequence[Service],
+                 interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
+        self.listen = listen
+        self._services = list(services)
+        self._interceptors = [*interceptors, ErrorInterceptor()]
+        self._server: grpc.aio.Server | None = None
+        self._health = health.aio.HealthServicer()
+        self.port = 0
+
+    async def start(self) -> int:
+        server = grpc.aio.server(interceptors=self._interceptors, options=SERVER_OPTIONS)
+        for service in self._services:
+            service.add_to_server(service.servicer, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        names = [s.name for s in self._services]
+        reflection.enable_server_reflection(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME], server)
+        self.port = server.add_insecure_port(self.listen)
+        if self.port == 0:
+            raise RuntimeError(f"could not bind {self.listen}")
+        await server.start()
+        self._server = server
+        for name in ["", *names]:
+            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        return self.port
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Reports NOT_SERVING, then stops, letting calls in flight finish."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        await self._health.enter_graceful_shutdown()
+        await server.stop(grace)
+
+
+async def run_app(app: App, listen: str, *, grace: float = 5.0,
+                  interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
+    """Runs `app` until SIGTERM or SIGINT, then drains and stops it."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    server = GrpcServer(listen, app.services(), interceptors)
+    try:
+        port = await server.start()
+        log.info("serving %s on %s (port %d)",
+                 ", ".join(s.name for s in app.services()), listen, port)
+        await stop.wait()
+        log.info("draining (grace %.1fs)", grace)
+    finally:
+        await server.stop(grace)
+        await app.stop()
+    log.info("stopped")
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def run(main: Callable[[], Any]) -> None:
+    """Runs an async main on uvloop when it is installed."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
