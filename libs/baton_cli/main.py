@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 
 import typer
 
-from baton_core import Settings, configure_logging, run, run_app
+from baton_core import Settings, configure_logging, constants, run, run_app
 
 app = typer.Typer(help="Baton: a gRPC-native orchestration platform.", no_args_is_help=True)
 
@@ -23,10 +25,35 @@ def serve(kind: str = typer.Argument(..., help="registry | orchestrator | sessio
     if kind not in _SERVICES:
         raise typer.BadParameter(f"unknown service {kind!r}; choose one of {', '.join(_SERVICES)}")
     settings = Settings.from_env(kind)
-    configure_logging(settings.extra.get("log_level", "INFO"))
+    configure_logging(os.environ.get(constants.ENV_LOG_LEVEL, "INFO"))
     module = importlib.import_module(_SERVICES[kind])
     built = module.build_app(settings)
     run(lambda: run_app(built, settings.listen, grace=settings.shutdown_grace))
+
+
+@app.command()
+def up(
+    data_dir: Path = typer.Option(Path("./.baton"), "--data-dir", help="Where SQLite files, "
+                                  "Redis data and logs live."),
+    host: str = typer.Option("127.0.0.1", help="Interface the services listen on."),
+    no_worker: bool = typer.Option(False, "--no-worker", help="Do not start the example worker."),
+    registry_port: int = typer.Option(constants.REGISTRY_PORT, help="MethodRegistry port."),
+    orchestrator_port: int = typer.Option(constants.ORCHESTRATOR_PORT, help="Orchestrator port."),
+    sessions_port: int = typer.Option(constants.SESSIONS_PORT, help="SessionOrchestrator port."),
+    worker_port: int = typer.Option(constants.WORKER_PORT, help="Example worker port."),
+    no_gateway: bool = typer.Option(False, "--no-gateway", help="Do not start the Envoy "
+                                    "HTTP/JSON gateway."),
+    gateway_port: int = typer.Option(constants.GATEWAY_PORT, help="Envoy gateway port."),
+) -> None:
+    """Start the whole platform on its embedded default (Ctrl-C stops it)."""
+    from ._up import PlatformConfig, run_platform
+
+    run_platform(PlatformConfig(data_dir=data_dir.resolve(), host=host,
+                                redis_url=os.environ.get(constants.ENV_REDIS_URL, ""),
+                                with_worker=not no_worker, registry_port=registry_port,
+                                orchestrator_port=orchestrator_port, sessions_port=sessions_port,
+                                worker_port=worker_port,
+                                gateway_port=None if no_gateway else gateway_port))
 
 
 def main() -> None:

@@ -49,15 +49,15 @@ def datetime_to_timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp 
     if value is None:
         return None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     message = timestamp_pb2.Timestamp()
     message.FromDatetime(value)
     return message
 
 
 def timestamp_to_datetime(message: timestamp_pb2.Timestamp) -> dt.datetime:
-    return message.ToDatetime(tzinfo=dt.timezone.utc)
+    return message.ToDatetime(tzinfo=dt.UTC)
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,12 +47,20 @@ class App(Protocol):
     async def stop(self) -> None: ...
 
 
+class Drainable(Protocol):
+    """An App that can end its long-lived streams before the server stops."""
+
+    async def drain(self) -> None: ...
+
+
 class GrpcServer:
     """A grpc.aio server with health, reflection and the shared interceptors."""
 
     def __init__(self, listen: str, services: Sequence[Service],
-                 interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
+                 interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+                 drain_seconds: float = 0.0) -> None:
         self.listen = listen
+        self.drain_seconds = drain_seconds
         self._services = list(services)
         self._interceptors = [*interceptors, ErrorInterceptor()]
         self._server: grpc.aio.Server | None = None
@@ -77,16 +85,23 @@ class GrpcServer:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         return self.port
 
-    async def stop(self, grace: float = 5.0) -> None:
-        """Reports NOT_SERVING, then stops, letting calls in flight finish."""
+    async def stop(self, grace: float = 5.0,
+                   before_stop: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Reports NOT_SERVING for `drain_seconds` (so health checkers and load
+        balancers move away while the port still answers), then stops,
+        letting calls in flight finish within `grace`."""
         server, self._server = self._server, None
         if server is None:
             return
         await self._health.enter_graceful_shutdown()
+        if self.drain_seconds > 0:
+            await asyncio.sleep(self.drain_seconds)
+        if before_stop is not None:
+            await before_stop()
         await server.stop(grace)
 
 
-async def run_app(app: App, listen: str, *, grace: float = 5.0,
+async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0.5,
                   interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
     """Runs `app` until SIGTERM or SIGINT, then drains and stops it."""
     stop = asyncio.Event()
@@ -94,7 +109,7 @@ async def run_app(app: App, listen: str, *, grace: float = 5.0,
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await app.start()
-    server = GrpcServer(listen, app.services(), interceptors)
+    server = GrpcServer(listen, app.services(), interceptors, drain_seconds=drain)
     try:
         port = await server.start()
         log.info("serving %s on %s (port %d)",
@@ -102,7 +117,7 @@ async def run_app(app: App, listen: str, *, grace: float = 5.0,
         await stop.wait()
         log.info("draining (grace %.1fs)", grace)
     finally:
-        await server.stop(grace)
+        await server.stop(grace, before_stop=getattr(app, "drain", None))
         await app.stop()
     log.info("stopped")
 

@@ -1,0 +1,66 @@
+"""Dispatch of a trivial method vs a bare grpc.aio echo with the same payload."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import grpc
+
+from baton.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from baton_core import dict_to_struct, free_port
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _harness import BenchPlatform, measure  # noqa: E402
+
+PAYLOAD = {"value": "hello"}
+
+
+async def run(platform: BenchPlatform, echo_addr: str) -> list:
+    request = orchestrator_pb2.DispatchRequest(operation="demo.echo",
+                                               params=dict_to_struct(PAYLOAD))
+    raw = request.params.SerializeToString()
+    async with grpc.aio.insecure_channel(echo_addr) as echo_ch, \
+            grpc.aio.insecure_channel(platform.addrs["orchestrator"]) as orch_ch:
+        echo = echo_ch.unary_unary("/bench.Echo/Echo")
+        orch = orchestrator_pb2_grpc.OrchestratorStub(orch_ch)
+        for _ in range(100):  # wait until the worker's method is in the cache
+            try:
+                await orch.Dispatch(request, timeout=5)
+                break
+            except grpc.aio.AioRpcError:
+                await asyncio.sleep(0.1)
+        bare = await measure("bare grpc.aio echo", lambda: echo(raw))
+        dispatch = await measure("Dispatch demo.echo", lambda: orch.Dispatch(request))
+    return [bare, dispatch]
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        platform = BenchPlatform(Path(tmp))
+        echo_addr = f"127.0.0.1:{free_port()}"
+        echo = subprocess.Popen([sys.executable, str(Path(__file__).parent / "echo_server.py"),
+                                 echo_addr], stdout=subprocess.PIPE)
+        try:
+            echo.stdout.readline()
+            platform.start()
+            time.sleep(0.5)
+            bare, dispatch = asyncio.run(run(platform, echo_addr))
+        finally:
+            echo.terminate()
+            platform.stop()
+    print("\n## Dispatch (64 concurrent callers for throughput)\n")
+    print("| call | p50 ms | p99 ms | calls/s |\n| --- | --- | --- | --- |")
+    print(bare.row())
+    print(dispatch.row())
+    print(f"\nDispatch p50 = {dispatch.p50_ms / bare.p50_ms:.2f}x bare echo (target <= 2.5x); "
+          f"throughput = {100 * dispatch.per_second / bare.per_second:.0f}% of bare "
+          "(target >= 40%)")
+
+
+if __name__ == "__main__":
+    main()

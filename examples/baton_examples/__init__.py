@@ -1,0 +1,1 @@
+"""Example Baton workers."""

@@ -1,0 +1,166 @@
+"""`baton up`: the whole platform on its embedded default, supervised."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from baton_core import RedisServer
+from baton_core import constants as c
+
+from ._gateway import Gateway, GatewayError, GatewaySettings, build_descriptor
+from ._process import ChildProcess
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    registry_port: int = c.REGISTRY_PORT
+    orchestrator_port: int = c.ORCHESTRATOR_PORT
+    sessions_port: int = c.SESSIONS_PORT
+    worker_port: int = c.WORKER_PORT
+    redis_url: str = ""
+    with_worker: bool = True
+    # None: no gateway (`baton up --no-gateway`).
+    gateway_port: int | None = c.GATEWAY_PORT
+
+    def addr(self, port: int) -> str:
+        return f"{self.host}:{port}"
+
+
+class Platform:
+    """Redis, the three services and the example worker as supervised children."""
+
+    def __init__(self, config: PlatformConfig, out=sys.stdout) -> None:
+        self.config = config
+        self.out = out
+        self.redis: RedisServer | None = None
+        self.children: list[ChildProcess] = []
+        self._stopping = False
+
+    def say(self, message: str) -> None:
+        print(f"[baton] {message}", file=self.out, flush=True)
+
+    def start(self) -> None:
+        cfg = self.config
+        logs = cfg.data_dir / "logs"
+        redis_url = cfg.redis_url
+        if not redis_url:
+            self.redis = RedisServer(cfg.data_dir / "redis", persist=True)
+            self.redis.start()
+            redis_url = self.redis.url
+            self.say(f"redis-server started on {redis_url} (data in {cfg.data_dir / 'redis'})")
+        else:
+            self.say(f"using Redis at {redis_url}")
+        common = {
+            c.ENV_DATA_DIR: str(cfg.data_dir),
+            c.ENV_REDIS_URL: redis_url,
+            c.ENV_REGISTRY_ADDR: cfg.addr(cfg.registry_port),
+            c.ENV_SESSIONS_ADDR: cfg.addr(cfg.sessions_port),
+            c.ENV_ORCHESTRATOR_ADDR: cfg.addr(cfg.orchestrator_port),
+        }
+        for kind, port in (("registry", cfg.registry_port), ("sessions", cfg.sessions_port),
+                           ("orchestrator", cfg.orchestrator_port)):
+            env = {**common, c.ENV_LISTEN: cfg.addr(port),
+                   c.ENV_DATABASE_URL: os.environ.get(f"BATON_{kind.upper()}_DATABASE_URL", "")}
+            child = ChildProcess.service(kind, kind, env, logs / f"{kind}.log", cfg.addr(port))
+            self._launch(child)
+        if cfg.with_worker:
+            env = {**common, "BATON_WORKER_LISTEN": cfg.addr(cfg.worker_port)}
+            worker = ChildProcess("example-worker",
+                                  [sys.executable, "-m", "baton_examples.casefile_worker"],
+                                  env, logs / "example-worker.log", cfg.addr(cfg.worker_port))
+            self._launch(worker)
+        if cfg.gateway_port is not None:
+            self._launch(self._gateway(logs))
+        self.say("platform is up:")
+        self.say(f"  registry      {cfg.addr(cfg.registry_port)}  ({c.REGISTRY_SERVICE})")
+        self.say(f"  orchestrator  {cfg.addr(cfg.orchestrator_port)}  ({c.ORCHESTRATOR_SERVICE}, "
+                 "HookManager, PolicyEngine)")
+        self.say(f"  sessions      {cfg.addr(cfg.sessions_port)}  ({c.SESSIONS_SERVICE})")
+        if cfg.with_worker:
+            self.say(f"  worker        {cfg.addr(cfg.worker_port)}  (examples: casefile.*, demo.*)")
+        if cfg.gateway_port is not None:
+            self.say(f"  gateway       http://{cfg.addr(cfg.gateway_port)}  (HTTP/JSON and gRPC "
+                     "through Envoy; see README \"Use it over HTTP\")")
+        self.say(f"  logs          {logs}")
+        self.say("try: grpcurl -plaintext "
+                 f"{cfg.addr(cfg.orchestrator_port)} list    (Ctrl-C stops everything)")
+
+    def _gateway(self, logs: Path) -> Gateway:
+        """Envoy routing to the ports this platform actually uses."""
+        cfg = self.config
+        workdir = cfg.data_dir / "gateway"
+        try:
+            descriptor = build_descriptor(workdir / "descriptor.binpb")
+        except GatewayError as exc:
+            self.say(f"gateway cannot start: {exc} (--no-gateway runs without it)")
+            self.stop()
+            raise SystemExit(1) from exc
+        settings = GatewaySettings(
+            listen=cfg.addr(cfg.gateway_port),
+            upstreams={"registry": cfg.addr(cfg.registry_port),
+                       "orchestrator": cfg.addr(cfg.orchestrator_port),
+                       "sessions": cfg.addr(cfg.sessions_port)},
+            descriptor=str(descriptor))
+        return Gateway(settings, workdir, logs / "gateway.log")
+
+    def _launch(self, child: ChildProcess) -> None:
+        try:
+            child.start(wait=True)
+        except (RuntimeError, TimeoutError) as exc:
+            self.say(f"{child.name} failed to start: {exc}\n{child.tail()}")
+            self.stop()
+            raise SystemExit(1) from exc
+        self.children.append(child)
+        self.say(f"{child.name} started (pid {child.pid})")
+
+    def supervise(self, poll: float = 0.5) -> None:
+        """Restarts children that die, until stop() or a signal."""
+        while not self._stopping:
+            for child in self.children:
+                if self._stopping or child.alive():
+                    continue
+                code = child.proc.returncode if child.proc else None
+                child.restarts += 1
+                self.say(f"{child.name} exited with code {code}; restarting "
+                         f"(restart #{child.restarts})")
+                time.sleep(min(0.2 * child.restarts, 5.0))
+                try:
+                    child.start(wait=True)
+                    self.say(f"{child.name} is back (pid {child.pid})")
+                except (RuntimeError, TimeoutError) as exc:
+                    self.say(f"{child.name} did not come back: {exc}")
+            time.sleep(poll)
+
+    def stop(self) -> None:
+        """Stops the children in reverse order, then Redis; safe to call twice."""
+        self._stopping = True
+        for child in reversed(self.children):
+            child.stop()
+        self.children = []
+        if self.redis is not None:
+            self.redis.stop()
+            self.redis = None
+
+
+def run_platform(config: PlatformConfig) -> None:
+    platform = Platform(config)
+
+    def _on_signal(signum, _frame):
+        platform._stopping = True
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    try:
+        platform.start()
+        platform.supervise()
+    finally:
+        platform.say("stopping...")
+        platform.stop()
+        platform.say("stopped")

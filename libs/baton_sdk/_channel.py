@@ -1,0 +1,98 @@
+"""One grpc.aio channel per peer, shared by the typed clients.
+
+It adds the call metadata (the bearer token), applies the default deadline,
+retries idempotent RPCs through the channel's service config, and turns every
+AioRpcError into the matching BatonError.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+import grpc
+
+from baton_core import from_rpc_error
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+DEFAULT_TIMEOUT = 30.0
+
+# Retries happen in the channel (grpc's own retry support), only for RPCs the
+# client marks idempotent and only for UNAVAILABLE, so a retried call is
+# harmless by construction.
+_RETRY_POLICY = {
+    "maxAttempts": 4,
+    "initialBackoff": "0.1s",
+    "maxBackoff": "2s",
+    "backoffMultiplier": 2,
+    "retryableStatusCodes": ["UNAVAILABLE"],
+}
+
+
+def _service_config(idempotent: Sequence[tuple[str, str]]) -> str:
+    names = [{"service": service, "method": method} for service, method in idempotent]
+    configs = [{"name": names, "retryPolicy": _RETRY_POLICY}] if names else []
+    return json.dumps({"methodConfig": configs})
+
+
+class Connection:
+    """A channel to one address plus what every call on it needs.
+
+    Args:
+        address: host:port of the peer.
+        token: Bearer token sent as `authorization` metadata on every call.
+        metadata: Extra metadata sent on every call.
+        timeout: Default deadline in seconds for unary calls; None for none.
+        idempotent: (service, method) pairs that the channel may retry.
+    """
+
+    def __init__(self, address: str, *, token: str | None = None,
+                 metadata: Sequence[tuple[str, str]] = (), timeout: float | None = DEFAULT_TIMEOUT,
+                 idempotent: Sequence[tuple[str, str]] = ()) -> None:
+        self.address = address
+        self.timeout = timeout
+        headers = list(metadata)
+        if token:
+            headers.append(("authorization", f"Bearer {token}"))
+        self.metadata = tuple(headers)
+        self.channel = grpc.aio.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.keepalive_time_ms", 30_000),
+            ("grpc.keepalive_timeout_ms", 10_000),
+            # A peer that was down is found again within seconds (the default
+            # backoff grows to two minutes), and a failing channel does not
+            # share its backoff with other channels to the same address.
+            ("grpc.initial_reconnect_backoff_ms", 500),
+            ("grpc.max_reconnect_backoff_ms", 5_000),
+            ("grpc.use_local_subchannel_pool", 1),
+            ("grpc.enable_retries", 1),
+            ("grpc.service_config", _service_config(idempotent)),
+        ])
+        self._closed = False
+
+    async def unary(self, rpc: Callable[..., Any], request: Any,
+                    timeout: float | None = None) -> Any:
+        """Calls a unary RPC; `timeout` None means the connection's default."""
+        try:
+            return await rpc(request, metadata=self.metadata,
+                             timeout=self.timeout if timeout is None else timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+
+    async def stream(self, rpc: Callable[..., Any], request: Any) -> AsyncIterator[Any]:
+        """Iterates a server-streaming RPC (no deadline); leaving the loop cancels it."""
+        call = rpc(request, metadata=self.metadata)
+        try:
+            async for item in call:
+                yield item
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self.channel.close()

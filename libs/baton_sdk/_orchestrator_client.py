@@ -1,0 +1,117 @@
+"""OrchestratorClient: Dispatch, and the HookManager and PolicyEngine beside it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from baton.orchestrator.v1 import (
+    hooks_pb2,
+    hooks_pb2_grpc,
+    orchestrator_pb2,
+    orchestrator_pb2_grpc,
+    policies_pb2,
+    policies_pb2_grpc,
+)
+from baton_core import constants, dict_to_struct, seconds_to_duration
+
+from ._channel import DEFAULT_TIMEOUT, Connection
+
+# Time granted beyond a dispatch's own timeout, so the orchestrator's
+# DEADLINE_EXCEEDED (with its details) reaches us before our own deadline cuts in.
+DISPATCH_DEADLINE_SLACK = 1.0
+
+_IDEMPOTENT = [
+    (constants.HOOK_MANAGER_SERVICE, "ListHooks"), (constants.HOOK_MANAGER_SERVICE, "GetHook"),
+    (constants.POLICY_ENGINE_SERVICE, "ListPolicies"),
+    (constants.POLICY_ENGINE_SERVICE, "GetPolicy"),
+]
+
+
+class OrchestratorClient:
+    """Client of the orchestrator process (Orchestrator, HookManager, PolicyEngine).
+
+    Every method raises the BatonError subclass matching the returned status.
+
+    Args:
+        address: host:port of the orchestrator.
+        token: Bearer token sent with every call.
+        metadata: Extra metadata sent with every call.
+        timeout: Default deadline of unary calls in seconds; None for none.
+    """
+
+    def __init__(self, address: str, *, token: str | None = None,
+                 metadata: Sequence[tuple[str, str]] = (),
+                 timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        self._conn = Connection(address, token=token, metadata=metadata, timeout=timeout,
+                                idempotent=_IDEMPOTENT)
+        self._orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._conn.channel)
+        self._hooks = hooks_pb2_grpc.HookManagerStub(self._conn.channel)
+        self._policies = policies_pb2_grpc.PolicyEngineStub(self._conn.channel)
+
+    @property
+    def address(self) -> str:
+        return self._conn.address
+
+    async def __aenter__(self) -> OrchestratorClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def dispatch(self, operation: str, params: Mapping[str, Any] | None = None, *,
+                       session_id: str = "", timeout: float | None = None,
+                       dry_run: bool = False, idempotency_key: str | None = None,
+                       skip_hooks: Sequence[str] = ()) -> orchestrator_pb2.DispatchResponse:
+        """Runs one operation through policy, hooks and a worker.
+
+        Args:
+            operation: Dotted method name, e.g. `casefile.create`.
+            params: The method's params.
+            session_id: Session to record the execution in.
+            timeout: Execution timeout (sent as a directive; the call's own
+                deadline is a little longer). None: the policy's default.
+            dry_run: Validate and run pre-hooks only.
+            idempotency_key: A repeated key returns the first result.
+            skip_hooks: Skippable hooks not to run.
+
+        Returns:
+            The result (a Struct) and the execution metadata.
+        """
+        directives = orchestrator_pb2.Directives(
+            skip_hooks=list(skip_hooks), dry_run=dry_run, idempotency_key=idempotency_key or "")
+        deadline = None
+        if timeout is not None:
+            directives.timeout.CopyFrom(seconds_to_duration(timeout))
+            deadline = timeout + DISPATCH_DEADLINE_SLACK
+        request = orchestrator_pb2.DispatchRequest(
+            operation=operation, params=dict_to_struct(dict(params or {})),
+            session_id=session_id, directives=directives)
+        return await self._conn.unary(self._orchestrator.Dispatch, request, deadline)
+
+    async def list_hooks(self, *, stage: int = hooks_pb2.Hook.STAGE_UNSPECIFIED,
+                         timeout: float | None = None) -> list[hooks_pb2.Hook]:
+        """Every hook (of `stage`, when given) in run order."""
+        response = await self._conn.unary(
+            self._hooks.ListHooks, hooks_pb2.ListHooksRequest(stage=stage), timeout)
+        return list(response.hooks)
+
+    async def get_hook(self, name: str, *, timeout: float | None = None) -> hooks_pb2.Hook:
+        response = await self._conn.unary(
+            self._hooks.GetHook, hooks_pb2.GetHookRequest(name=name), timeout)
+        return response.hook
+
+    async def list_policies(self, *, timeout: float | None = None) -> list[policies_pb2.Policy]:
+        """Every policy, most specific pattern first."""
+        response = await self._conn.unary(
+            self._policies.ListPolicies, policies_pb2.ListPoliciesRequest(), timeout)
+        return list(response.policies)
+
+    async def get_policy(self, name: str, *,
+                         timeout: float | None = None) -> policies_pb2.Policy:
+        response = await self._conn.unary(
+            self._policies.GetPolicy, policies_pb2.GetPolicyRequest(name=name), timeout)
+        return response.policy

@@ -1,0 +1,51 @@
+"""ProviderClient: calls a worker's MethodProvider.Invoke directly."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from baton.provider.v1 import provider_pb2, provider_pb2_grpc
+from baton_core import dict_to_struct
+
+from ._channel import DEFAULT_TIMEOUT, Connection
+from ._context import InvocationContext
+
+
+class ProviderClient:
+    """Client of one worker, as the orchestrator uses it (no hooks, no policies).
+
+    Args:
+        address: host:port of the worker.
+        token: Bearer token sent with every call.
+        metadata: Extra metadata sent with every call.
+        timeout: Default deadline of calls in seconds; None for none.
+    """
+
+    def __init__(self, address: str, *, token: str | None = None,
+                 metadata: Sequence[tuple[str, str]] = (),
+                 timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        self._conn = Connection(address, token=token, metadata=metadata, timeout=timeout)
+        self._stub = provider_pb2_grpc.MethodProviderStub(self._conn.channel)
+
+    @property
+    def address(self) -> str:
+        return self._conn.address
+
+    async def __aenter__(self) -> ProviderClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    async def invoke(self, method: str, params: Mapping[str, Any] | None = None, *,
+                     version: str = "", context: InvocationContext | None = None,
+                     timeout: float | None = None) -> provider_pb2.InvokeResponse:
+        """Executes `method` on the worker; `timeout` becomes the call's deadline."""
+        request = provider_pb2.InvokeRequest(
+            method=method, version=version, params=dict_to_struct(dict(params or {})),
+            context=(context or InvocationContext()).to_proto())
+        return await self._conn.unary(self._stub.Invoke, request, timeout)

@@ -1,0 +1,126 @@
+"""Calling workers: endpoint choice, deadline, retries on retryable codes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from baton.provider.v1 import provider_pb2, provider_pb2_grpc
+from baton_core import (
+    BatonError,
+    DeadlineExceeded,
+    Unavailable,
+    dict_to_struct,
+    from_rpc_error,
+    struct_to_dict,
+)
+
+from ._method_cache import CachedMethod
+from ._retry import Retry
+
+log = logging.getLogger("baton.orchestrator.invoke")
+
+_CHANNEL_OPTIONS = (
+    ("grpc.max_receive_message_length", 16 * 1024 * 1024),
+    ("grpc.max_send_message_length", 16 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+)
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """Who and what one worker call is for."""
+
+    session_id: str = ""
+    run_id: str = ""
+    step_id: str = ""
+    idempotency_key: str = ""
+    actor: str = ""
+
+
+@dataclass
+class InvokeOutcome:
+    result: dict[str, Any]
+    attempts: int
+    worker_id: str
+    worker_address: str
+    worker_seconds: float
+
+
+class Invoker:
+    """Invokes methods on their workers over one reused channel per worker."""
+
+    def __init__(self) -> None:
+        self._stubs: dict[str, provider_pb2_grpc.MethodProviderStub] = {}
+        self._channels: list[grpc.aio.Channel] = []
+
+    def _stub(self, address: str) -> provider_pb2_grpc.MethodProviderStub:
+        stub = self._stubs.get(address)
+        if stub is None:
+            channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+            self._channels.append(channel)
+            stub = self._stubs[address] = provider_pb2_grpc.MethodProviderStub(channel)
+        return stub
+
+    async def close(self) -> None:
+        channels, self._channels, self._stubs = self._channels, [], {}
+        for channel in channels:
+            await channel.close()
+
+    async def invoke(self, method: CachedMethod, params: dict[str, Any], ctx: CallContext,
+                     deadline: float, retry: Retry | None = None,
+                     first_attempt: int = 1) -> InvokeOutcome:
+        """Calls a live worker, retrying per policy, never past `deadline` (monotonic)."""
+        retry = retry or method.retry
+        struct = dict_to_struct(params)
+        attempt = first_attempt - 1
+        while True:
+            attempt += 1
+            endpoints = method.live_endpoints()
+            if not endpoints:
+                error: BatonError = Unavailable(
+                    f"no live worker serves {method.name}", reason="NO_LIVE_WORKER",
+                    metadata={"method": method.name})
+                code = grpc.StatusCode.UNAVAILABLE
+            else:
+                endpoint = endpoints[0]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise DeadlineExceeded(f"deadline passed before calling {method.name}")
+                request = provider_pb2.InvokeRequest(
+                    method=method.name, version=method.proto.version, params=struct,
+                    context=provider_pb2.InvocationContext(
+                        session_id=ctx.session_id, run_id=ctx.run_id, step_id=ctx.step_id,
+                        attempt=attempt, idempotency_key=ctx.idempotency_key, actor=ctx.actor))
+                started = time.perf_counter()
+                try:
+                    reply = await self._stub(endpoint.address).Invoke(request, timeout=remaining)
+                except grpc.aio.AioRpcError as exc:
+                    code = exc.code()
+                    error = from_rpc_error(exc)
+                    error.metadata.setdefault("worker_address", endpoint.address)
+                    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                        raise DeadlineExceeded(
+                            f"{method.name} did not finish within its deadline",
+                            metadata={"worker_address": endpoint.address}) from exc
+                else:
+                    return InvokeOutcome(
+                        result=struct_to_dict(reply.result), attempts=attempt - first_attempt + 1,
+                        worker_id=endpoint.worker_id, worker_address=endpoint.address,
+                        worker_seconds=time.perf_counter() - started)
+            if not retry.should_retry(code, attempt):
+                error.metadata.setdefault("attempts", str(attempt - first_attempt + 1))
+                raise error
+            pause = retry.delay(attempt)
+            if time.monotonic() + pause >= deadline:
+                raise error
+            log.info("retrying %s after %s (attempt %d, %.3fs)", method.name, code.name,
+                     attempt, pause)
+            await asyncio.sleep(pause)

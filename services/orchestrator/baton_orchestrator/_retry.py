@@ -1,0 +1,59 @@
+"""Retry policies: which failures retry and how long to wait between attempts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from baton.registry.v1 import registry_pb2
+from baton_core import duration_to_seconds, status_code_named
+
+_STRATEGIES = {
+    registry_pb2.RetryPolicy.STRATEGY_NONE: "none",
+    registry_pb2.RetryPolicy.STRATEGY_FIXED: "fixed",
+    registry_pb2.RetryPolicy.STRATEGY_LINEAR: "linear",
+    registry_pb2.RetryPolicy.STRATEGY_EXPONENTIAL: "exponential",
+}
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A resolved retry policy."""
+
+    strategy: str = "exponential"
+    max_attempts: int = 3
+    initial_delay: float = 0.05
+    max_delay: float = 2.0
+    multiplier: float = 2.0
+    retryable: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.UNAVAILABLE})
+
+    @classmethod
+    def from_proto(cls, policy: registry_pb2.RetryPolicy | None) -> Retry:
+        default = cls()
+        if policy is None or policy.ByteSize() == 0:
+            return default
+        strategy = _STRATEGIES.get(policy.strategy, default.strategy)
+        codes = [status_code_named(name) for name in policy.retryable_codes]
+        return cls(
+            strategy=strategy,
+            max_attempts=1 if strategy == "none" else (policy.max_attempts or default.max_attempts),
+            initial_delay=duration_to_seconds(policy.initial_delay) or default.initial_delay,
+            max_delay=duration_to_seconds(policy.max_delay) or default.max_delay,
+            multiplier=policy.multiplier or default.multiplier,
+            retryable=frozenset(c for c in codes if c is not None) or default.retryable,
+        )
+
+    def should_retry(self, code: grpc.StatusCode, attempt: int) -> bool:
+        """Whether a failure with `code` on attempt number `attempt` is retried."""
+        return self.strategy != "none" and attempt < self.max_attempts and code in self.retryable
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based)."""
+        if self.strategy == "fixed":
+            value = self.initial_delay
+        elif self.strategy == "linear":
+            value = self.initial_delay * attempt
+        else:
+            value = self.initial_delay * self.multiplier ** (attempt - 1)
+        return min(value, self.max_delay)

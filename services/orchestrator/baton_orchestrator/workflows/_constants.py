@@ -1,0 +1,20 @@
+"""Environment variables, defaults and names of the workflow engine, in one place."""
+
+ENV_RUN_LEASE = "BATON_RUN_LEASE_SECONDS"
+ENV_REPLICA_ID = "BATON_REPLICA_ID"
+ENV_MAX_ACTIVE_RUNS = "BATON_MAX_ACTIVE_RUNS"
+
+DEFAULT_RUN_LEASE = 10.0
+DEFAULT_MAX_ACTIVE_RUNS = 5000
+DEFAULT_MAX_CONCURRENCY = 16
+
+VERSION_TABLE = "alembic_version_orchestrator"
+DB_FILE = "orchestrator.db"
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+DEFAULT_LOG_PAGE_SIZE = 500
+MAX_LOG_PAGE_SIZE = 5000
+
+# How often a watcher on another replica than the run's owner re-reads the events.
+WATCH_POLL_SECONDS = 0.25

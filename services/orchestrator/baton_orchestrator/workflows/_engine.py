@@ -1,0 +1,246 @@
+"""The workflow engine of one replica: its runs, their leases, and the run operations.
+
+Each run is owned by one replica under a lease (`wf_runs.owner`,
+`lease_expires_at`). A replica owns the runs it starts, renews its leases
+every third of their TTL, and claims runs whose lease lapsed (a dead
+replica's) or that wait unowned; PostgreSQL and the embedded SQLite default
+go through the same code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from baton_core import is_sqlite, make_engine, migrate, new_id
+
+from .._dispatch import Dispatcher
+from .._method_cache import MethodCache
+from .._policies import PolicyBook
+from .._sessions import SessionsGateway
+from . import _constants as k
+from ._definition import WorkflowDef
+from ._events import EventHub
+from ._executor import ExecutorContext, RunExecutor
+from ._records import Changes, Recorder, RunState, StepState
+from ._runs import RunStore
+from ._states import CANCELLED, RUN_ACTIVE, RUN_TERMINAL, advance_run
+from ._store import DefinitionStore
+from ._writer import Writer
+
+log = logging.getLogger("baton.workflows")
+MIGRATIONS = str(Path(__file__).parent / "migrations")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    lease_seconds: float = k.DEFAULT_RUN_LEASE
+    replica_id: str = ""
+    max_active_runs: int = k.DEFAULT_MAX_ACTIVE_RUNS
+    default_concurrency: int = k.DEFAULT_MAX_CONCURRENCY
+
+    @classmethod
+    def from_env(cls) -> EngineConfig:
+        env = os.environ
+        return cls(lease_seconds=float(env.get(k.ENV_RUN_LEASE) or k.DEFAULT_RUN_LEASE),
+                   replica_id=env.get(k.ENV_REPLICA_ID, ""),
+                   max_active_runs=int(env.get(k.ENV_MAX_ACTIVE_RUNS)
+                                       or k.DEFAULT_MAX_ACTIVE_RUNS))
+
+
+class WorkflowEngine:
+    def __init__(self, database_url: str, dispatcher: Dispatcher, cache: MethodCache,
+                 policies: PolicyBook, sessions: SessionsGateway | None,
+                 config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self.replica = self.config.replica_id or new_id("rep_")
+        self.cache = cache
+        self._url = database_url
+        self._deps = (dispatcher, cache, policies, sessions)
+        self._executors: dict[str, RunExecutor] = {}
+        self._lease_task: asyncio.Task | None = None
+        self.hub = EventHub()
+        self.db = None
+        self.definitions: DefinitionStore
+        self.runs: RunStore
+        self.writer: Writer
+        self._ctx: ExecutorContext
+
+    async def start(self) -> None:
+        self.db = make_engine(self._url)
+        await migrate(self.db, MIGRATIONS, k.VERSION_TABLE)
+        self.definitions, self.runs = DefinitionStore(self.db), RunStore(self.db)
+        self.writer = Writer(self.db, self.replica, shards=1 if is_sqlite(self.db) else 4,
+                             on_commit=self.hub.committed)
+        await self.writer.start()
+        dispatcher, cache, policies, sessions = self._deps
+        self._ctx = ExecutorContext(self.writer, dispatcher, cache, policies, sessions,
+                                    self.replica, self.config.default_concurrency)
+        self._lease_task = asyncio.create_task(self._lease_loop(), name="wf-leases")
+        log.info("workflow engine started: replica %s, lease %.1fs", self.replica,
+                 self.config.lease_seconds)
+
+    async def stop(self) -> None:
+        task, self._lease_task = self._lease_task, None
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        owned = list(self._executors)
+        await asyncio.gather(*(ex.abandon() for ex in list(self._executors.values())))
+        with contextlib.suppress(Exception):
+            await self.runs.release(self.replica, owned)
+        await self.writer.stop()
+        await self.db.dispose()
+
+    @property
+    def active_runs(self) -> int:
+        return len(self._executors)
+
+    # Runs ---------------------------------------------------------------------------------
+
+    async def start_run(self, defn: WorkflowDef, *, workflow_id: str | None = None,
+                        version: int = 0, input: dict[str, Any] | None = None,
+                        session_id: str = "", request_id: str = "", actor: str = "") -> str:
+        """Accepts a run and returns its id once it is durably recorded."""
+        if request_id:
+            existing = await self.runs.by_request_id(request_id)
+            if existing is not None:
+                return existing
+        state = RunState(run_id=new_id("run_"), definition=defn, workflow_id=workflow_id,
+                         workflow_version=version, input=dict(input or {}),
+                         session_id=session_id, actor=actor, request_id=request_id or None)
+        state.steps = {s.step_id: StepState(step_id=s.step_id, position=i, method=s.method)
+                       for i, s in enumerate(defn.steps)}
+        try:
+            if len(self._executors) < self.config.max_active_runs:
+                state.owner = self.replica
+                state.lease_expires_at = time.time() + self.config.lease_seconds
+                executor = self._launch(state, new=True)
+                await asyncio.shield(executor.created)
+            else:  # Over capacity: queued unowned; any replica's claim loop takes it.
+                rec = Recorder(state, self.replica)
+                rec.event("run created (queued)")
+                changes = rec.take()
+                changes.fence, changes.new_run = False, state.row()
+                changes.new_steps = [s.row(state.run_id) for s in state.steps.values()]
+                await self.writer.commit(changes)
+        except Exception:
+            if request_id:
+                existing = await self.runs.by_request_id(request_id)
+                if existing is not None:
+                    return existing
+            raise
+        return state.run_id
+
+    async def cancel_run(self, run_id: str, wait: float) -> None:
+        status = await self.runs.request_cancel(run_id)
+        if status not in RUN_ACTIVE:
+            advance_run(run_id, status, CANCELLED)
+        executor = self._executors.get(run_id)
+        if executor is not None:
+            executor.cancel()
+        # Elsewhere, the owner sees the flag when it renews its lease.
+        await self.wait_ended(run_id, wait)
+
+    async def retry_run(self, run_id: str) -> None:
+        self.hub.committed(await self.runs.retry(run_id, self.replica,
+                                                 self.config.lease_seconds))
+        await self._adopt(run_id)
+
+    async def wait_ended(self, run_id: str, timeout: float) -> str:
+        """The run's status once it has ended, or when `timeout` passes."""
+        deadline = time.monotonic() + timeout
+        with self.hub.subscribe(run_id) as sub:
+            while True:
+                status, _ = await self.runs.status_and_seq(run_id)
+                left = deadline - time.monotonic()
+                if status in RUN_TERMINAL or left <= 0:
+                    return status
+                await sub.wait(min(left, k.WATCH_POLL_SECONDS))
+
+    async def watch(self, run_id: str, after: int = 0) -> AsyncIterator[Any]:
+        """The run's events after `after`: past ones, then live ones until the run ends."""
+        status, seq_at_start = await self.runs.status_and_seq(run_id)
+        ended = status in RUN_TERMINAL
+        last = after
+        with self.hub.subscribe(run_id) as sub:
+            while True:
+                rows = await self.runs.events(run_id, last, 500)
+                for row in rows:
+                    yield row
+                    last = row.seq
+                    if row.run_status in RUN_TERMINAL and (
+                            row.seq > seq_at_start or (ended and row.seq == seq_at_start)):
+                        return
+                if len(rows) == 500:
+                    continue
+                if ended and last >= seq_at_start:
+                    return
+                local = run_id in self._executors
+                await sub.wait(1.0 if local else k.WATCH_POLL_SECONDS)
+
+    # Ownership ----------------------------------------------------------------------------
+
+    def _launch(self, state: RunState, new: bool = False) -> RunExecutor:
+        executor = RunExecutor(state, self._ctx, self._exited, new=new)
+        self._executors[state.run_id] = executor
+        executor.start()
+        return executor
+
+    async def _adopt(self, run_id: str) -> None:
+        if run_id in self._executors:
+            return
+        state = await self.runs.load(run_id)
+        if state.owner == self.replica and state.status in RUN_ACTIVE:
+            self._launch(state)
+
+    def _exited(self, executor: RunExecutor) -> None:
+        if self._executors.get(executor.run_id) is executor:
+            del self._executors[executor.run_id]
+        if executor.broken and self._lease_task is not None:
+            # Give the run back; a claim (here or elsewhere) resumes it from the database.
+            asyncio.get_running_loop().create_task(
+                self.runs.release(self.replica, [executor.run_id]))
+
+    async def _lease_loop(self) -> None:
+        interval = self.config.lease_seconds / 3
+        while True:
+            try:
+                await self._tend_leases()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the loop must outlive a database hiccup
+                log.exception("lease upkeep failed; retrying in %.1fs", interval)
+            await asyncio.sleep(interval)
+
+    async def _tend_leases(self) -> None:
+        owned, cancels = await self.runs.renew(self.replica, self.config.lease_seconds)
+        for run_id, executor in list(self._executors.items()):
+            if run_id not in owned and executor.created.done() and \
+                    executor.state.status not in RUN_TERMINAL:
+                log.warning("run %s: lease lost; stopping here", run_id)
+                await executor.abandon()
+        for run_id in cancels:
+            executor = self._executors.get(run_id)
+            if executor is not None:
+                executor.cancel()
+        room = self.config.max_active_runs - len(self._executors)
+        for run_id in await self.runs.claim(self.replica, self.config.lease_seconds,
+                                            min(room, 200)):
+            log.info("claimed run %s", run_id)
+            try:
+                await self._adopt(run_id)
+            except Exception:  # noqa: BLE001 - one bad run must not block the others
+                log.exception("run %s: could not be resumed", run_id)
+                await self.runs.release(self.replica, [run_id])
+
+
+__all__ = ["Changes", "EngineConfig", "WorkflowEngine"]

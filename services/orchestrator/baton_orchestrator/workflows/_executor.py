@@ -1,0 +1,339 @@
+"""Drives one run to its end: scheduling, attempts, cancellation, timeouts.
+
+The owner of a run keeps its state in memory and makes every change through
+the Recorder (the state machine), then commits it before acting on it: a
+step is written RUNNING with its attempt number before its worker call, so a
+crash leads to a retry with the same idempotency key. A completion and the
+starts it makes possible share one commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from baton_core import BatonError, struct_to_dict, utcnow
+
+from .._dispatch import DispatchCall, Dispatcher
+from .._method_cache import MethodCache
+from .._policies import PolicyBook
+from .._retry import Retry
+from .._sessions import SessionsGateway
+from ._definition import SEQUENTIAL, STOP_ON_FAILURE, topological_order
+from ._records import Recorder, RunState, StepState
+from ._references import BadReference, has_reference, resolve
+from ._states import (
+    CANCELLED,
+    FAILED,
+    PARTIAL,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    STEP_TERMINAL,
+    STEP_UNSUCCESSFUL,
+    SUCCEEDED,
+)
+from ._writer import LeaseLost, Writer
+
+log = logging.getLogger("baton.workflows.executor")
+NO_RETRY = Retry(strategy="none", max_attempts=1)
+# A call's deadline runs this much past the run's, so the run timeout reports first.
+_RUN_DEADLINE_SLACK = 0.05
+
+
+@dataclass
+class ExecutorContext:
+    """What every run executor of one replica shares."""
+
+    writer: Writer
+    dispatcher: Dispatcher
+    cache: MethodCache
+    policies: PolicyBook
+    sessions: SessionsGateway | None
+    replica: str
+    default_concurrency: int
+
+
+def error_dict(err: BaseException) -> dict[str, Any]:
+    if isinstance(err, BatonError):
+        return {"code": err.code.name, "message": err.message, "reason": err.reason}
+    return {"code": "INTERNAL", "message": f"{type(err).__name__}: {err}", "reason": "INTERNAL"}
+
+
+class RunExecutor:
+    def __init__(self, state: RunState, ctx: ExecutorContext,
+                 on_exit: Callable[[RunExecutor], None], *, new: bool = False) -> None:
+        self.state = state
+        self.ctx = ctx
+        self._on_exit = on_exit
+        self.rec = Recorder(state, ctx.replica)
+        defn = state.definition
+        if new:
+            self.rec.changes.new_run = state.row()
+            self.rec.changes.new_steps = [s.row(state.run_id) for s in state.steps.values()]
+            self.rec.event("run created")
+        self.created: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._order = topological_order(defn.steps) or [s.step_id for s in defn.steps]
+        self._needs = {s.step_id: tuple(s.depends_on) for s in defn.steps}
+        sequential = defn.execution_mode == SEQUENTIAL
+        self._after = {sid: ((self._order[i - 1],) if sequential and i else ())
+                       for i, sid in enumerate(self._order)}
+        self._limit = 1 if sequential else (defn.max_concurrency or ctx.default_concurrency)
+        self._inbox: asyncio.Queue = asyncio.Queue()
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._stopping = False
+        self.broken = False
+        self.task: asyncio.Task | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.state.run_id
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._main(), name=f"run-{self.run_id}")
+
+    def cancel(self) -> None:
+        """Asks the run to end CANCELLED (in-flight calls are cancelled)."""
+        self._inbox.put_nowait(("cancel",))
+
+    async def abandon(self) -> None:
+        """Stops driving the run without writing anything (lease lost, or shutdown)."""
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _main(self) -> None:
+        try:
+            await self._drive()
+        except LeaseLost:
+            log.warning("run %s: lease lost; another replica has it", self.run_id)
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - the run must end, not hang
+            log.exception("run %s: executor failed; its lease is given back", self.run_id)
+            self.broken = True
+            if not self.created.done():
+                self.created.set_exception(exc)
+        finally:
+            await self._stop_tasks()
+            if not self.created.done():
+                self.created.cancel()
+            self._on_exit(self)
+
+    async def _commit(self) -> None:
+        changes = self.rec.take()
+        if changes:
+            await self.ctx.writer.commit(changes)
+        if not self.created.done():
+            self.created.set_result(None)
+
+    async def _drive(self) -> None:
+        state = self.state
+        if state.status == PENDING:
+            state.start_time = state.start_time or utcnow()
+            if state.definition.timeout:
+                state.deadline = time.time() + state.definition.timeout
+            if state.cancel_requested:
+                return await self._end_early()
+            self.rec.run(RUNNING, f"started by replica {self.ctx.replica}")
+        else:
+            self.rec.run(RUNNING, f"resumed by replica {self.ctx.replica}")
+            if state.cancel_requested:
+                return await self._end_early()
+        while True:
+            if state.deadline is not None and time.time() >= state.deadline:
+                return await self._end_early(timed_out=True)
+            starts = await self._schedule()
+            if not starts and not self._tasks:
+                return await self._finish()
+            await self._commit()
+            for step, params in starts:
+                self._tasks[step.step_id] = asyncio.create_task(self._attempts(step, params))
+            message = await self._next_message()
+            while message is not None:
+                if message[0] == "cancel":
+                    return await self._end_early()
+                if message[0] == "broken":
+                    raise message[1]
+                self._apply(*message[1:])
+                message = self._inbox.get_nowait() if not self._inbox.empty() else None
+
+    async def _next_message(self) -> tuple | None:
+        if self.state.deadline is None:
+            return await self._inbox.get()
+        try:
+            return await asyncio.wait_for(self._inbox.get(),
+                                          max(self.state.deadline - time.time(), 0))
+        except TimeoutError:
+            return None
+
+    async def _schedule(self) -> list[tuple[StepState, dict[str, Any]]]:
+        steps, starts = self.state.steps, []
+        slots = self._limit - len(self._tasks)
+        for sid in self._order:
+            step = steps[sid]
+            if step.status == RUNNING and sid not in self._tasks:
+                # In flight when the previous owner died: same key, next attempt.
+                attempt = step.attempts + 1
+                self.rec.step(step, RUNNING, f"attempt {attempt} (resumed after the previous "
+                              "owner stopped)", attempts=attempt)
+                starts.append((step, step.input or {}))
+                slots -= 1
+                continue
+            if step.status != PENDING:
+                continue
+            if self._stopping:
+                self.rec.step(step, SKIPPED, "not run: the run is stopping after a failure")
+                continue
+            blocked = next((d for d in self._needs[sid]
+                            if steps[d].status in STEP_UNSUCCESSFUL), None)
+            if blocked is not None:
+                self.rec.step(step, SKIPPED,
+                              f"not run: dependency {blocked} is {steps[blocked].status}")
+                continue
+            if slots <= 0 or any(steps[d].status != SUCCEEDED for d in self._needs[sid]) \
+                    or any(steps[a].status not in STEP_TERMINAL for a in self._after[sid]):
+                continue
+            try:
+                params = await self._resolve(sid)
+            except BadReference as exc:
+                self.rec.step(step, FAILED, f"failed: unresolved reference {exc}", error={
+                    "code": "FAILED_PRECONDITION", "message": f"unresolved reference {exc}",
+                    "reason": "UNRESOLVED_REFERENCE"}, end_time=utcnow())
+                self._failed()
+                continue
+            attempt = step.attempts + 1
+            self.rec.step(step, RUNNING, f"attempt {attempt}", attempts=attempt, input=params,
+                          start_time=step.start_time or utcnow(), end_time=None)
+            starts.append((step, params))
+            slots -= 1
+        return starts
+
+    async def _resolve(self, step_id: str) -> dict[str, Any]:
+        params = self.state.definition.step(step_id).params
+        if not has_reference(params):
+            return params
+        scope: dict[str, Any] = {"input": self.state.input, "steps": self.state.outputs()}
+        if "${context." in str(params) and self.state.session_id and self.ctx.sessions:
+            session = await self.ctx.sessions.require_active(self.state.session_id, 5.0)
+            scope["context"] = struct_to_dict(session.context.values)
+        return resolve(params, scope)
+
+    def _failed(self) -> None:
+        if self.state.definition.error_handling == STOP_ON_FAILURE:
+            self._stopping = True
+
+    def _apply(self, step_id: str, result: dict[str, Any] | None,
+               error: dict[str, Any] | None) -> None:
+        self._tasks.pop(step_id, None)
+        step = self.state.steps[step_id]
+        if error is None:
+            self.rec.step(step, SUCCEEDED, "succeeded", output=result, end_time=utcnow())
+        else:
+            self.rec.step(step, FAILED, f"failed: {error['code']}: {error['message']}",
+                          error=error, end_time=utcnow())
+            self._failed()
+
+    async def _attempts(self, step: StepState, params: dict[str, Any]) -> None:
+        """Calls the step's method until it succeeds or its retry policy gives up."""
+        defn, state = self.state.definition.step(step.step_id), self.state
+        policy = self.ctx.policies.match(defn.method)
+        method = self.ctx.cache.peek(defn.method)
+        retry = defn.retry_policy() or policy.retry or (method.retry if method else NO_RETRY)
+        attempt = step.attempts
+        while True:
+            call = DispatchCall(
+                operation=defn.method, params=params, session_id=state.session_id,
+                timeout=self._call_timeout(defn.timeout), actor=state.actor,
+                idempotency_key=f"{state.run_id}:{step.step_id}", run_id=state.run_id,
+                step_id=step.step_id, retry=NO_RETRY, first_attempt=attempt)
+            try:
+                out = await self.ctx.dispatcher.dispatch(call)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is the step's outcome
+                code = getattr(exc, "code", None)
+                tries = attempt - step.first_attempt + 1
+                pause = retry.delay(tries)
+                left = (state.deadline - time.time()) if state.deadline else None
+                if code is None or not retry.should_retry(code, tries) or \
+                        (left is not None and pause >= left):
+                    self._inbox.put_nowait(("done", step.step_id, None, error_dict(exc)))
+                    return
+                await asyncio.sleep(pause)
+                attempt += 1
+                err = error_dict(exc)
+                self.rec.step(step, RUNNING, f"attempt {attempt} after {err['code']}: "
+                              f"{err['message']} (waited {pause:.3f}s)", attempts=attempt,
+                              error=err)
+                try:
+                    await self.ctx.writer.commit(self.rec.take())
+                except Exception as lost:  # noqa: BLE001 - the driver decides what it means
+                    self._inbox.put_nowait(("broken", lost))
+                    return
+                continue
+            self._inbox.put_nowait(("done", step.step_id, out.result, None))
+            return
+
+    def _call_timeout(self, step_timeout: float | None) -> float | None:
+        if self.state.deadline is None:
+            return step_timeout
+        left = max(self.state.deadline - time.time(), 0.001) + _RUN_DEADLINE_SLACK
+        return min(step_timeout, left) if step_timeout else left
+
+    async def _stop_tasks(self) -> list[str]:
+        tasks, self._tasks = self._tasks, {}
+        for task in tasks.values():
+            task.cancel()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        return list(tasks)
+
+    async def _end_early(self, timed_out: bool = False) -> None:
+        """Cancel or run timeout: in-flight steps end, pending ones are SKIPPED."""
+        await self._stop_tasks()
+        while not self._inbox.empty():
+            message = self._inbox.get_nowait()
+            if message[0] == "done":
+                self._apply(*message[1:])
+        timeout = self.state.definition.timeout
+        run_error = ({"code": "DEADLINE_EXCEEDED", "reason": "RUN_TIMEOUT",
+                      "message": f"the run did not finish within its timeout of {timeout}s"}
+                     if timed_out else None)
+        for step in self.state.steps.values():
+            if step.status == RUNNING:
+                if timed_out:
+                    self.rec.step(step, FAILED, "failed: the run timed out", error=run_error,
+                                  end_time=utcnow())
+                else:
+                    self.rec.step(step, CANCELLED, "cancelled while in flight", error={
+                        "code": "CANCELLED", "message": "the run was cancelled",
+                        "reason": "RUN_CANCELLED"}, end_time=utcnow())
+            elif step.status == PENDING:
+                self.rec.step(step, SKIPPED, "not run: the run "
+                              + ("timed out" if timed_out else "was cancelled"))
+        self.state.end_time = utcnow()
+        if timed_out:
+            self.rec.run(FAILED, run_error["message"], error=run_error)
+        else:
+            self.rec.run(CANCELLED, "cancelled")
+        await self._commit()
+
+    async def _finish(self) -> None:
+        steps = list(self.state.steps.values())
+        failed = [s for s in steps if s.status == FAILED]
+        self.state.end_time = utcnow()
+        if not failed:
+            self.rec.run(SUCCEEDED, "succeeded")
+        else:
+            first = min(failed, key=lambda s: (s.end_time or utcnow(), s.position))
+            error = {**(first.error or {}), "step_id": first.step_id}
+            some_ok = any(s.status == SUCCEEDED for s in steps)
+            status = (PARTIAL if some_ok and self.state.definition.error_handling
+                      != STOP_ON_FAILURE else FAILED)
+            self.rec.run(status, f"{len(failed)} step(s) failed; first: {first.step_id}",
+                         error=error)
+        await self._commit()

@@ -1,0 +1,188 @@
+"""Runs in SQL: reading runs, steps and events; ownership leases; cancel and retry."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from baton_core import NotFound
+
+from . import _paging as paging
+from . import _tables as t
+from ._records import Recorder, RunState
+from ._states import PENDING, RUN_ACTIVE, RUN_RETRYABLE, STEP_UNSUCCESSFUL, advance_run
+
+
+def _not_found(run_id: str) -> NotFound:
+    return NotFound(f"run {run_id} does not exist", reason="RUN_NOT_FOUND",
+                    metadata={"run_id": run_id})
+
+
+class RunStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def get(self, run_id: str) -> tuple[Any, list[Any]]:
+        """The run's row and its step rows in definition order."""
+        async with self._engine.connect() as conn:
+            run = (await conn.execute(select(t.runs).where(t.runs.c.run_id == run_id))).first()
+            if run is None:
+                raise _not_found(run_id)
+            steps = (await conn.execute(select(t.run_steps).where(
+                t.run_steps.c.run_id == run_id).order_by(t.run_steps.c.position))).all()
+        return run, list(steps)
+
+    async def by_request_id(self, request_id: str) -> str | None:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(select(t.runs.c.run_id).where(
+                t.runs.c.request_id == request_id))).scalar()
+
+    async def load(self, run_id: str) -> RunState:
+        run, steps = await self.get(run_id)
+        async with self._engine.connect() as conn:
+            seq = (await conn.execute(select(func.max(t.run_events.c.seq)).where(
+                t.run_events.c.run_id == run_id))).scalar()
+        return RunState.from_rows(run, steps, seq or 0)
+
+    async def list(self, *, workflow_id: str, statuses: list[str], since: dt.datetime | None,
+                   until: dt.datetime | None, size: int, token: str) -> tuple[list[Any], str]:
+        r = t.runs
+        query = select(r).order_by(r.c.run_id.desc()).limit(size + 1)
+        if workflow_id:
+            query = query.where(r.c.workflow_id == workflow_id)
+        if statuses:
+            query = query.where(r.c.status.in_(statuses))
+        if since is not None:
+            query = query.where(r.c.create_time >= since)
+        if until is not None:
+            query = query.where(r.c.create_time < until)
+        after = paging.decode(token).get("id")
+        if after:
+            query = query.where(r.c.run_id < after)
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+            ids = [row.run_id for row in rows[:size]]
+            counts = await conn.execute(
+                select(t.run_steps.c.run_id, t.run_steps.c.status, func.count())
+                .where(t.run_steps.c.run_id.in_(ids))
+                .group_by(t.run_steps.c.run_id, t.run_steps.c.status)) if ids else []
+        by_run: dict[str, dict[str, int]] = {}
+        for run_id, status, count in counts:
+            by_run.setdefault(run_id, {})[status] = count
+        page = [(row, by_run.get(row.run_id, {})) for row in rows[:size]]
+        return page, paging.encode({"id": ids[-1]}) if len(rows) > size else ""
+
+    async def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[Any]:
+        e = t.run_events
+        async with self._engine.connect() as conn:
+            return list((await conn.execute(
+                select(e).where(e.c.run_id == run_id, e.c.seq > after)
+                .order_by(e.c.seq).limit(limit))).all())
+
+    async def status_and_seq(self, run_id: str) -> tuple[str, int]:
+        """The run's status and last event sequence number, read in one statement."""
+        seq = (select(func.coalesce(func.max(t.run_events.c.seq), 0))
+               .where(t.run_events.c.run_id == run_id).scalar_subquery())
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(t.runs.c.status, seq.label("seq"))
+                                      .where(t.runs.c.run_id == run_id))).first()
+        if row is None:
+            raise _not_found(run_id)
+        return row.status, row.seq
+
+    # Leases -------------------------------------------------------------------------------
+
+    async def claim(self, replica: str, ttl: float, limit: int) -> list[str]:
+        """Takes up to `limit` active runs whose lease lapsed (or that have no owner).
+
+        PostgreSQL locks the candidates with FOR UPDATE SKIP LOCKED so that
+        replicas claiming at once never wait on each other; SQLite (one
+        writer at a time) ignores the clause. The outer conditions are
+        checked again on the locked rows either way.
+        """
+        if limit <= 0:
+            return []
+        now = time.time()
+        r = t.runs
+        lapsed = and_(r.c.status.in_(RUN_ACTIVE),
+                      or_(r.c.owner.is_(None), r.c.lease_expires_at.is_(None),
+                          r.c.lease_expires_at < now))
+        candidates = (select(r.c.run_id).where(lapsed).order_by(r.c.create_time).limit(limit)
+                      .with_for_update(skip_locked=True))
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(r).where(r.c.run_id.in_(candidates.scalar_subquery()), lapsed)
+                .values(owner=replica, lease_expires_at=now + ttl).returning(r.c.run_id))
+            return [row.run_id for row in result]
+
+    async def renew(self, replica: str, ttl: float) -> tuple[set[str], set[str]]:
+        """Extends this replica's leases; returns (runs owned, runs asked to cancel)."""
+        r = t.runs
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(r).where(r.c.owner == replica, r.c.status.in_(RUN_ACTIVE))
+                .values(lease_expires_at=time.time() + ttl)
+                .returning(r.c.run_id, r.c.cancel_requested))
+            rows = result.all()
+        return {row.run_id for row in rows}, {row.run_id for row in rows if row.cancel_requested}
+
+    async def release(self, replica: str, run_ids: list[str]) -> None:
+        """Gives runs back (graceful stop) so another replica takes them at once."""
+        if not run_ids:
+            return
+        async with self._engine.begin() as conn:
+            await conn.execute(update(t.runs).where(
+                t.runs.c.run_id.in_(run_ids), t.runs.c.owner == replica)
+                .values(owner=None, lease_expires_at=None))
+
+    async def request_cancel(self, run_id: str) -> str:
+        """Flags an active run for cancellation; returns its status."""
+        r = t.runs
+        async with self._engine.begin() as conn:
+            await conn.execute(update(r).where(r.c.run_id == run_id, r.c.status.in_(RUN_ACTIVE))
+                               .values(cancel_requested=True))
+            status = (await conn.execute(select(r.c.status).where(r.c.run_id == run_id))).scalar()
+        if status is None:
+            raise _not_found(run_id)
+        return status
+
+    async def retry(self, run_id: str, replica: str, ttl: float) -> list[dict[str, Any]]:
+        """Puts an ended, unsuccessful run back to PENDING, owned by `replica`;
+        succeeded steps keep their outputs, the others go back to PENDING."""
+        state = await self.load(run_id)
+        advance_run(run_id, state.status, PENDING)
+        r = t.runs
+        async with self._engine.begin() as conn:
+            # The conditional update is the real check: of two concurrent retries one wins.
+            result = await conn.execute(
+                update(r).where(r.c.run_id == run_id, r.c.status.in_(RUN_RETRYABLE))
+                .values(status=PENDING, owner=replica, lease_expires_at=time.time() + ttl,
+                        cancel_requested=False))
+            if result.rowcount != 1:
+                current = (await conn.execute(select(r.c.status).where(
+                    r.c.run_id == run_id))).scalar()
+                advance_run(run_id, current, PENDING)
+            state.seq = (await conn.execute(select(func.max(t.run_events.c.seq)).where(
+                t.run_events.c.run_id == run_id))).scalar() or 0
+            rec = Recorder(state, replica)
+            state.retry_count += 1
+            state.end_time = None
+            state.error = None
+            rec.run(PENDING, f"retry #{state.retry_count} requested")
+            for step in state.steps.values():
+                if step.status in STEP_UNSUCCESSFUL:
+                    rec.step(step, PENDING, "reset for retry", output=None, input=None,
+                             end_time=None, first_attempt=step.attempts + 1)
+            changes = rec.take()
+            await conn.execute(update(r).where(r.c.run_id == run_id).values(
+                {k: v for k, v in changes.run.items() if k != "b_run_id"}))
+            for row in changes.steps.values():
+                await conn.execute(update(t.run_steps).where(
+                    t.run_steps.c.run_id == run_id, t.run_steps.c.step_id == row["step_id"])
+                    .values({k: v for k, v in row.items() if k not in ("run_id", "step_id")}))
+            await conn.execute(t.run_events.insert(), changes.events)
+        return changes.events

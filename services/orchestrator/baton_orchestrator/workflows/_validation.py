@@ -1,0 +1,158 @@
+"""Validation of a definition: every problem at once, as (field, description) pairs."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from baton_core import InvalidArgument, field_path, status_code_named
+
+from .._method_cache import MethodCache
+from ._definition import (
+    ERROR_HANDLINGS,
+    EXECUTION_MODES,
+    SEQUENTIAL,
+    StepDef,
+    WorkflowDef,
+    ancestors,
+    find_cycle,
+)
+from ._references import BadReference, has_reference, references_in
+
+_STEP_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
+MAX_STEPS = 1000
+
+Violations = list[tuple[str, str]]
+
+
+async def validate(defn: WorkflowDef, cache: MethodCache, prefix: str = "workflow") -> None:
+    """Raises one INVALID_ARGUMENT listing every problem of `defn`."""
+    problems = await violations(defn, cache, prefix)
+    if problems:
+        raise InvalidArgument(
+            f"the workflow definition has {len(problems)} problem(s): "
+            + "; ".join(f"{f}: {d}" for f, d in problems),
+            reason="INVALID_WORKFLOW", violations=problems)
+
+
+async def violations(defn: WorkflowDef, cache: MethodCache, prefix: str) -> Violations:
+    out: Violations = []
+    if not defn.name.strip():
+        out.append((f"{prefix}.name", "is required"))
+    if defn.execution_mode not in EXECUTION_MODES:
+        out.append((f"{prefix}.execution_mode", f"must be one of {', '.join(EXECUTION_MODES)}"))
+    if defn.error_handling not in ERROR_HANDLINGS:
+        out.append((f"{prefix}.error_handling", f"must be one of {', '.join(ERROR_HANDLINGS)}"))
+    if defn.timeout is not None and defn.timeout < 0:
+        out.append((f"{prefix}.timeout", "must not be negative"))
+    if defn.max_concurrency < 0:
+        out.append((f"{prefix}.max_concurrency", "must not be negative"))
+    if not defn.steps:
+        out.append((f"{prefix}.steps", "must hold at least one step"))
+    if len(defn.steps) > MAX_STEPS:
+        out.append((f"{prefix}.steps", f"must hold at most {MAX_STEPS} steps"))
+    out += _ids_and_dependencies(defn, prefix)
+    for index, step in enumerate(defn.steps):
+        field = f"{prefix}.steps[{index}]"
+        out += _step_limits(step, field)
+        out += await _method_and_params(step, cache, field)
+        out += _references(defn, index, field)
+    return out
+
+
+def _ids_and_dependencies(defn: WorkflowDef, prefix: str) -> Violations:
+    out: Violations = []
+    seen: dict[str, int] = {}
+    for index, step in enumerate(defn.steps):
+        field = f"{prefix}.steps[{index}]"
+        if not step.step_id:
+            out.append((f"{field}.step_id", "is required"))
+        elif not _STEP_ID.match(step.step_id):
+            out.append((f"{field}.step_id", "must start with a letter or '_' and hold only "
+                        "letters, digits, '_' and '-' (at most 64)"))
+        elif step.step_id in seen:
+            out.append((f"{field}.step_id",
+                        f"duplicates the id of steps[{seen[step.step_id]}]: {step.step_id!r}"))
+        else:
+            seen[step.step_id] = index
+    for index, step in enumerate(defn.steps):
+        for d_index, dep in enumerate(step.depends_on):
+            field = f"{prefix}.steps[{index}].depends_on[{d_index}]"
+            if dep == step.step_id:
+                out.append((field, "a step cannot depend on itself"))
+            elif dep not in seen:
+                out.append((field, f"names no step of this workflow: {dep!r}"))
+            elif list(step.depends_on).index(dep) != d_index:
+                out.append((field, f"repeats {dep!r}"))
+    cycle = find_cycle(tuple(s for s in defn.steps if s.step_id))
+    if cycle:
+        index = next(i for i, s in enumerate(defn.steps) if s.step_id == cycle[0])
+        out.append((f"{prefix}.steps[{index}].depends_on",
+                    "dependencies form a cycle: " + " -> ".join(cycle)))
+    return out
+
+
+def _step_limits(step: StepDef, field: str) -> Violations:
+    out: Violations = []
+    if step.timeout is not None and step.timeout < 0:
+        out.append((f"{field}.timeout", "must not be negative"))
+    retry = step.retry or {}
+    if int(retry.get("maxAttempts", retry.get("max_attempts", 0)) or 0) < 0:
+        out.append((f"{field}.retry_policy.max_attempts", "must not be negative"))
+    if float(retry.get("multiplier", 0) or 0) < 0:
+        out.append((f"{field}.retry_policy.multiplier", "must not be negative"))
+    codes = retry.get("retryableCodes", retry.get("retryable_codes", ())) or ()
+    for c_index, code in enumerate(codes):
+        if status_code_named(str(code)) is None:
+            out.append((f"{field}.retry_policy.retryable_codes[{c_index}]",
+                        f"is not a gRPC status code name: {code!r}"))
+    return out
+
+
+async def _method_and_params(step: StepDef, cache: MethodCache, field: str) -> Violations:
+    if not step.method:
+        return [(f"{field}.method", "is required")]
+    method = await cache.get(step.method)
+    if method is None:
+        return [(f"{field}.method", f"no method named {step.method!r} is registered")]
+    literal, dropped = _literal_part(step.params, f"{field}.params")
+    return [(f, d) for f, d in method.validator.violations(literal, f"{field}.params")
+            if not any(f == p or f.startswith((p + ".", p + "[")) for p in dropped)]
+
+
+def _literal_part(params: dict[str, Any], field: str) -> tuple[dict[str, Any], list[str]]:
+    """Params without the values that hold references (resolved only at run time)."""
+    literal: dict[str, Any] = {}
+    dropped: list[str] = []
+    for key, value in params.items():
+        path = field_path(field, [key])
+        if isinstance(value, dict) and has_reference(value):
+            literal[key], inner = _literal_part(value, path)
+            dropped += inner
+        elif has_reference(value):
+            dropped.append(path)
+        else:
+            literal[key] = value
+    return literal, dropped
+
+
+def _references(defn: WorkflowDef, index: int, field: str) -> Violations:
+    step = defn.steps[index]
+    try:
+        refs = references_in(step.params)
+    except BadReference as exc:
+        return [(f"{field}.params", f"bad reference {exc}")]
+    out: Violations = []
+    ids = [s.step_id for s in defn.steps]
+    earlier = set(ids[:index]) if defn.execution_mode == SEQUENTIAL else set()
+    reachable = ancestors(defn.steps, step.step_id) | earlier
+    for ref in refs:
+        target = ref.step_id
+        if target is None:
+            continue
+        if target not in ids:
+            out.append((f"{field}.params", f"${{{ref.text}}} names no step of this workflow"))
+        elif target not in reachable:
+            out.append((f"{field}.params", f"${{{ref.text}}} reads step {target!r}, which is "
+                        "not among this step's dependencies (add it to depends_on)"))
+    return out

@@ -1,0 +1,171 @@
+"""Group commit: the state changes of many runs, written in one transaction.
+
+Owners hand `Changes` to `commit()` and wait; one loop per shard drains its
+queue and writes everything queued in one transaction, so under load a
+commit carries the transitions of many runs. A run always maps to the same
+shard, so its changes commit in the order they were made. Each change of an
+owned run is fenced: the transaction checks that this replica still owns the
+run, and a replica that lost its lease writes nothing (LeaseLost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from baton_core import Aborted
+
+from . import _tables as t
+from ._records import Changes
+
+log = logging.getLogger("baton.workflows.writer")
+
+
+class LeaseLost(Aborted):
+    default_reason = "LEASE_LOST"
+
+
+_UPDATE_RUN = (update(t.runs).where(t.runs.c.run_id == bindparam("b_run_id"))
+               .values({c: bindparam(c) for c in ("status", "error", "retry_count",
+                                                   "start_time", "end_time", "update_time",
+                                                   "deadline")}))
+_STEP_COLUMNS = ("status", "attempts", "first_attempt", "input", "output", "error",
+                 "start_time", "end_time")
+_UPDATE_STEP = (update(t.run_steps)
+                .where(t.run_steps.c.run_id == bindparam("b_run_id"),
+                       t.run_steps.c.step_id == bindparam("b_step_id"))
+                .values({c: bindparam(c) for c in _STEP_COLUMNS}))
+
+
+class Writer:
+    """Serializes and batches state writes; `on_commit` sees each committed batch's events."""
+
+    def __init__(self, engine: AsyncEngine, replica: str, shards: int = 1,
+                 on_commit: Callable[[list[dict[str, Any]]], None] = lambda events: None,
+                 max_batch: int = 512) -> None:
+        self._engine = engine
+        self._replica = replica
+        self._on_commit = on_commit
+        self._max_batch = max_batch
+        self._queues: list[asyncio.Queue] = [asyncio.Queue() for _ in range(shards)]
+        self._tasks: list[asyncio.Task] = []
+        self.commits = 0
+        self.changes_written = 0
+
+    async def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._loop(q), name=f"wf-writer-{i}")
+                       for i, q in enumerate(self._queues)]
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for queue in self._queues:
+            while not queue.empty():
+                _, future = queue.get_nowait()
+                if not future.done():
+                    future.set_exception(asyncio.CancelledError())
+
+    async def commit(self, changes: Changes) -> None:
+        """Returns once `changes` are committed; raises LeaseLost or the database error."""
+        if not self._tasks:
+            raise RuntimeError("the writer is not running")
+        future = asyncio.get_running_loop().create_future()
+        shard = zlib.crc32(changes.run_id.encode()) % len(self._queues)
+        self._queues[shard].put_nowait((changes, future))
+        await future
+
+    async def _loop(self, queue: asyncio.Queue) -> None:
+        while True:
+            batch = [await queue.get()]
+            while not queue.empty() and len(batch) < self._max_batch:
+                batch.append(queue.get_nowait())
+            await self._write_batch(batch)
+
+    async def _write_batch(self, batch: list[tuple[Changes, asyncio.Future]]) -> None:
+        try:
+            await self._transaction([c for c, _ in batch])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried one by one to isolate the culprit
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            log.info("batch of %d failed (%s); writing one by one", len(batch), exc)
+            for changes, future in batch:
+                try:
+                    await self._transaction([changes])
+                except asyncio.CancelledError:
+                    raise
+                except Exception as one:  # noqa: BLE001
+                    _settle(future, one)
+                else:
+                    _settle(future, None)
+                    self._published([changes])
+            return
+        for _, future in batch:
+            _settle(future, None)
+        self._published([c for c, _ in batch])
+
+    def _published(self, written: Sequence[Changes]) -> None:
+        events = [e for c in written for e in c.events]
+        self.commits += 1
+        self.changes_written += len(written)
+        if events:
+            try:
+                self._on_commit(events)
+            except Exception:  # noqa: BLE001 - observers never fail a commit
+                log.exception("event observer failed")
+
+    async def _transaction(self, batch: Sequence[Changes]) -> None:
+        async with self._engine.begin() as conn:
+            await self._fence(conn, batch)
+            new_runs = [c.new_run for c in batch if c.new_run]
+            if new_runs:
+                await conn.execute(insert(t.runs), new_runs)
+            new_steps = [s for c in batch for s in c.new_steps]
+            if new_steps:
+                await conn.execute(insert(t.run_steps), new_steps)
+            run_rows = [c.run for c in batch if c.run]
+            if run_rows:
+                await conn.execute(_UPDATE_RUN, run_rows)
+            step_rows = [_step_params(row) for c in batch for row in c.steps.values()]
+            if step_rows:
+                await conn.execute(_UPDATE_STEP, step_rows)
+            events = [e for c in batch for e in c.events]
+            if events:
+                await conn.execute(insert(t.run_events), events)
+
+    async def _fence(self, conn: AsyncConnection, batch: Sequence[Changes]) -> None:
+        fenced = {c.run_id for c in batch if c.fence and not c.new_run}
+        if not fenced:
+            return
+        result = await conn.execute(
+            update(t.runs).where(t.runs.c.run_id.in_(fenced),
+                                 t.runs.c.owner == self._replica)
+            .values(lease_expires_at=func.coalesce(t.runs.c.lease_expires_at, 0)))
+        if result.rowcount != len(fenced):
+            raise LeaseLost(f"this replica no longer owns {len(fenced) - result.rowcount} "
+                            "of the runs it is writing", metadata={"replica": self._replica})
+
+
+def _step_params(row: dict[str, Any]) -> dict[str, Any]:
+    params = {c: row[c] for c in _STEP_COLUMNS}
+    params["b_run_id"], params["b_step_id"] = row["run_id"], row["step_id"]
+    return params
+
+
+def _settle(future: asyncio.Future, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is None:
+        future.set_result(None)
+    else:
+        future.set_exception(exc)

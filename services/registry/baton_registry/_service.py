@@ -1,0 +1,146 @@
+"""The MethodRegistry servicer: checks requests, calls the stores, converts replies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+from baton.registry.v1 import registry_pb2 as pb
+from baton.registry.v1 import registry_pb2_grpc as pb_grpc
+from baton_core import (
+    InvalidArgument,
+    NotFound,
+    datetime_to_timestamp,
+    duration_to_seconds,
+    struct_to_dict,
+    utcnow,
+)
+
+from . import _convert as convert
+from . import _mask as mask
+from . import _search as search
+from . import _validation as check
+from ._constants import DEFAULT_PAGE_SIZE, DEFAULT_SEARCH_SIZE, MAX_PAGE_SIZE
+from ._leases import LeaseStore
+from ._models import Method, WorkerLease
+from ._paging import decode_token, encode_token, page_size
+from ._store import MethodStore
+from ._tools import ToolStore
+from ._watch import Watcher
+
+
+class RegistryServicer(pb_grpc.MethodRegistryServicer):
+    """Implements baton.registry.v1.MethodRegistry; errors are BatonErrors."""
+
+    def __init__(self, methods: MethodStore, tools: ToolStore, leases: LeaseStore,
+                 watcher: Watcher, lease_ttl: float) -> None:
+        self._methods = methods
+        self._tools = tools
+        self._leases = leases
+        self._watcher = watcher
+        self._lease_ttl = lease_ttl
+
+    async def RegisterMethod(self, request, context):
+        method = convert.method_from_proto(request.method)
+        ttl = duration_to_seconds(request.lease_ttl)
+        check.require(check.check_method(method) + check.check_worker(
+            request.worker_id, request.address, ttl, required=False), "invalid method")
+        lease = self._lease(request.worker_id, request.address, ttl) if request.worker_id else None
+        stored, created = await self._methods.register(method.with_default_domain(), lease)
+        return pb.RegisterMethodResponse(method=convert.method_to_proto(stored), created=created)
+
+    async def GetMethod(self, request, context):
+        return pb.GetMethodResponse(method=convert.method_to_proto(await self._get(request.name)))
+
+    async def ListMethods(self, request, context):
+        size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        scope = f"methods\0{request.domain}\0{request.tag}"
+        after = decode_token(request.page_token, scope)
+        found = await self._methods.find(domain=request.domain, tag=request.tag, after=after,
+                                         limit=size + 1)
+        page = found[:size]
+        token = encode_token(page[-1].name, scope) if len(found) > size else ""
+        return pb.ListMethodsResponse(methods=[convert.method_to_proto(m) for m in page],
+                                      next_page_token=token)
+
+    async def SearchMethods(self, request, context):
+        if not search.words(request.query):
+            raise InvalidArgument("query must contain a word",
+                                  violations=[("query", "must contain a letter or digit")])
+        size = page_size(request.page_size, DEFAULT_SEARCH_SIZE, MAX_PAGE_SIZE)
+        hits = search.rank(await self._methods.find(), request.query, size)
+        return pb.SearchMethodsResponse(results=[
+            pb.SearchMethodsResult(method=convert.method_to_proto(m), score=s) for m, s in hits])
+
+    async def UpdateMethod(self, request, context):
+        name = request.method.name
+        check.require(check.check_method_name(name, "method.name"), "invalid method name")
+        paths = mask.resolve(request.update_mask.paths,
+                             convert.populated_paths(request.method))
+        patch = convert.method_from_proto(request.method)
+
+        def apply(current: Method) -> Method:
+            updated = mask.apply(current, patch, paths)
+            check.require(check.check_method(updated), "invalid method")
+            return updated
+
+        updated = await self._methods.update(name, apply)
+        return pb.UpdateMethodResponse(method=convert.method_to_proto(updated))
+
+    async def DeleteMethod(self, request, context):
+        await self._methods.delete(request.name)
+        return pb.DeleteMethodResponse()
+
+    async def ValidateParameters(self, request, context):
+        method = await self._get(request.name)
+        violations = check.check_params(method.input_schema, struct_to_dict(request.params))
+        return pb.ValidateParametersResponse(
+            valid=not violations,
+            violations=[pb.FieldViolation(field=f, description=d) for f, d in violations])
+
+    async def RegisterTool(self, request, context):
+        tool = convert.tool_from_proto(request.tool)
+        check.require(check.check_tool(tool), "invalid tool")
+        method = await self._methods.get(tool.method)
+        if method is None:
+            raise NotFound(f"method {tool.method!r} not found", metadata={"method": tool.method})
+        check.require(check.check_tool_mapping(tool, method), "invalid tool")
+        return pb.RegisterToolResponse(tool=convert.tool_to_proto(await self._tools.put(tool)))
+
+    async def GetTool(self, request, context):
+        tool = await self._tools.get(request.name)
+        if tool is None:
+            raise NotFound(f"tool {request.name!r} not found", metadata={"tool": request.name})
+        return pb.GetToolResponse(tool=convert.tool_to_proto(tool))
+
+    async def ListTools(self, request, context):
+        size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        after = decode_token(request.page_token, "tools")
+        found = await self._tools.find(after=after, limit=size + 1)
+        page = found[:size]
+        token = encode_token(page[-1].name, "tools") if len(found) > size else ""
+        return pb.ListToolsResponse(tools=[convert.tool_to_proto(t) for t in page],
+                                    next_page_token=token)
+
+    async def WatchMethods(self, request, context) -> AsyncIterator[pb.WatchMethodsResponse]:
+        async for change in self._watcher.watch(request.domain):
+            yield convert.change_to_proto(change)
+
+    async def Heartbeat(self, request, context):
+        ttl = duration_to_seconds(request.lease_ttl)
+        check.require(check.check_worker(request.worker_id, request.address, ttl, required=True),
+                      "invalid heartbeat")
+        lease = self._lease(request.worker_id, request.address, ttl)
+        unknown = await self._leases.heartbeat(lease, list(request.method_names))
+        return pb.HeartbeatResponse(lease_expire_time=datetime_to_timestamp(lease.expire_time),
+                                    unknown_methods=unknown)
+
+    async def _get(self, name: str) -> Method:
+        method = await self._methods.get(name)
+        if method is None:
+            raise NotFound(f"method {name!r} not found", metadata={"method": name})
+        return method
+
+    def _lease(self, worker_id: str, address: str, ttl: float) -> WorkerLease:
+        expire = utcnow() + dt.timedelta(seconds=ttl or self._lease_ttl)
+        return WorkerLease(worker_id, address, expire)

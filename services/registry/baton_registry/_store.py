@@ -1,0 +1,75 @@
+"""Methods: create, replace, read, list, update and delete, each with its event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import exists, select
+
+from baton_core import NotFound, utcnow
+
+from . import _outbox as outbox
+from . import _rows as rows
+from ._db import Database
+from ._models import Method, WorkerLease
+from ._tables import method_tags, methods
+
+
+class MethodStore:
+    """SQL access to methods; every change writes its outbox event in the same transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def register(self, method: Method, lease: WorkerLease | None) -> tuple[Method, bool]:
+        """Creates or replaces `method` (keeping its endpoints) and records `lease` on it."""
+        now = utcnow()
+        async with self._db.write() as conn:
+            created = await rows.put_method(conn, method, now)
+            if lease is not None:
+                await rows.upsert_endpoint(conn, method.name, lease)
+            stored = await outbox.record_upsert(conn, method.name, now)
+        return stored, created
+
+    async def get(self, name: str) -> Method | None:
+        async with self._db.read() as conn:
+            return await rows.get_method(conn, name)
+
+    async def find(self, *, domain: str = "", tag: str = "", after: str = "",
+                   limit: int | None = None) -> list[Method]:
+        """Methods ordered by name, after the name `after`."""
+        where = []
+        if domain:
+            where.append(methods.c.domain == domain)
+        if tag:
+            where.append(exists(select(method_tags.c.tag).where(
+                method_tags.c.method_name == methods.c.name, method_tags.c.tag == tag)))
+        if after:
+            where.append(methods.c.name > after)
+        async with self._db.read() as conn:
+            return await rows.select_methods(conn, *where, limit=limit)
+
+    async def update(self, name: str, apply: Callable[[Method], Method]) -> Method:
+        """Replaces the method with `apply(current)`; whatever `apply` raises aborts it.
+
+        Raises:
+            NotFound: no method is called `name`.
+        """
+        now = utcnow()
+        async with self._db.write() as conn:
+            current = await rows.get_method(conn, name)
+            if current is None:
+                raise NotFound(f"method {name!r} not found", metadata={"method": name})
+            await rows.put_method(conn, apply(current), now)
+            return await outbox.record_upsert(conn, name, now)
+
+    async def delete(self, name: str) -> None:
+        """Deletes the method and its endpoints.
+
+        Raises:
+            NotFound: no method is called `name`.
+        """
+        async with self._db.write() as conn:
+            if not await rows.delete_method(conn, name):
+                raise NotFound(f"method {name!r} not found", metadata={"method": name})
+            await outbox.record_delete(conn, name, utcnow())

@@ -1,0 +1,142 @@
+"""Checks on what callers send: names, JSON Schemas, params, tools.
+
+Checks return `(field, description)` violations so that one response can list
+every problem; `require` turns them into INVALID_ARGUMENT.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from referencing.exceptions import Unresolvable
+
+from baton_core import (
+    FailedPrecondition,
+    InvalidArgument,
+    ParamsValidator,
+    schema_problems,
+    status_code_named,
+)
+
+from ._models import Method, Tool
+
+Violation = tuple[str, str]
+
+METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+DOMAIN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
+TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_NAME = 255
+
+
+def require(violations: list[Violation], message: str) -> None:
+    """Raises INVALID_ARGUMENT listing `violations`, if there are any."""
+    if violations:
+        raise InvalidArgument(f"{message}: {violations[0][0]}: {violations[0][1]}",
+                              violations=violations)
+
+
+def check_method_name(name: str, field: str) -> list[Violation]:
+    if not name:
+        return [(field, "is required")]
+    if len(name) > MAX_NAME or not METHOD_NAME.match(name):
+        return [(field, f"{name!r} is not a dotted lower-case name like 'casefile.create'")]
+    return []
+
+
+def check_method(method: Method, field: str = "method") -> list[Violation]:
+    """Every problem with a method a caller sent."""
+    found = check_method_name(method.name, f"{field}.name")
+    if method.version and not VERSION.match(method.version):
+        found.append((f"{field}.version", f"{method.version!r} is not a version label"))
+    if method.domain and not DOMAIN.match(method.domain):
+        found.append((f"{field}.domain", f"{method.domain!r} is not a lower-case domain"))
+    seen: set[str] = set()
+    for i, tag in enumerate(method.tags):
+        if not tag or len(tag) > MAX_NAME:
+            found.append((f"{field}.tags[{i}]", "must be 1 to 255 characters"))
+        elif tag in seen:
+            found.append((f"{field}.tags[{i}]", f"{tag!r} is repeated"))
+        seen.add(tag)
+    found += check_schema(method.input_schema, f"{field}.input_schema")
+    found += check_schema(method.output_schema, f"{field}.output_schema")
+    if method.default_timeout < 0:
+        found.append((f"{field}.default_timeout", "must not be negative"))
+    found += _check_retry_policy(method.retry_policy, f"{field}.retry_policy")
+    return found
+
+
+def _check_retry_policy(policy: dict[str, Any], field: str) -> list[Violation]:
+    found = []
+    for key in ("max_attempts", "initial_delay", "max_delay", "multiplier"):
+        if policy.get(key, 0) < 0:
+            found.append((f"{field}.{key}", "must not be negative"))
+    if 0 < policy.get("max_delay", 0) < policy.get("initial_delay", 0):
+        found.append((f"{field}.max_delay", "must not be less than initial_delay"))
+    for i, code in enumerate(policy.get("retryable_codes", ())):
+        if status_code_named(code) is None:
+            found.append((f"{field}.retryable_codes[{i}]", f"{code!r} is not a gRPC status code"))
+    return found
+
+
+def check_schema(schema: dict[str, Any], field: str) -> list[Violation]:
+    """Why `schema` is not a valid JSON Schema; an empty schema accepts anything."""
+    return schema_problems(schema, field) if schema else []
+
+
+def check_params(schema: dict[str, Any], params: dict[str, Any]) -> list[Violation]:
+    """Every way `params` breaks `schema`, with paths like `params.items[2].name`.
+
+    Uses the validator the orchestrator applies at dispatch, so both agree.
+
+    Raises:
+        FailedPrecondition: the schema refers to something it cannot resolve.
+    """
+    try:
+        return ParamsValidator(schema).violations(params)
+    except Unresolvable as exc:
+        raise FailedPrecondition(f"the method's input schema cannot be used: {exc}") from exc
+
+
+def check_worker(worker_id: str, address: str, lease_ttl: float, *,
+                 required: bool) -> list[Violation]:
+    """A worker needs both an id and an address; RegisterMethod may omit both."""
+    found = []
+    if required or worker_id or address:
+        found += [(field, "is required" if required else "is required with the other of "
+                   "worker_id and address") for field, value in
+                  (("worker_id", worker_id), ("address", address)) if not value]
+    if lease_ttl < 0:
+        found.append(("lease_ttl", "must not be negative"))
+    return found
+
+
+def check_tool(tool: Tool) -> list[Violation]:
+    """Problems with a tool that need no lookup."""
+    found = []
+    if not TOOL_NAME.match(tool.name):
+        found.append(("tool.name", "must be 1 to 64 letters, digits, '_' or '-'"))
+    found += check_method_name(tool.method, "tool.method")
+    found += check_schema(tool.parameters_schema, "tool.parameters_schema")
+    return found
+
+
+def check_tool_mapping(tool: Tool, method: Method) -> list[Violation]:
+    """Mapping keys must be tool parameters and values method parameters, where declared."""
+    tool_params = _properties(tool.parameters_schema)
+    method_params = _properties(method.input_schema)
+    found = []
+    for key, value in tool.parameter_mapping.items():
+        field = f"tool.parameter_mapping.{key}"
+        if tool_params is not None and key not in tool_params:
+            found.append((field, f"{key!r} is not a property of the tool's parameters_schema"))
+        if method_params is not None and value not in method_params:
+            found.append((field, f"{value!r} is not a parameter of method {method.name!r}"))
+    return found
+
+
+def _properties(schema: dict[str, Any]) -> Iterable[str] | None:
+    properties = schema.get("properties")
+    return properties if isinstance(properties, dict) and properties else None

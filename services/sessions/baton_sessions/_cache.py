@@ -1,0 +1,244 @@
+"""The Redis hot tier. Every Redis error stops here.
+
+A failed call logs one warning per outage, counts a fallback and answers
+"miss", so the caller serves from SQL. While Redis is unreachable the tier is
+only retried every `redis_retry_interval`; writes skipped or failed in that
+time leave their keys in a pending set that is deleted before anything else
+is read once Redis answers again, so a Redis that comes back with old data
+(AOF, healed partition) does not serve it. Another replica may still read
+such a record until this one is back in touch or the record's refresh
+interval passes (see SessionsConfig.refresh_interval).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+from prometheus_client import Counter
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError, RedisError
+
+from . import _keys as k
+from . import _scripts as lua
+from ._config import SessionsConfig
+from ._records import ACTIVE, HotSession, SessionRecord, now_us
+
+log = logging.getLogger("baton.sessions.cache")
+
+_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+_FAILED: Any = object()
+_MAX_PENDING = 100_000
+
+
+class HotTier:
+    """Session records, the (user, casefile) index and recent history in Redis."""
+
+    def __init__(self, url: str, config: SessionsConfig, fallbacks: Counter) -> None:
+        self.url = url
+        self.config = config
+        self.fallbacks = fallbacks
+        self._ttl_ms = max(1, int(config.ttl * 1000))
+        self._client: Redis | None = None
+        self._down_since: float | None = None
+        self._retry_at = 0.0
+        self._pending: set[str] = set()
+
+    async def start(self) -> None:
+        if self._client is None:
+            timeout = self.config.redis_timeout
+            # One immediate retry re-dials a pooled connection that a Redis
+            # restart broke; redis-py's default would back off for seconds.
+            self._client = Redis.from_url(
+                self.url, decode_responses=False, socket_timeout=timeout,
+                socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1))
+
+    async def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    @property
+    def client(self) -> Redis:
+        if self._client is None:
+            raise RuntimeError("HotTier.start() has not run")
+        return self._client
+
+    @property
+    def available(self) -> bool:
+        """False while Redis is known to be unreachable."""
+        return self._down_since is None
+
+    async def get(self, session_id: str) -> HotSession | None:
+        """The session's hot record, refreshing its TTL and last activity; None on a miss."""
+        keys = (k.session_key(session_id), k.history_key(session_id))
+        flat = await self._call("get", lambda c: c.evalsha(
+            lua.TOUCH.sha, 2, *keys, now_us(), self._ttl_ms))
+        return _decode(flat) if flat and flat is not _FAILED else None
+
+    async def find(self, user_id: str, casefile_id: str) -> HotSession | None:
+        """The active session of (user, casefile) if the index and its record agree."""
+        key = k.index_key(user_id, casefile_id)
+        session_id = await self._call("find", lambda c: c.getex(key, px=self._ttl_ms))
+        if not session_id or session_id is _FAILED:
+            return None
+        hot = await self.get(session_id.decode())
+        if hot is None:
+            return None
+        record = hot.record
+        if (record.status, record.user_id, record.casefile_id) != (ACTIVE, user_id, casefile_id):
+            return None
+        return hot
+
+    async def put(self, record: SessionRecord, *, activity: int | None = None,
+                  executions: Sequence[tuple[int, bytes]] = (),
+                  previous_casefile: str | None = None, publish: bool = True) -> None:
+        """Writes what SQL just committed (or a refill), unless Redis has newer.
+
+        Active sessions are indexed under (user, casefile); others, and the
+        previous casefile of a re-linked one, are removed from the index.
+        `publish` wakes the session's watchers in every replica.
+        """
+        sid = record.session_id
+        keys = [k.session_key(sid), k.history_key(sid)]
+        index = k.index_key(record.user_id, record.casefile_id)
+        old_index = (k.index_key(record.user_id, previous_casefile)
+                     if previous_casefile is not None else None)
+        args = [record.version, self._ttl_ms, activity or record.last_activity_time,
+                self.config.history_limit, len(executions)]
+        for score, member in executions:
+            args += [score, member]
+        args += _encode(record)
+
+        async def action(client: Redis) -> None:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.evalsha(lua.PUT.sha, 2, *keys, *args)
+                if record.status == ACTIVE:
+                    pipe.set(index, sid, px=self._ttl_ms)
+                else:
+                    pipe.evalsha(lua.UNINDEX.sha, 1, index, sid)
+                if old_index is not None:
+                    pipe.evalsha(lua.UNINDEX.sha, 1, old_index, sid)
+                if publish:
+                    pipe.publish(k.events_channel(sid), record.version)
+                await pipe.execute()
+
+        await self._call("put", action, invalidate=[*keys, index, *filter(None, [old_index])])
+
+    async def add_history(self, session_id: str,
+                          executions: Sequence[tuple[int, bytes]]) -> None:
+        """Refills the history of a session from SQL, leaving its record alone."""
+        keys = [k.session_key(session_id), k.history_key(session_id)]
+        args: list[Any] = [0, self._ttl_ms, 0, self.config.history_limit, len(executions)]
+        for score, member in executions:
+            args += [score, member]
+        await self._call("history", lambda c: c.evalsha(lua.PUT.sha, 2, *keys, *args),
+                         invalidate=keys)
+
+    async def history(self, session_id: str, count: int
+                      ) -> tuple[int, int, list[tuple[bytes, int]]] | None:
+        """(execution count, history size, newest entries as (member, seq)) or None."""
+        keys = (k.session_key(session_id), k.history_key(session_id))
+        reply = await self._call("history", lambda c: c.evalsha(
+            lua.HISTORY.sha, 2, *keys, count))
+        if not reply or reply is _FAILED:
+            return None
+        total, size, flat = reply
+        entries = [(m, int(s)) for m, s in zip(flat[::2], flat[1::2], strict=True)]
+        return int(total), int(size), entries
+
+    async def activity(self, session_ids: Iterable[str]) -> dict[str, int] | None:
+        """Redis's last activity of those sessions it holds as active; None if unreachable."""
+        ids = list(session_ids)
+
+        async def action(client: Redis) -> list[Any]:
+            async with client.pipeline(transaction=False) as pipe:
+                for sid in ids:
+                    pipe.hmget(k.session_key(sid), "la", "s")
+                return await pipe.execute()
+
+        replies = await self._call("activity", action)
+        if replies is _FAILED:
+            return None
+        return {sid: int(la) for sid, (la, status) in zip(ids, replies, strict=True)
+                if la is not None and status == ACTIVE.encode()}
+
+    async def _call(self, operation: str, action: Callable[[Redis], Awaitable[Any]],
+                    invalidate: Sequence[str] = ()) -> Any:
+        if self._down_since is not None:
+            if time.monotonic() < self._retry_at:
+                self._fell_back(operation, invalidate)
+                return _FAILED
+            self._retry_at = time.monotonic() + self.config.redis_retry_interval
+        client = self.client
+        try:
+            if self._pending:
+                await self._delete_pending(client)
+            try:
+                result = await action(client)
+            except NoScriptError:  # Redis restarted and forgot the scripts
+                for script in lua.ALL:
+                    await client.script_load(script.source)
+                result = await action(client)
+        except _ERRORS as exc:
+            self._failed(operation, exc, invalidate)
+            return _FAILED
+        if self._down_since is not None:
+            log.warning("Redis is back after %.1fs; the hot tier refills as sessions are used",
+                        time.monotonic() - self._down_since)
+            self._down_since = None
+        return result
+
+    async def _delete_pending(self, client: Redis) -> None:
+        keys = list(self._pending)
+        async with client.pipeline(transaction=False) as pipe:
+            for key in keys:  # one key per command: fine with Redis Cluster
+                pipe.delete(key)
+            await pipe.execute()
+        self._pending.difference_update(keys)
+
+    def _failed(self, operation: str, exc: BaseException, invalidate: Sequence[str]) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            log.warning("Redis unavailable (%s: %s); serving sessions from SQL until it is back",
+                        type(exc).__name__, exc)
+        self._retry_at = time.monotonic() + self.config.redis_retry_interval
+        self._fell_back(operation, invalidate)
+
+    def _fell_back(self, operation: str, invalidate: Sequence[str]) -> None:
+        self.fallbacks.labels(operation).inc()
+        if invalidate and len(self._pending) < _MAX_PENDING:
+            self._pending.update(invalidate)
+
+
+def _encode(record: SessionRecord) -> list[Any]:
+    """Hash fields; `la` (Redis's view of last activity) is set by the script."""
+    return [
+        "id", record.session_id, "u", record.user_id, "c", record.casefile_id,
+        "s", record.status, "l", json.dumps(record.labels), "ct", record.create_time,
+        "ls", record.last_activity_time, "et", record.end_time or "",
+        "n", record.execution_count, "x", json.dumps(record.context), "e", record.etag,
+        "v", record.version, "w", now_us(),
+    ]
+
+
+def _decode(flat: list[bytes]) -> HotSession | None:
+    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+    try:
+        end = fields[b"et"]
+        record = SessionRecord(
+            session_id=fields[b"id"].decode(), user_id=fields[b"u"].decode(),
+            casefile_id=fields[b"c"].decode(), status=fields[b"s"].decode(),
+            labels=json.loads(fields[b"l"]), create_time=int(fields[b"ct"]),
+            last_activity_time=int(fields[b"la"]), end_time=int(end) if end else None,
+            execution_count=int(fields[b"n"]), context=json.loads(fields[b"x"]),
+            etag=fields[b"e"].decode(), version=int(fields[b"v"]))
+        return HotSession(record, int(fields[b"ls"]), int(fields[b"w"]))
+    except (KeyError, ValueError):  # not a record we wrote: treat as a miss
+        return None

@@ -1,0 +1,158 @@
+"""The SessionOrchestrator gRPC servicer: validation, conversion, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from baton.sessions.v1 import sessions_pb2 as pb
+from baton.sessions.v1 import sessions_pb2_grpc
+from baton_core import InvalidArgument, new_id, struct_to_dict
+
+from . import _convert as cv
+from . import _pages as pages
+from ._context import check_paths, check_size
+from ._events import EventHub, watch
+from ._records import now_us
+from ._sessions import Sessions
+
+_MAX_ID = 256
+_MAX_LABELS = 64
+_MAX_RESULT_BYTES = 16 * 1024
+
+
+def _require(field: str, value: str) -> str:
+    if not value:
+        raise InvalidArgument(f"{field} is required", violations=[(field, "must not be empty")])
+    return _bounded(field, value)
+
+
+def _bounded(field: str, value: str) -> str:
+    if len(value) > _MAX_ID:
+        raise InvalidArgument(f"{field} is too long",
+                              violations=[(field, f"at most {_MAX_ID} characters")])
+    return value
+
+
+def _check_labels(labels: dict[str, str]) -> dict[str, str]:
+    if len(labels) > _MAX_LABELS:
+        raise InvalidArgument("too many labels",
+                              violations=[("labels", f"at most {_MAX_LABELS} entries")])
+    for key, value in labels.items():
+        _require(f"labels[{key!r}]", key)
+        _bounded(f"labels[{key!r}]", value)
+    return dict(labels)
+
+
+class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
+    """Answers SessionOrchestrator RPCs from `Sessions`."""
+
+    def __init__(self, sessions: Sessions, hub: EventHub) -> None:
+        self.sessions = sessions
+        self.hub = hub
+
+    async def CreateSession(self, request: pb.CreateSessionRequest,
+                            context: grpc.aio.ServicerContext) -> pb.CreateSessionResponse:
+        record = await self.sessions.create(
+            _require("user_id", request.user_id), _bounded("casefile_id", request.casefile_id),
+            _check_labels(dict(request.labels)), _bounded("request_id", request.request_id))
+        return pb.CreateSessionResponse(session=cv.session_to_proto(record))
+
+    async def GetSession(self, request: pb.GetSessionRequest,
+                         context: grpc.aio.ServicerContext) -> pb.GetSessionResponse:
+        record = await self.sessions.get(_require("session_id", request.session_id))
+        return pb.GetSessionResponse(session=cv.session_to_proto(record))
+
+    async def CloseSession(self, request: pb.CloseSessionRequest,
+                           context: grpc.aio.ServicerContext) -> pb.CloseSessionResponse:
+        record = await self.sessions.close(_require("session_id", request.session_id))
+        return pb.CloseSessionResponse(session=cv.session_to_proto(record))
+
+    async def FindOrCreateSession(
+            self, request: pb.FindOrCreateSessionRequest,
+            context: grpc.aio.ServicerContext) -> pb.FindOrCreateSessionResponse:
+        record, created = await self.sessions.find_or_create(
+            _require("user_id", request.user_id), _bounded("casefile_id", request.casefile_id))
+        return pb.FindOrCreateSessionResponse(session=cv.session_to_proto(record),
+                                              created=created)
+
+    async def LinkSessionToCasefile(
+            self, request: pb.LinkSessionToCasefileRequest,
+            context: grpc.aio.ServicerContext) -> pb.LinkSessionToCasefileResponse:
+        record = await self.sessions.link(_require("session_id", request.session_id),
+                                          _require("casefile_id", request.casefile_id))
+        return pb.LinkSessionToCasefileResponse(session=cv.session_to_proto(record))
+
+    async def TrackExecution(self, request: pb.TrackExecutionRequest,
+                             context: grpc.aio.ServicerContext) -> pb.TrackExecutionResponse:
+        session_id = _require("session_id", request.session_id)
+        given = request.execution
+        _require("execution.operation", given.operation)
+        for field in ("execution_id", "run_id", "step_id", "actor"):
+            _bounded(f"execution.{field}", getattr(given, field))
+        if given.duration.seconds < 0 or given.duration.nanos < 0:
+            raise InvalidArgument("duration must not be negative",
+                                  violations=[("execution.duration", "must be >= 0")])
+        execution = cv.execution_from_proto(given, session_id, given.execution_id or new_id(),
+                                            now_us())
+        check_size(execution.result, _MAX_RESULT_BYTES)
+        stored = await self.sessions.track(execution)
+        return pb.TrackExecutionResponse(execution=cv.execution_to_proto(stored))
+
+    async def ListSessionExecutions(
+            self, request: pb.ListSessionExecutionsRequest,
+            context: grpc.aio.ServicerContext) -> pb.ListSessionExecutionsResponse:
+        session_id = _require("session_id", request.session_id)
+        size = pages.page_size(request.page_size)
+        before = pages.decode(request.page_token, "executions", session_id) or 0
+        if not isinstance(before, int):
+            raise InvalidArgument("page_token is not valid", violations=[("page_token", "")])
+        if not before:
+            hot = await self.sessions.recent_executions(session_id, size)
+            if hot is not None:
+                encoded, last = hot
+                return pb.ListSessionExecutionsResponse(
+                    executions=[cv.decode_execution(m) for m in encoded],
+                    next_page_token=pages.encode(last, "executions", session_id) if last else "")
+        rows = await self.sessions.executions(session_id, size + 1, before)
+        token = pages.encode(rows[size - 1].seq, "executions", session_id) \
+            if len(rows) > size else ""
+        return pb.ListSessionExecutionsResponse(
+            executions=[cv.execution_to_proto(x) for x in rows[:size]], next_page_token=token)
+
+    async def ListSessions(self, request: pb.ListSessionsRequest,
+                           context: grpc.aio.ServicerContext) -> pb.ListSessionsResponse:
+        status = cv.session_status_name(request.status)
+        filters = ("sessions", request.user_id, request.casefile_id, status)
+        size = pages.page_size(request.page_size)
+        before = pages.decode(request.page_token, *filters) or ""
+        if not isinstance(before, str):
+            raise InvalidArgument("page_token is not valid", violations=[("page_token", "")])
+        rows = await self.sessions.store.list(
+            _bounded("user_id", request.user_id), _bounded("casefile_id", request.casefile_id),
+            status, size + 1, before)
+        token = pages.encode(rows[size - 1].session_id, *filters) if len(rows) > size else ""
+        return pb.ListSessionsResponse(sessions=[cv.session_to_proto(s) for s in rows[:size]],
+                                       next_page_token=token)
+
+    async def UpdateSessionContext(
+            self, request: pb.UpdateSessionContextRequest,
+            context: grpc.aio.ServicerContext) -> pb.UpdateSessionContextResponse:
+        paths = list(request.update_mask.paths)
+        check_paths(paths)
+        record = await self.sessions.update_context(
+            _require("session_id", request.session_id), struct_to_dict(request.values), paths,
+            request.etag)
+        return pb.UpdateSessionContextResponse(context=cv.context_to_proto(record))
+
+    async def WatchSession(self, request: pb.WatchSessionRequest,
+                           context: grpc.aio.ServicerContext
+                           ) -> AsyncIterator[pb.WatchSessionResponse]:
+        if request.after_sequence < 0:
+            raise InvalidArgument("after_sequence must not be negative",
+                                  violations=[("after_sequence", "must be >= 0")])
+        events = watch(self.hub, self.sessions.store, self.sessions.history,
+                       _require("session_id", request.session_id), request.after_sequence)
+        async for event in events:
+            yield pb.WatchSessionResponse(event=cv.event_to_proto(event))

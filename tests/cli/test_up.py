@@ -1,0 +1,106 @@
+"""`baton up`: the embedded platform starts, serves, heals and stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from baton_core import free_port
+
+GRPCURL = shutil.which("grpcurl") or str(Path(sys.executable).with_name("grpcurl"))
+
+
+class Output:
+    """Collects a process's stdout lines on a thread so tests can wait for one."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, args=(proc,), daemon=True).start()
+
+    def _pump(self, proc):
+        for line in proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match:
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        for line in self.lines:
+            if (match := regex.search(line)):
+                return match
+        while time.monotonic() < deadline:
+            try:
+                line = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            self.lines.append(line)
+            if (match := regex.search(line)):
+                return match
+        raise AssertionError(f"no line matching {pattern!r} in:\n" + "\n".join(self.lines))
+
+
+def grpcurl(*args: str) -> str:
+    done = subprocess.run([GRPCURL, "-plaintext", *args], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.fixture
+def baton_up(tmp_path):
+    ports = {name: free_port() for name in ("registry", "orchestrator", "sessions", "worker")}
+    args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(tmp_path / "data")]
+    for name, port in ports.items():
+        args += [f"--{name}-port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    out = Output(proc)
+    yield proc, out, ports
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, tmp_path):
+    proc, out, ports = baton_up
+    out.wait_for(r"platform is up", timeout=90)
+    assert (tmp_path / "data" / "registry.db").exists()
+    assert (tmp_path / "data" / "redis").is_dir()
+
+    listed = grpcurl(f"127.0.0.1:{ports['orchestrator']}", "list")
+    assert "baton.orchestrator.v1.Orchestrator" in listed
+    assert "baton.orchestrator.v1.HookManager" in listed
+    assert "baton.registry.v1.MethodRegistry" in grpcurl(f"127.0.0.1:{ports['registry']}", "list")
+    assert "baton.sessions.v1.SessionOrchestrator" in grpcurl(
+        f"127.0.0.1:{ports['sessions']}", "list")
+    assert "baton.provider.v1.MethodProvider" in grpcurl(f"127.0.0.1:{ports['worker']}", "list")
+
+    reply = json.loads(grpcurl(
+        "-d", '{"operation": "casefile.create", "params": {"title": "from grpcurl"}}',
+        f"127.0.0.1:{ports['orchestrator']}", "baton.orchestrator.v1.Orchestrator/Dispatch"))
+    assert reply["result"]["casefile_id"]
+
+    pid = int(out.wait_for(r"registry started \(pid (\d+)\)").group(1))
+    os.kill(pid, signal.SIGKILL)
+    out.wait_for(r"registry exited with code -9; restarting", timeout=30)
+    out.wait_for(r"registry is back", timeout=60)
+    assert "MethodRegistry" in grpcurl(f"127.0.0.1:{ports['registry']}", "list")
+
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    out.wait_for(r"\[baton\] stopped")

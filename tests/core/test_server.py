@@ -1,0 +1,112 @@
+"""The shared bootstrap: health per service, reflection, error mapping, graceful drain."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+import baton_core
+from baton.provider.v1 import provider_pb2, provider_pb2_grpc
+from baton_core import GrpcServer, InvalidArgument, Service, from_rpc_error
+from baton_core import constants as c
+
+
+class Provider(provider_pb2_grpc.MethodProviderServicer):
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.entered = asyncio.Event()
+
+    async def Invoke(self, request, context):
+        if request.method == "bad":
+            raise InvalidArgument("bad input", violations=[("params.x", "must be set")])
+        if request.method == "crash":
+            raise ZeroDivisionError("division by zero")
+        if request.method == "slow":
+            self.entered.set()
+            await self.release.wait()
+        return provider_pb2.InvokeResponse()
+
+
+@pytest.fixture
+async def served():
+    provider = Provider()
+    server = GrpcServer("127.0.0.1:0", [Service(
+        c.PROVIDER_SERVICE, provider, provider_pb2_grpc.add_MethodProviderServicer_to_server)],
+        drain_seconds=1.0)
+    port = await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
+    yield server, provider, channel
+    provider.release.set()
+    await channel.close()
+    server.drain_seconds = 0
+    await server.stop(0)
+
+
+async def test_health_reports_serving_per_service(served):
+    _, _, channel = served
+    health = health_pb2_grpc.HealthStub(channel)
+    for name in ("", c.PROVIDER_SERVICE):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=name))
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_reflection_lists_the_hosted_services(served):
+    _, _, channel = served
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    async for reply in stub.ServerReflectionInfo(iter([request])):
+        names = {s.name for s in reply.list_services_response.service}
+        break
+    assert c.PROVIDER_SERVICE in names
+    assert "grpc.health.v1.Health" in names
+
+
+async def test_baton_errors_carry_their_code_and_field_violations(served):
+    _, _, channel = served
+    stub = provider_pb2_grpc.MethodProviderStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Invoke(provider_pb2.InvokeRequest(method="bad"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    err = from_rpc_error(info.value)
+    assert err.violations == [("params.x", "must be set")]
+    assert err.reason == "INVALID_ARGUMENT"
+
+
+async def test_unexpected_exceptions_become_internal_without_traceback(served):
+    _, _, channel = served
+    stub = provider_pb2_grpc.MethodProviderStub(channel)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.Invoke(provider_pb2.InvokeRequest(method="crash"))
+    assert info.value.code() == grpc.StatusCode.INTERNAL
+    assert "ZeroDivisionError: division by zero" in info.value.details()
+    assert "Traceback" not in info.value.details()
+
+
+async def test_draining_server_reports_not_serving_and_finishes_calls_in_flight(served):
+    server, provider, channel = served
+    stub = provider_pb2_grpc.MethodProviderStub(channel)
+    call = asyncio.ensure_future(stub.Invoke(provider_pb2.InvokeRequest(method="slow")))
+    await provider.entered.wait()
+    health = health_pb2_grpc.HealthStub(channel)
+    stopping = asyncio.ensure_future(server.stop(grace=5))
+    for _ in range(100):
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=c.PROVIDER_SERVICE))
+        if reply.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+            break
+        await asyncio.sleep(0.01)
+    assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+    provider.release.set()
+    assert isinstance(await call, provider_pb2.InvokeResponse)
+    await stopping
+
+
+def test_core_exports_are_pinned():
+    assert set(baton_core.__all__) >= {
+        "GrpcServer", "Service", "Settings", "BatonError", "InvalidArgument", "NotFound",
+        "from_rpc_error", "make_engine", "migrate", "RedisServer", "ParamsValidator"}
+    for name in baton_core.__all__:
+        assert hasattr(baton_core, name), name

@@ -1,0 +1,22 @@
+"""Fixtures: the platform behind a real Envoy, and an HTTP client for it."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from ._platform import RunningPlatform, platform_running
+
+
+@pytest.fixture(scope="session")
+async def running(databases, redis_url, tmp_path_factory) -> RunningPlatform:
+    data_dir = tmp_path_factory.mktemp(f"gateway-{databases.backend}")
+    async with platform_running(databases, redis_url, data_dir) as running:
+        yield running
+
+
+@pytest.fixture
+async def http(running):
+    """An HTTP/1.1 client for the gateway, as curl or a browser would be."""
+    async with httpx.AsyncClient(base_url=running.http, timeout=30) as client:
+        yield client

@@ -1,0 +1,71 @@
+"""Pure helpers: page tokens, field masks, search scores and schema checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from baton_core import FailedPrecondition, InvalidArgument
+from baton_registry import _mask, _paging, _search, _validation
+from baton_registry._models import Method
+
+
+def test_page_token_round_trips_within_its_scope_only():
+    token = _paging.encode_token("casefile.create", "methods\0casefile\0")
+    assert _paging.decode_token(token, "methods\0casefile\0") == "casefile.create"
+    assert _paging.decode_token("", "anything") == ""
+    with pytest.raises(InvalidArgument):
+        _paging.decode_token(token, "methods\0billing\0")
+    for garbage in ("!!", "e30", "bnVsbA", token[:-3]):
+        with pytest.raises(InvalidArgument):
+            _paging.decode_token(garbage, "methods\0casefile\0")
+
+
+def test_page_size_defaults_and_caps():
+    assert _paging.page_size(0, 50, 1000) == 50
+    assert _paging.page_size(7, 50, 1000) == 7
+    assert _paging.page_size(5000, 50, 1000) == 1000
+    with pytest.raises(InvalidArgument):
+        _paging.page_size(-1, 50, 1000)
+
+
+def test_mask_star_means_every_updatable_field_and_unknown_paths_are_listed():
+    assert _mask.resolve(["*"], []) == list(_mask.UPDATABLE)
+    assert _mask.resolve([], ["name", "version", "endpoints"]) == ["version"]
+    with pytest.raises(InvalidArgument) as caught:
+        _mask.resolve(["version", "name", "create_time"], [])
+    assert [f for f, _ in caught.value.violations] == ["update_mask.paths"] * 2
+    with pytest.raises(InvalidArgument):
+        _mask.resolve([], ["name"])
+
+
+def test_search_score_orders_the_kinds_of_match():
+    def score(**fields) -> float:
+        return _search.score(Method(**{"name": "x.y", **fields}), "report")
+
+    exact = _search.score(Method(name="a.report"), "a.report")
+    token = score(name="a.report")
+    tag = score(tags=("report",))
+    partial = score(name="a.reporting")
+    description = score(description="a report")
+    assert exact > token > tag > partial > description > score() == 0
+    # Everything but a name token together still ranks below a name token.
+    assert token > _search.score(
+        Method(name="a.reporting", tags=("report",), description="report"), "report")
+
+
+def test_params_violations_name_the_missing_property_and_array_index():
+    schema = {"type": "object", "required": ["a", "b"], "properties": {
+        "list": {"type": "array", "items": {"type": "object", "required": ["name"]}}}}
+    found = _validation.check_params(schema, {"b": 1, "list": [{"name": 1}, {}, {}]})
+    assert [f for f, _ in found] == ["params.a", "params.list[1].name", "params.list[2].name"]
+
+
+def test_unresolvable_reference_in_a_schema_is_a_failed_precondition():
+    with pytest.raises(FailedPrecondition):
+        _validation.check_params({"$ref": "https://example.invalid/s.json"}, {})
+
+
+def test_schema_check_reports_the_path_inside_the_schema():
+    found = _validation.check_schema({"properties": {"a": {"type": "nope"}}}, "method.input_schema")
+    assert [f for f, _ in found] == ["method.input_schema.properties.a.type"]
+    assert _validation.check_schema({}, "x") == []
