@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PROTO_FILES := $(shell find proto/baton -name '*.proto')
 GEN := gen/python
 
-.PHONY: install up test test-fast lint proto proto-check bench descriptor clean
+.PHONY: install up test lint breaking proto proto-check bench descriptor deploy-check deploy-configs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,7 +33,26 @@ descriptor: install
 	mkdir -p deploy/envoy
 	$(BIN)/buf build -o deploy/envoy/descriptor.binpb
 
-lint: install
+# Offline checks of deploy/: the gateway config with the real Envoy, the
+# Kubernetes manifests and the compose file against their schemas.
+deploy-check: descriptor
+	$(BIN)/envoy --mode validate --log-level warning -c deploy/envoy/envoy.yaml
+	$(BIN)/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
+	$(BIN)/check-jsonschema --builtin-schema vendor.compose-spec deploy/compose/docker-compose.yaml
+
+# Re-renders deploy/compose/envoy.yaml and deploy/k8s/gateway-config.yaml
+# from deploy/envoy/envoy.yaml.
+deploy-configs: install
+	$(BIN)/python -c 'from baton_cli._gateway import write_deploy_configs; write_deploy_configs()'
+
+# Breaking-change check of the contracts against main (WIRE_JSON rules).
+BUF_AGAINST ?= .git\#branch=main
+
+breaking: install
+	@if git rev-parse --verify -q main >/dev/null; then $(BIN)/buf breaking --against '$(BUF_AGAINST)'; \
+	else echo "no main branch to compare against; skipping buf breaking"; fi
+
+lint: install breaking
 	$(BIN)/buf lint
 	$(BIN)/ruff check libs services examples tests bench
 
@@ -42,7 +61,9 @@ up: install
 
 test: install
 	$(BIN)/buf lint
+	$(MAKE) -s breaking
 	$(MAKE) -s proto-check
+	$(MAKE) -s deploy-check
 	$(BIN)/pytest
 
 bench: install

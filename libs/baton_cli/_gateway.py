@@ -26,8 +26,7 @@ from ._process import ChildProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO_ROOT / "deploy" / "envoy" / "envoy.yaml"
-DESCRIPTOR = REPO_ROOT / "deploy" / "envoy" / "descriptor.binpb"
-# Envoy cluster name -> the service it routes to.
+# The Envoy clusters: one per service, named after it.
 UPSTREAMS = ("registry", "orchestrator", "sessions")
 _TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 
@@ -113,9 +112,17 @@ def render(settings: GatewaySettings, template: Mapping[str, Any] | None = None)
 
 
 class _Dumper(yaml.SafeDumper):
-    # Write repeated blocks out in full: rendered files are read by people.
+    # Rendered files are read by people: repeated blocks written out in
+    # full, multi-line strings (an embedded envoy.yaml) as literal blocks.
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+    def represent_str(self, data: str) -> yaml.ScalarNode:
+        style = "|" if "\n" in data else None
+        return self.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _Dumper.represent_str)
 
 
 def dump(config: Mapping[str, Any], header: str = "") -> str:
@@ -172,3 +179,44 @@ class Gateway(ChildProcess):
                     pass
             time.sleep(0.05)
         raise TimeoutError(f"envoy not ready after {timeout}s:\n{self.tail(15)}")
+
+
+# The gateway of deploy/compose and deploy/k8s: the same template, with the
+# services found by DNS name and the descriptor mounted from a volume.
+CONTAINER_DESCRIPTOR = "/etc/envoy/descriptor/descriptor.binpb"
+DEPLOYMENTS = {
+    "compose": GatewaySettings(
+        listen="0.0.0.0:8080", admin="127.0.0.1:9901", descriptor=CONTAINER_DESCRIPTOR,
+        upstreams={"registry": "registry:50051", "orchestrator": "orchestrator:50052",
+                   "sessions": "sessions:50053"}),
+    "k8s": GatewaySettings(
+        listen="0.0.0.0:8080", admin="127.0.0.1:9901", descriptor=CONTAINER_DESCRIPTOR,
+        upstreams={"registry": "baton-registry:50051",
+                   "orchestrator": "baton-orchestrator:50052",
+                   "sessions": "baton-sessions:50053"}),
+}
+_GENERATED = ("# Generated from deploy/envoy/envoy.yaml by `make deploy-configs`; do not edit.\n"
+              "# The comments explaining each option are in that file.\n")
+
+
+def deploy_configs() -> dict[Path, str]:
+    """The gateway files of deploy/compose and deploy/k8s, as they should read."""
+    compose = dump(render(DEPLOYMENTS["compose"]), _GENERATED)
+    k8s_map = {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "baton-gateway-config",
+                     "labels": {"app.kubernetes.io/name": "baton-gateway",
+                                "app.kubernetes.io/part-of": "baton"}},
+        "data": {"envoy.yaml": dump(render(DEPLOYMENTS["k8s"]))},
+    }
+    return {
+        REPO_ROOT / "deploy" / "compose" / "envoy.yaml": compose,
+        REPO_ROOT / "deploy" / "k8s" / "gateway-config.yaml": dump(k8s_map, _GENERATED),
+    }
+
+
+def write_deploy_configs() -> None:
+    for path, text in deploy_configs().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path.relative_to(REPO_ROOT)}")

@@ -98,17 +98,17 @@ class Platform:
         workdir = cfg.data_dir / "gateway"
         try:
             descriptor = build_descriptor(workdir / "descriptor.binpb")
+            settings = GatewaySettings(
+                listen=cfg.addr(cfg.gateway_port),
+                upstreams={"registry": cfg.addr(cfg.registry_port),
+                           "orchestrator": cfg.addr(cfg.orchestrator_port),
+                           "sessions": cfg.addr(cfg.sessions_port)},
+                descriptor=str(descriptor))
+            return Gateway(settings, workdir, logs / "gateway.log")
         except GatewayError as exc:
             self.say(f"gateway cannot start: {exc} (--no-gateway runs without it)")
             self.stop()
             raise SystemExit(1) from exc
-        settings = GatewaySettings(
-            listen=cfg.addr(cfg.gateway_port),
-            upstreams={"registry": cfg.addr(cfg.registry_port),
-                       "orchestrator": cfg.addr(cfg.orchestrator_port),
-                       "sessions": cfg.addr(cfg.sessions_port)},
-            descriptor=str(descriptor))
-        return Gateway(settings, workdir, logs / "gateway.log")
 
     def _launch(self, child: ChildProcess) -> None:
         try:

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import typer
 
+from baton_cli._commands import dispatch, methods_app, sessions_app
+from baton_cli._workflows import run as run_workflow
+from baton_cli._workflows import runs_app, workflows_app
 from baton_core import Settings, configure_logging, constants, run, run_app
 
 app = typer.Typer(help="Baton: a gRPC-native orchestration platform.", no_args_is_help=True)
@@ -54,6 +57,14 @@ def up(
                                 orchestrator_port=orchestrator_port, sessions_port=sessions_port,
                                 worker_port=worker_port,
                                 gateway_port=None if no_gateway else gateway_port))
+
+
+app.command()(dispatch)
+app.add_typer(methods_app, name="methods")
+app.add_typer(sessions_app, name="sessions")
+app.command(name="run")(run_workflow)
+app.add_typer(runs_app, name="runs")
+app.add_typer(workflows_app, name="workflows")
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -53,6 +54,30 @@ class Drainable(Protocol):
     async def drain(self) -> None: ...
 
 
+class _ReflectionPool:
+    """The default descriptor pool, also resolving `Service.Method` symbols.
+
+    Python's pool cannot find the file of a method by its full name, which
+    `grpcurl describe pkg.Service.Method` asks for; its service's file is it.
+    """
+
+    def __init__(self) -> None:
+        self._pool = descriptor_pool.Default()
+
+    def __getattr__(self, name: str):
+        return getattr(self._pool, name)
+
+    def FindFileContainingSymbol(self, symbol: str):  # noqa: N802 - protobuf's name
+        try:
+            return self._pool.FindFileContainingSymbol(symbol)
+        except KeyError:
+            parent = symbol.rpartition(".")[0]
+            service = self._pool.FindServiceByName(parent)  # KeyError when unknown
+            if symbol.rpartition(".")[2] not in service.methods_by_name:
+                raise
+            return service.file
+
+
 class GrpcServer:
     """A grpc.aio server with health, reflection and the shared interceptors."""
 
@@ -75,7 +100,7 @@ class GrpcServer:
         names = [s.name for s in self._services]
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME], server)
+             reflection.SERVICE_NAME], server, pool=_ReflectionPool())
         self.port = server.add_insecure_port(self.listen)
         if self.port == 0:
             raise RuntimeError(f"could not bind {self.listen}")

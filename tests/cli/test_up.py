@@ -57,9 +57,15 @@ def grpcurl(*args: str) -> str:
     return done.stdout
 
 
+def baton_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "baton_cli", *args], capture_output=True,
+                          text=True, env=env, timeout=60)
+
+
 @pytest.fixture
 def baton_up(tmp_path):
-    ports = {name: free_port() for name in ("registry", "orchestrator", "sessions", "worker")}
+    ports = {name: free_port()
+             for name in ("registry", "orchestrator", "sessions", "worker", "gateway")}
     args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(tmp_path / "data")]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
@@ -94,6 +100,18 @@ def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, 
         "-d", '{"operation": "casefile.create", "params": {"title": "from grpcurl"}}',
         f"127.0.0.1:{ports['orchestrator']}", "baton.orchestrator.v1.Orchestrator/Dispatch"))
     assert reply["result"]["casefile_id"]
+
+    env = {**os.environ, "BATON_ORCHESTRATOR_ADDR": f"127.0.0.1:{ports['orchestrator']}",
+           "BATON_REGISTRY_ADDR": f"127.0.0.1:{ports['registry']}"}
+    ok = baton_cli(env, "dispatch", "casefile.create", "--params", '{"title": "from the CLI"}')
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["result"]["casefile_id"]
+    bad = baton_cli(env, "dispatch", "casefile.create", "--params", '{"title": 7}')
+    assert bad.returncode == 1
+    assert "INVALID_ARGUMENT" in bad.stderr and "params.title" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    listed = baton_cli(env, "methods", "list")
+    assert "demo.sleep" in listed.stdout
 
     pid = int(out.wait_for(r"registry started \(pid (\d+)\)").group(1))
     os.kill(pid, signal.SIGKILL)

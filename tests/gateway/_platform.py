@@ -136,5 +136,17 @@ def run_blocks(blocks: list[str], running: RunningPlatform, timeout: float = 90.
     return outputs
 
 
-def needs_jq() -> str | None:
-    return None if shutil.which("jq") else "the README's commands use jq, which is not installed"
+def json_values(text: str) -> list:
+    """Every JSON value in `text`: curl prints bodies back to back, streams one per line."""
+    decoder, values, at = json.JSONDecoder(), [], 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            return values
+        value, at = decoder.raw_decode(text, at)
+        values.append(value)
+
+
+NO_JQ = "the README's commands use jq, which is not installed"
+HAVE_JQ = shutil.which("jq") is not None

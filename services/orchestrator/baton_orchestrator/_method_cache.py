@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -47,11 +46,13 @@ class CachedMethod:
         return self.proto.name
 
     def live_endpoints(self) -> list[registry_pb2.Endpoint]:
-        """Endpoints whose lease is current, rotated so callers spread the load."""
-        now = time.time()
+        """Endpoints whose lease is current, rotated so callers spread the load.
+
+        The registry owns lease expiry: heartbeats renew leases without an
+        event, and the registry's sweeper publishes the change to UNAVAILABLE.
+        """
         live = [e for e in self.proto.endpoints
-                if e.state == registry_pb2.Endpoint.STATE_AVAILABLE
-                and e.lease_expire_time.seconds + e.lease_expire_time.nanos / 1e9 > now]
+                if e.state == registry_pb2.Endpoint.STATE_AVAILABLE]
         if len(live) > 1:
             shift = next(self._turn) % len(live)
             live = live[shift:] + live[:shift]

@@ -28,6 +28,7 @@ from redis.exceptions import NoScriptError, RedisError
 from . import _keys as k
 from . import _scripts as lua
 from ._config import SessionsConfig
+from ._pipeline import AutoPipeline
 from ._records import ACTIVE, HotSession, SessionRecord, now_us
 
 log = logging.getLogger("baton.sessions.cache")
@@ -46,6 +47,7 @@ class HotTier:
         self.fallbacks = fallbacks
         self._ttl_ms = max(1, int(config.ttl * 1000))
         self._client: Redis | None = None
+        self._pipeline: AutoPipeline | None = None
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._pending: set[str] = set()
@@ -58,6 +60,7 @@ class HotTier:
             self._client = Redis.from_url(
                 self.url, decode_responses=False, socket_timeout=timeout,
                 socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1))
+            self._pipeline = AutoPipeline(self._client)
 
     async def stop(self) -> None:
         client, self._client = self._client, None
@@ -71,6 +74,12 @@ class HotTier:
         return self._client
 
     @property
+    def _batched(self) -> AutoPipeline:
+        if self._pipeline is None:
+            raise RuntimeError("HotTier.start() has not run")
+        return self._pipeline
+
+    @property
     def available(self) -> bool:
         """False while Redis is known to be unreachable."""
         return self._down_since is None
@@ -78,14 +87,17 @@ class HotTier:
     async def get(self, session_id: str) -> HotSession | None:
         """The session's hot record, refreshing its TTL and last activity; None on a miss."""
         keys = (k.session_key(session_id), k.history_key(session_id))
-        flat = await self._call("get", lambda c: c.evalsha(
-            lua.TOUCH.sha, 2, *keys, now_us(), self._ttl_ms))
-        return _decode(flat) if flat and flat is not _FAILED else None
+        reply = await self._call("get", lambda _: self._batched.execute(
+            "EVALSHA", lua.TOUCH.sha, 2, *keys, now_us(), self._ttl_ms))
+        if reply is _FAILED or not reply or reply[0] is None:
+            return None
+        return _decode(reply[0], reply[1])
 
     async def find(self, user_id: str, casefile_id: str) -> HotSession | None:
         """The active session of (user, casefile) if the index and its record agree."""
         key = k.index_key(user_id, casefile_id)
-        session_id = await self._call("find", lambda c: c.getex(key, px=self._ttl_ms))
+        session_id = await self._call("find", lambda _: self._batched.execute(
+            "GETEX", key, "PX", self._ttl_ms))
         if not session_id or session_id is _FAILED:
             return None
         hot = await self.get(session_id.decode())
@@ -145,8 +157,8 @@ class HotTier:
                       ) -> tuple[int, int, list[tuple[bytes, int]]] | None:
         """(execution count, history size, newest entries as (member, seq)) or None."""
         keys = (k.session_key(session_id), k.history_key(session_id))
-        reply = await self._call("history", lambda c: c.evalsha(
-            lua.HISTORY.sha, 2, *keys, count))
+        reply = await self._call("history", lambda _: self._batched.execute(
+            "EVALSHA", lua.HISTORY.sha, 2, *keys, count))
         if not reply or reply is _FAILED:
             return None
         total, size, flat = reply
@@ -190,7 +202,7 @@ class HotTier:
             self._failed(operation, exc, invalidate)
             return _FAILED
         if self._down_since is not None:
-            log.warning("Redis is back after %.1fs; the hot tier refills as sessions are used",
+            log.info("Redis is back after %.1fs; the hot tier refills as sessions are used",
                         time.monotonic() - self._down_since)
             self._down_since = None
         return result
@@ -218,27 +230,26 @@ class HotTier:
 
 
 def _encode(record: SessionRecord) -> list[Any]:
-    """Hash fields; `la` (Redis's view of last activity) is set by the script."""
-    return [
-        "id", record.session_id, "u", record.user_id, "c", record.casefile_id,
-        "s", record.status, "l", json.dumps(record.labels), "ct", record.create_time,
-        "ls", record.last_activity_time, "et", record.end_time or "",
-        "n", record.execution_count, "x", json.dumps(record.context), "e", record.etag,
-        "v", record.version, "w", now_us(),
-    ]
+    """Hash fields: the record as one value (one thing for the client to parse), and
+    beside it what the scripts look at. `la`, Redis's view of last activity, is set
+    by the script."""
+    blob = json.dumps([
+        record.session_id, record.user_id, record.casefile_id, record.status, record.labels,
+        record.create_time, record.last_activity_time, record.end_time,
+        record.execution_count, record.context, record.etag, record.version, now_us(),
+    ], separators=(",", ":"))
+    return ["r", blob, "v", record.version, "s", record.status, "n", record.execution_count]
 
 
-def _decode(flat: list[bytes]) -> HotSession | None:
-    fields = dict(zip(flat[::2], flat[1::2], strict=True))
+def _decode(blob: bytes, activity: bytes | None) -> HotSession | None:
     try:
-        end = fields[b"et"]
+        (sid, user_id, casefile_id, status, labels, create_time, sql_activity, end_time,
+         count, context, etag, version, refreshed) = json.loads(blob)
         record = SessionRecord(
-            session_id=fields[b"id"].decode(), user_id=fields[b"u"].decode(),
-            casefile_id=fields[b"c"].decode(), status=fields[b"s"].decode(),
-            labels=json.loads(fields[b"l"]), create_time=int(fields[b"ct"]),
-            last_activity_time=int(fields[b"la"]), end_time=int(end) if end else None,
-            execution_count=int(fields[b"n"]), context=json.loads(fields[b"x"]),
-            etag=fields[b"e"].decode(), version=int(fields[b"v"]))
-        return HotSession(record, int(fields[b"ls"]), int(fields[b"w"]))
-    except (KeyError, ValueError):  # not a record we wrote: treat as a miss
+            session_id=sid, user_id=user_id, casefile_id=casefile_id, status=status,
+            labels=labels, create_time=create_time,
+            last_activity_time=max(int(activity or 0), sql_activity), end_time=end_time,
+            execution_count=count, context=context, etag=etag, version=version)
+    except (TypeError, ValueError):  # not a record we wrote: treat as a miss
         return None
+    return HotSession(record, sql_activity, refreshed)

@@ -96,12 +96,13 @@ class EventHub:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), 5.0)
                     continue
-                message = await pubsub.get_message(ignore_subscribe_messages=True,
-                                                   timeout=_LISTEN_TIMEOUT)
+                message = await pubsub.get_message(timeout=_LISTEN_TIMEOUT)
                 if failing:
                     log.info("event wake-ups over Redis pub/sub resumed")
                     failing = False
-                if message and message.get("type") == "message":
+                # A confirmed subscription wakes its watchers too: what committed
+                # before it was in place was published to no one, so they re-read.
+                if message and message.get("type") in ("message", "subscribe"):
                     self.notify(k.session_id_of_channel(message["channel"].decode()))
             except asyncio.CancelledError:
                 if pubsub is not None:

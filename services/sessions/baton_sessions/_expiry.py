@@ -19,6 +19,7 @@ import contextlib
 import logging
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from . import _records as r
 from . import _tables as t
@@ -27,11 +28,13 @@ from ._config import SessionsConfig
 from ._events import EventHub
 from ._records import SessionRecord, now_us
 from ._sql import Database, append_event, session_from_row, to_datetime, to_us
+from ._store import MOVE_ACTIVITY
 
 log = logging.getLogger("baton.sessions.expiry")
 
 _S = t.sessions
 _BATCH = 500
+
 
 
 class Expirer:
@@ -99,38 +102,34 @@ class Expirer:
                  .where(_S.c.status == r.ACTIVE, _S.c.last_activity_time < to_datetime(cutoff),
                         _S.c.session_id > after)
                  .order_by(_S.c.session_id).limit(_BATCH))
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [(row.session_id, to_us(row.last_activity_time)) for row in rows]
+        return await self.db.read(lambda conn: [
+            (row.session_id, to_us(row.last_activity_time)) for row in conn.execute(query)])
 
     async def _record_activity(self, activity: dict[str, int]) -> None:
-        statement = (
-            sa.update(_S)
-            .where(_S.c.session_id == sa.bindparam("b_id"), _S.c.status == r.ACTIVE,
-                   _S.c.last_activity_time < sa.bindparam("b_time"))
-            .values(last_activity_time=sa.bindparam("b_time")))
-        async with self.db.write() as conn:
-            await conn.execute(statement, [{"b_id": sid, "b_time": to_datetime(us)}
-                                           for sid, us in activity.items()])
+        await self.db.write(lambda conn: conn.execute(MOVE_ACTIVITY, [
+            {"b_id": sid, "b_time": to_datetime(us)} for sid, us in activity.items()]))
 
     async def _expire(self, ids: list[str], cutoff: int, now: int) -> list[SessionRecord]:
-        idle = (_S.c.status == r.ACTIVE, _S.c.last_activity_time < to_datetime(cutoff))
-        async with self.db.write() as conn:
-            locked = (await conn.execute(
-                sa.select(_S.c.session_id).where(_S.c.session_id.in_(ids), *idle)
-                .order_by(_S.c.session_id).with_for_update(skip_locked=True))).scalars().all()
+        idle = (_S.c.session_id.in_(ids), _S.c.status == r.ACTIVE,
+                _S.c.last_activity_time < to_datetime(cutoff))
+
+        def expire(conn: Connection) -> list[SessionRecord]:
+            locked = conn.execute(
+                sa.select(_S.c.session_id).where(*idle).order_by(_S.c.session_id)
+                .with_for_update(skip_locked=True)).scalars().all()
             if not locked:
                 return []
-            rows = (await conn.execute(
-                sa.update(_S).where(_S.c.session_id.in_(locked), *idle)
-                .values(status=r.EXPIRED, end_time=to_datetime(now),
-                        version=_S.c.version + 1)
-                .returning(*_S.c))).all()
+            rows = conn.execute(
+                sa.update(_S).where(_S.c.session_id.in_(locked), *idle[1:])
+                .values(status=r.EXPIRED, end_time=to_datetime(now), version=_S.c.version + 1)
+                .returning(*_S.c)).all()
             for row in rows:
-                await append_event(conn, row.session_id, row.version, r.EXPIRED_EVENT, {
+                append_event(conn, row.session_id, row.version, r.EXPIRED_EVENT, {
                     "last_activity_time": to_datetime(to_us(row.last_activity_time))
                     .isoformat()}, now)
-        return [session_from_row(row) for row in rows]
+            return [session_from_row(row) for row in rows]
+
+        return await self.db.write(expire)
 
     async def _loop(self) -> None:
         while True:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from baton_core import NotFound
 
@@ -21,10 +22,54 @@ from ._sql import (
 )
 
 _S, _X, _E = t.sessions, t.executions, t.events
+_BUMP = (sa.update(_S).where(_S.c.session_id == sa.bindparam("b_id"))
+         .values(execution_count=_S.c.execution_count + 1, version=_S.c.version + 1,
+                 last_activity_time=sa.bindparam("b_now"))
+         .returning(*_S.c))
+_EXECUTION = sa.select(_X).where(_X.c.session_id == sa.bindparam("b_id"),
+                                 _X.c.execution_id == sa.bindparam("b_execution"))
+_INSERT_EXECUTION = _X.insert().returning(_X.c.seq)
+_SESSION_EXISTS = sa.select(_S.c.session_id).where(_S.c.session_id == sa.bindparam("b_id"))
+_EVENTS = (sa.select(_E).where(_E.c.session_id == sa.bindparam("b_id"),
+                               _E.c.sequence > sa.bindparam("b_after"))
+           .order_by(_E.c.sequence).limit(sa.bindparam("b_limit")))
+
+
+def _not_found(session_id: str) -> NotFound:
+    return NotFound(f"session {session_id!r} not found", metadata={"session_id": session_id})
+
+
+def _track(conn: Connection, execution: ExecutionRecord
+           ) -> tuple[SessionRecord | None, ExecutionRecord]:
+    sid = execution.session_id
+    # The session row first: it is the lock that orders this session's writers,
+    # so the duplicate check below cannot race a concurrent insert of the same id.
+    row = conn.execute(_BUMP, {"b_id": sid, "b_now": to_datetime(execution.create_time)}).first()
+    if row is None:
+        raise _not_found(sid)
+    earlier = conn.execute(_EXECUTION, {"b_id": sid,
+                                        "b_execution": execution.execution_id}).first()
+    if earlier is not None:
+        raise _Duplicate(execution_from_row(earlier))
+    seq = conn.execute(_INSERT_EXECUTION, {
+        "session_id": sid, "execution_id": execution.execution_id,
+        "operation": execution.operation, "status": execution.status,
+        "duration_ns": execution.duration_ns, "error": execution.error,
+        "run_id": execution.run_id, "step_id": execution.step_id, "actor": execution.actor,
+        "create_time": to_datetime(execution.create_time), "result": execution.result,
+    }).scalar_one()
+    append_event(conn, sid, row.version, r.EXECUTION_TRACKED_EVENT, {
+        "execution_id": execution.execution_id, "operation": execution.operation,
+        "status": execution.status}, execution.create_time)
+    return session_from_row(row), replace(execution, seq=seq)
 
 
 class _Duplicate(Exception):
     """Rolls back a TrackExecution whose execution_id is already recorded."""
+
+    def __init__(self, first: ExecutionRecord) -> None:
+        super().__init__(first.execution_id)
+        self.first = first
 
 
 class HistoryStore:
@@ -41,43 +86,10 @@ class HistoryStore:
         the execution_id was already recorded, the stored execution then
         being the first record. Raises NotFound.
         """
-        sid = execution.session_id
-        bump = (
-            sa.update(_S).where(_S.c.session_id == sid)
-            .values(execution_count=_S.c.execution_count + 1, version=_S.c.version + 1,
-                    last_activity_time=to_datetime(execution.create_time))
-            .returning(*_S.c))
-        insert = self.db.insert_ignoring_conflicts(_X).values(
-            session_id=sid, execution_id=execution.execution_id,
-            operation=execution.operation, status=execution.status,
-            duration_ns=execution.duration_ns, error=execution.error,
-            run_id=execution.run_id, step_id=execution.step_id, actor=execution.actor,
-            create_time=to_datetime(execution.create_time), result=execution.result,
-        ).returning(_X.c.seq)
         try:
-            async with self.db.write() as conn:
-                row = (await conn.execute(bump)).first()
-                if row is None:
-                    raise NotFound(f"session {sid!r} not found", metadata={"session_id": sid})
-                seq = (await conn.execute(insert)).scalar()
-                if seq is None:
-                    raise _Duplicate
-                await append_event(conn, sid, row.version, r.EXECUTION_TRACKED_EVENT, {
-                    "execution_id": execution.execution_id,
-                    "operation": execution.operation,
-                    "status": execution.status}, execution.create_time)
-        except _Duplicate:
-            return None, await self.get_execution(sid, execution.execution_id)
-        return session_from_row(row), replace(execution, seq=seq)
-
-    async def get_execution(self, session_id: str, execution_id: str) -> ExecutionRecord:
-        query = sa.select(_X).where(_X.c.session_id == session_id,
-                                    _X.c.execution_id == execution_id)
-        async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
-            raise NotFound(f"execution {execution_id!r} not found")
-        return execution_from_row(row)
+            return await self.db.write(_track, execution)
+        except _Duplicate as duplicate:
+            return None, duplicate.first
 
     async def executions(self, session_id: str, limit: int,
                          before_seq: int = 0) -> list[ExecutionRecord]:
@@ -86,24 +98,17 @@ class HistoryStore:
                  .order_by(_X.c.seq.desc()).limit(limit))
         if before_seq:
             query = query.where(_X.c.seq < before_seq)
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
-            if not rows:
-                await self._require_session(conn, session_id)
-        return [execution_from_row(row) for row in rows]
+
+        def read(conn: Connection) -> list[ExecutionRecord]:
+            rows = conn.execute(query).all()
+            if not rows and conn.execute(_SESSION_EXISTS, {"b_id": session_id}).first() is None:
+                raise _not_found(session_id)
+            return [execution_from_row(row) for row in rows]
+
+        return await self.db.read(read)
 
     async def events(self, session_id: str, after: int, limit: int) -> list[EventRecord]:
         """Events with sequence > `after`, oldest first."""
-        query = (sa.select(_E).where(_E.c.session_id == session_id, _E.c.sequence > after)
-                 .order_by(_E.c.sequence).limit(limit))
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [event_from_row(row) for row in rows]
-
-    @staticmethod
-    async def _require_session(conn, session_id: str) -> None:
-        found = (await conn.execute(
-            sa.select(_S.c.session_id).where(_S.c.session_id == session_id))).first()
-        if found is None:
-            raise NotFound(f"session {session_id!r} not found",
-                           metadata={"session_id": session_id})
+        return await self.db.read(lambda conn: [
+            event_from_row(row) for row in conn.execute(
+                _EVENTS, {"b_id": session_id, "b_after": after, "b_limit": limit})])

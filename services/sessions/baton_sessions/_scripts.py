@@ -53,7 +53,7 @@ return 1
 """)
 
 # Reads a session record; an active one counts as used: its last-activity
-# time and the TTL of its keys are refreshed.
+# time and the TTL of its keys are refreshed. Returns [record, last activity].
 # KEYS: session hash, history zset. ARGV: now us, ttl ms.
 TOUCH = Script("touch", """
 if redis.call('HGET', KEYS[1], 's') == 'ACTIVE' then
@@ -61,7 +61,7 @@ if redis.call('HGET', KEYS[1], 's') == 'ACTIVE' then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
-return redis.call('HGETALL', KEYS[1])
+return redis.call('HMGET', KEYS[1], 'r', 'la')
 """)
 
 # The execution count next to the newest history entries, so the caller can

@@ -1,27 +1,36 @@
-"""SQL plumbing shared by the stores: engine lifecycle, write transactions, rows.
+"""SQL plumbing shared by the stores: engines, transactions, row conversions.
 
-SQLite has one writer at a time: within a process, write transactions queue
-on an asyncio lock instead of spinning in SQLite's busy handler; between
-processes the busy timeout still applies. Every write transaction starts
-with its write (or re-checks what it read in the write's WHERE clause), so
-it is correct under SQLite's deferred transactions and PostgreSQL's READ
-COMMITTED alike.
+A transaction is a plain function of a SQLAlchemy Connection, run whole:
+
+- on PostgreSQL through the async engine (`run_sync`, asyncpg underneath);
+- on SQLite in a thread, through a sync engine: one thread hop per
+  transaction instead of one per statement (aiosqlite's way), which is most
+  of the cost of a small transaction. Writes go through one writer thread
+  and start with BEGIN IMMEDIATE, so a write transaction holds SQLite's
+  write lock from its first read on; other processes wait in the busy
+  handler. Writes queued while the writer is busy are committed together
+  (group commit), each in its own SAVEPOINT so that one failing does not
+  undo the others. Reads run in a small pool of reader threads (WAL: they
+  do not block the writer).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from baton_core import is_sqlite, make_engine, migrate
+from baton_core import make_engine, migrate
 
 from . import _tables as t
 from ._records import EventRecord, ExecutionRecord, SessionRecord
@@ -30,6 +39,11 @@ MIGRATIONS = str(Path(__file__).parent / "migrations")
 VERSION_TABLE = "alembic_version_sessions"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
+_READERS = 2
+_MAX_GROUP = 128
+
+T = TypeVar("T")
+Transaction = Callable[..., T]
 
 
 def to_datetime(us: int) -> dt.datetime:
@@ -42,55 +56,168 @@ def to_us(value: dt.datetime) -> int:
     return (value - _EPOCH) // _US
 
 
+def _sqlite_engine(url: str, begin: str) -> Engine:
+    engine = sa.create_engine(make_url(url).set(drivername="sqlite"),
+                              connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we say BEGIN ourselves (below)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
+                       "foreign_keys=ON"):
+            dbapi_conn.execute(f"PRAGMA {pragma}")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql(begin)
+
+    return engine
+
+
+class _GroupWriter:
+    """SQLite's one writer: transactions queued meanwhile share the next commit."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.thread = ThreadPoolExecutor(1, thread_name_prefix="sessions-sql-write")
+        self._queue: list[tuple[Transaction, tuple[Any, ...], asyncio.Future]] = []
+        self._drainer: asyncio.Task | None = None
+
+    async def run(self, transaction: Transaction[T], args: tuple[Any, ...]) -> T:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append((transaction, args, future))
+        if self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def stop(self) -> None:
+        if self._drainer is not None:
+            await asyncio.gather(self._drainer, return_exceptions=True)
+        await asyncio.to_thread(self.thread.shutdown, True)
+        self.engine.dispose()
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._queue:
+                batch, self._queue = self._queue[:_MAX_GROUP], self._queue[_MAX_GROUP:]
+                outcomes = await loop.run_in_executor(self.thread, self._commit, batch)
+                for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(value) if ok else future.set_exception(value)
+        finally:
+            self._drainer = None
+
+    def _commit(self, batch: list) -> list[tuple[bool, Any]]:
+        """Runs in the writer thread: one transaction, one SAVEPOINT per queued one."""
+        if len(batch) == 1:
+            transaction, args, _ = batch[0]
+            try:
+                with self.engine.begin() as conn:
+                    return [(True, transaction(conn, *args))]
+            except Exception as exc:  # noqa: BLE001 - handed to the caller
+                return [(False, exc)]
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            with self.engine.begin() as conn:
+                for transaction, args, _ in batch:
+                    savepoint = conn.begin_nested()
+                    try:
+                        outcomes.append((True, transaction(conn, *args)))
+                        savepoint.commit()
+                    except Exception as exc:  # noqa: BLE001 - handed to its caller
+                        savepoint.rollback()
+                        outcomes.append((False, exc))
+        except Exception as exc:  # noqa: BLE001 - the commit failed: none of it is stored
+            return [(False, exc)] * len(batch)
+        return outcomes
+
+
 class Database:
-    """One async engine with a write-transaction helper."""
+    """Runs transactions on the service's database; `start` migrates it."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._engine: AsyncEngine | None = None
-        self._write_lock: asyncio.Lock | contextlib.nullcontext = contextlib.nullcontext()
-
-    @property
-    def engine(self) -> AsyncEngine:
-        if self._engine is None:
-            raise RuntimeError("Database.start() has not run")
-        return self._engine
+        self.dialect = ""
+        self._async: AsyncEngine | None = None
+        self._writer: _GroupWriter | None = None
+        self._reader: Engine | None = None
+        self._read_threads: ThreadPoolExecutor | None = None
 
     async def start(self) -> None:
-        if self._engine is not None:
+        if self.dialect:
             return
         engine = make_engine(self.url)
         await migrate(engine, MIGRATIONS, VERSION_TABLE)
-        if is_sqlite(engine):
-            self._write_lock = asyncio.Lock()
-        self._engine = engine
+        if engine.dialect.name == "sqlite":
+            await engine.dispose()
+            self._writer = _GroupWriter(_sqlite_engine(self.url, "BEGIN IMMEDIATE"))
+            self._reader = _sqlite_engine(self.url, "BEGIN")
+            self._read_threads = ThreadPoolExecutor(_READERS,
+                                                    thread_name_prefix="sessions-sql-read")
+        else:
+            self._async = engine
+        self.dialect = engine.dialect.name
 
     async def stop(self) -> None:
-        engine, self._engine = self._engine, None
+        self.dialect = ""
+        engine, self._async = self._async, None
         if engine is not None:
             await engine.dispose()
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.stop()
+        readers, self._read_threads = self._read_threads, None
+        if readers is not None:
+            await asyncio.to_thread(readers.shutdown, True)
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.dispose()
 
-    @contextlib.asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: committed on exit, rolled back on an exception."""
-        async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+    async def write(self, transaction: Transaction[T], *args: Any) -> T:
+        """Runs transaction(conn, *args) and commits; an exception rolls it back."""
+        if self._async is not None:
+            async with self._async.begin() as conn:
+                return await conn.run_sync(transaction, *args)
+        if self._writer is None:
+            raise RuntimeError("Database.start() has not run")
+        return await self._writer.run(transaction, args)
 
-    def read(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
-        return self.engine.connect()
+    async def read(self, transaction: Transaction[T], *args: Any) -> T:
+        """Runs transaction(conn, *args) on one consistent snapshot."""
+        if self._async is not None:
+            async with self._async.connect() as conn:
+                return await conn.run_sync(transaction, *args)
+        return await self._in_thread(self._read_threads, self._reader, transaction, args)
 
-    def insert_ignoring_conflicts(self, table: sa.Table) -> Any:
-        """INSERT ... ON CONFLICT DO NOTHING in this engine's dialect."""
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(table).on_conflict_do_nothing()
+    @staticmethod
+    async def _in_thread(pool: ThreadPoolExecutor | None, engine: Engine | None,
+                         transaction: Transaction[T], args: tuple[Any, ...]) -> T:
+        if pool is None or engine is None:
+            raise RuntimeError("Database.start() has not run")
+
+        def run() -> T:
+            with engine.begin() as conn:
+                return transaction(conn, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(pool, run)
 
 
-async def append_event(conn: AsyncConnection, session_id: str, sequence: int, kind: str,
-                       data: dict[str, Any], now: int) -> None:
+@functools.cache
+def insert_ignoring_conflicts(dialect: str, table: sa.Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in `dialect` (its rows come from parameters)."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
+
+
+_APPEND_EVENT = t.events.insert()
+
+
+def append_event(conn: Connection, session_id: str, sequence: int, kind: str,
+                 data: dict[str, Any], now: int) -> None:
     """Writes one outbox event in the caller's transaction."""
-    await conn.execute(t.events.insert().values(
-        session_id=session_id, sequence=sequence, type=kind, data=data,
-        create_time=to_datetime(now)))
+    conn.execute(_APPEND_EVENT, {"session_id": session_id, "sequence": sequence, "type": kind,
+                                 "data": data, "create_time": to_datetime(now)})
 
 
 def session_from_row(row: Any) -> SessionRecord:

@@ -1,4 +1,9 @@
-"""Sessions in SQL, the system of record: every change commits with its event."""
+"""Sessions in SQL, the system of record: every change commits with its event.
+
+Each write is one transaction function; those that read before they write
+re-check what they read in the write's WHERE clause (compare-and-set), so
+they are correct under PostgreSQL's READ COMMITTED as under SQLite.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import os
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from baton_core import Aborted, AlreadyExists, FailedPrecondition, NotFound, new_id
 
@@ -13,14 +19,78 @@ from . import _records as r
 from . import _tables as t
 from ._context import apply_mask, check_size
 from ._records import SessionRecord, now_us
-from ._sql import Database, append_event, session_from_row, to_datetime
+from ._sql import (
+    Database,
+    append_event,
+    insert_ignoring_conflicts,
+    session_from_row,
+    to_datetime,
+)
 
 _S = t.sessions
 _RETRIES = 8
+_BY_ID = sa.select(_S).where(_S.c.session_id == sa.bindparam("b_id"))
+_ACTIVE_PAIR = sa.select(_S).where(_S.c.user_id == sa.bindparam("b_user"),
+                                   _S.c.casefile_id == sa.bindparam("b_casefile"),
+                                   _S.c.status == r.ACTIVE)
+_BY_REQUEST = sa.select(_S).where(_S.c.request_id == sa.bindparam("b_request"))
+_CLOSE = (sa.update(_S)
+          .where(_S.c.session_id == sa.bindparam("b_id"), _S.c.status == r.ACTIVE)
+          .values(status=r.CLOSED, end_time=sa.bindparam("b_now"),
+                  last_activity_time=sa.bindparam("b_now"), version=_S.c.version + 1)
+          .returning(*_S.c))
+_LINK = (sa.update(_S)
+         .where(_S.c.session_id == sa.bindparam("b_id"), _S.c.status == r.ACTIVE,
+                _S.c.casefile_id == sa.bindparam("b_old"))
+         .values(casefile_id=sa.bindparam("b_new"), last_activity_time=sa.bindparam("b_now"),
+                 version=_S.c.version + 1)
+         .returning(*_S.c))
+_SET_CONTEXT = (sa.update(_S)
+                .where(_S.c.session_id == sa.bindparam("b_id"),
+                       _S.c.etag == sa.bindparam("b_old"))
+                .values(context=sa.bindparam("b_context"), etag=sa.bindparam("b_new"),
+                        last_activity_time=sa.bindparam("b_now"), version=_S.c.version + 1)
+                .returning(*_S.c))
+# Moves last_activity_time forward, never back; also used by the expiry sweep.
+MOVE_ACTIVITY = (sa.update(_S)
+                 .where(_S.c.session_id == sa.bindparam("b_id"), _S.c.status == r.ACTIVE,
+                        _S.c.last_activity_time < sa.bindparam("b_time"))
+                 .values(last_activity_time=sa.bindparam("b_time")))
 
 
 def new_etag() -> str:
     return os.urandom(8).hex()
+
+
+def _one(conn: Connection, statement: Any, **params: Any) -> SessionRecord | None:
+    row = conn.execute(statement, params).first()
+    return session_from_row(row) if row is not None else None
+
+
+def _get(conn: Connection, session_id: str) -> SessionRecord:
+    record = _one(conn, _BY_ID, b_id=session_id)
+    if record is None:
+        raise NotFound(f"session {session_id!r} not found", metadata={"session_id": session_id})
+    return record
+
+
+def _insert(conn: Connection, values: dict[str, Any], now: int) -> SessionRecord | None:
+    statement = insert_ignoring_conflicts(conn.dialect.name, _S).returning(*_S.c)
+    row = conn.execute(statement, values).first()
+    if row is None:
+        return None
+    append_event(conn, row.session_id, 1, r.CREATED_EVENT,
+                 {"user_id": row.user_id, "casefile_id": row.casefile_id}, now)
+    return session_from_row(row)
+
+
+def _changed(conn: Connection, statement: Any, kind: str, data: dict[str, Any], now: int,
+             params: dict[str, Any]) -> SessionRecord | None:
+    """Runs a versioned UPDATE ... RETURNING and logs its event if it changed a row."""
+    record = _one(conn, statement, b_now=to_datetime(now), **params)
+    if record is not None:
+        append_event(conn, record.session_id, record.version, kind, data, now)
+    return record
 
 
 class SessionStore:
@@ -31,25 +101,14 @@ class SessionStore:
 
     async def get(self, session_id: str) -> SessionRecord:
         """Raises NotFound."""
-        async with self.db.read() as conn:
-            row = (await conn.execute(sa.select(_S).where(_S.c.session_id == session_id))).first()
-        if row is None:
-            raise NotFound(f"session {session_id!r} not found",
-                           metadata={"session_id": session_id})
-        return session_from_row(row)
+        return await self.db.read(_get, session_id)
 
     async def find_active(self, user_id: str, casefile_id: str) -> SessionRecord | None:
-        query = sa.select(_S).where(_S.c.user_id == user_id, _S.c.casefile_id == casefile_id,
-                                    _S.c.status == r.ACTIVE)
-        async with self.db.read() as conn:
-            row = (await conn.execute(query)).first()
-        return session_from_row(row) if row is not None else None
+        return await self.db.read(lambda conn: _one(conn, _ACTIVE_PAIR, b_user=user_id,
+                                                    b_casefile=casefile_id))
 
     async def find_by_request(self, request_id: str) -> SessionRecord | None:
-        async with self.db.read() as conn:
-            row = (await conn.execute(
-                sa.select(_S).where(_S.c.request_id == request_id))).first()
-        return session_from_row(row) if row is not None else None
+        return await self.db.read(lambda conn: _one(conn, _BY_REQUEST, b_request=request_id))
 
     async def insert(self, user_id: str, casefile_id: str, labels: dict[str, str],
                      request_id: str = "") -> SessionRecord | None:
@@ -60,14 +119,7 @@ class SessionStore:
             labels=labels, request_id=request_id or None, context={}, etag=new_etag(),
             execution_count=0, version=1, create_time=to_datetime(now),
             last_activity_time=to_datetime(now), end_time=None)
-        statement = self.db.insert_ignoring_conflicts(_S).values(**values).returning(*_S.c)
-        async with self.db.write() as conn:
-            row = (await conn.execute(statement)).first()
-            if row is None:
-                return None
-            await append_event(conn, row.session_id, 1, r.CREATED_EVENT,
-                               {"user_id": user_id, "casefile_id": casefile_id}, now)
-        return session_from_row(row)
+        return await self.db.write(_insert, values, now)
 
     async def create(self, user_id: str, casefile_id: str, labels: dict[str, str],
                      request_id: str) -> tuple[SessionRecord, bool]:
@@ -89,20 +141,11 @@ class SessionStore:
 
     async def close(self, session_id: str) -> tuple[SessionRecord, bool]:
         """Returns (session, changed); closing a closed session changes nothing."""
-        now = now_us()
-        statement = (
-            sa.update(_S)
-            .where(_S.c.session_id == session_id, _S.c.status == r.ACTIVE)
-            .values(status=r.CLOSED, end_time=to_datetime(now),
-                    last_activity_time=to_datetime(now), version=_S.c.version + 1)
-            .returning(*_S.c))
-        async with self.db.write() as conn:
-            row = (await conn.execute(statement)).first()
-            if row is not None:
-                await append_event(conn, session_id, row.version, r.CLOSED_EVENT, {}, now)
-        if row is None:
-            return await self.get(session_id), False
-        return session_from_row(row), True
+        def close(conn: Connection) -> tuple[SessionRecord, bool]:
+            record = _changed(conn, _CLOSE, r.CLOSED_EVENT, {}, now_us(), {"b_id": session_id})
+            return (record, True) if record is not None else (_get(conn, session_id), False)
+
+        return await self.db.write(close)
 
     async def link(self, session_id: str, casefile_id: str) -> tuple[SessionRecord, str | None]:
         """Returns (session, previous casefile), previous being None when already linked."""
@@ -113,27 +156,17 @@ class SessionStore:
                                          reason="SESSION_NOT_ACTIVE")
             if current.casefile_id == casefile_id:
                 return current, None
-            now = now_us()
-            statement = (
-                sa.update(_S)
-                .where(_S.c.session_id == session_id, _S.c.status == r.ACTIVE,
-                       _S.c.casefile_id == current.casefile_id)
-                .values(casefile_id=casefile_id, last_activity_time=to_datetime(now),
-                        version=_S.c.version + 1)
-                .returning(*_S.c))
+            data = {"casefile_id": casefile_id, "previous_casefile_id": current.casefile_id}
             try:
-                async with self.db.write() as conn:
-                    row = (await conn.execute(statement)).first()
-                    if row is not None:
-                        await append_event(conn, session_id, row.version, r.LINKED_EVENT, {
-                            "casefile_id": casefile_id,
-                            "previous_casefile_id": current.casefile_id}, now)
+                record = await self.db.write(
+                    _changed, _LINK, r.LINKED_EVENT, data, now_us(),
+                    {"b_id": session_id, "b_old": current.casefile_id, "b_new": casefile_id})
             except sa.exc.IntegrityError:
                 raise FailedPrecondition(
                     f"user {current.user_id!r} already has another active session on "
                     f"casefile {casefile_id!r}", reason="CASEFILE_HAS_ACTIVE_SESSION") from None
-            if row is not None:
-                return session_from_row(row), current.casefile_id
+            if record is not None:
+                return record, current.casefile_id
         raise Aborted("too much contention linking the session; retry")
 
     async def update_context(self, session_id: str, values: dict[str, Any],
@@ -147,20 +180,13 @@ class SessionStore:
             document = apply_mask(current.context, values, paths)
             check_size(document, max_bytes)
             new = new_etag()
-            now = now_us()
-            statement = (
-                sa.update(_S)
-                .where(_S.c.session_id == session_id, _S.c.etag == current.etag)
-                .values(context=document, etag=new, last_activity_time=to_datetime(now),
-                        version=_S.c.version + 1)
-                .returning(*_S.c))
-            async with self.db.write() as conn:
-                row = (await conn.execute(statement)).first()
-                if row is not None:
-                    await append_event(conn, session_id, row.version, r.CONTEXT_CHANGED_EVENT,
-                                       {"etag": new, "keys": sorted(paths or document)}, now)
-            if row is not None:
-                return session_from_row(row)
+            data = {"etag": new, "keys": sorted(paths or document)}
+            record = await self.db.write(
+                _changed, _SET_CONTEXT, r.CONTEXT_CHANGED_EVENT, data, now_us(),
+                {"b_id": session_id, "b_old": current.etag, "b_context": document,
+                 "b_new": new})
+            if record is not None:
+                return record
             if etag:
                 raise Aborted("the context changed since it was read (stale etag)",
                               reason="ETAG_MISMATCH")
@@ -168,15 +194,11 @@ class SessionStore:
 
     async def record_activity(self, session_id: str, activity_time: int) -> SessionRecord:
         """Moves last_activity_time forward to a read seen only by Redis (no event)."""
-        statement = (
-            sa.update(_S)
-            .where(_S.c.session_id == session_id, _S.c.status == r.ACTIVE,
-                   _S.c.last_activity_time < to_datetime(activity_time))
-            .values(last_activity_time=to_datetime(activity_time))
-            .returning(*_S.c))
-        async with self.db.write() as conn:
-            row = (await conn.execute(statement)).first()
-        return session_from_row(row) if row is not None else await self.get(session_id)
+        def record(conn: Connection) -> SessionRecord:
+            conn.execute(MOVE_ACTIVITY, {"b_id": session_id, "b_time": to_datetime(activity_time)})
+            return _get(conn, session_id)
+
+        return await self.db.write(record)
 
     async def list(self, user_id: str, casefile_id: str, status: str, limit: int,
                    before_id: str) -> list[SessionRecord]:
@@ -190,6 +212,5 @@ class SessionStore:
             query = query.where(_S.c.status == status)
         if before_id:
             query = query.where(_S.c.session_id < before_id)
-        async with self.db.read() as conn:
-            rows = (await conn.execute(query)).all()
-        return [session_from_row(row) for row in rows]
+        return await self.db.read(
+            lambda conn: [session_from_row(row) for row in conn.execute(query)])

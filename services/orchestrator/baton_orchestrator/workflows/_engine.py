@@ -14,9 +14,10 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from baton_core import is_sqlite, make_engine, migrate, new_id
@@ -47,8 +48,9 @@ class EngineConfig:
     default_concurrency: int = k.DEFAULT_MAX_CONCURRENCY
 
     @classmethod
-    def from_env(cls) -> EngineConfig:
-        env = os.environ
+    def from_env(cls, overrides: Mapping[str, str] | None = None) -> EngineConfig:
+        """From the environment; `overrides` (e.g. Settings.extra) win over it."""
+        env = {**os.environ, **(overrides or {})}
         return cls(lease_seconds=float(env.get(k.ENV_RUN_LEASE) or k.DEFAULT_RUN_LEASE),
                    replica_id=env.get(k.ENV_REPLICA_ID, ""),
                    max_active_runs=int(env.get(k.ENV_MAX_ACTIVE_RUNS)
@@ -62,6 +64,7 @@ class WorkflowEngine:
         self.config = config or EngineConfig()
         self.replica = self.config.replica_id or new_id("rep_")
         self.cache = cache
+        self.sessions = sessions
         self._url = database_url
         self._deps = (dispatcher, cache, policies, sessions)
         self._executors: dict[str, RunExecutor] = {}
@@ -108,8 +111,10 @@ class WorkflowEngine:
 
     async def start_run(self, defn: WorkflowDef, *, workflow_id: str | None = None,
                         version: int = 0, input: dict[str, Any] | None = None,
-                        session_id: str = "", request_id: str = "", actor: str = "") -> str:
-        """Accepts a run and returns its id once it is durably recorded."""
+                        session_id: str = "", request_id: str = "",
+                        actor: str = "") -> RunState | str:
+        """Accepts a run once it is durably recorded; returns its state as accepted, or
+        the id of the run an earlier call with the same request_id started."""
         if request_id:
             existing = await self.runs.by_request_id(request_id)
             if existing is not None:
@@ -138,7 +143,7 @@ class WorkflowEngine:
                 if existing is not None:
                     return existing
             raise
-        return state.run_id
+        return state
 
     async def cancel_run(self, run_id: str, wait: float) -> None:
         status = await self.runs.request_cancel(run_id)
@@ -167,13 +172,18 @@ class WorkflowEngine:
                 await sub.wait(min(left, k.WATCH_POLL_SECONDS))
 
     async def watch(self, run_id: str, after: int = 0) -> AsyncIterator[Any]:
-        """The run's events after `after`: past ones, then live ones until the run ends."""
+        """The run's events after `after`: past ones, then live ones until the run ends.
+
+        Past events come from the table; live ones, once caught up, come from
+        the commits of this replica (the same rows, handed over after commit),
+        or from the table again when there is a gap or the run is owned elsewhere.
+        """
         status, seq_at_start = await self.runs.status_and_seq(run_id)
         ended = status in RUN_TERMINAL
         last = after
         with self.hub.subscribe(run_id) as sub:
+            rows: list[Any] = await self.runs.events(run_id, last, 500)
             while True:
-                rows = await self.runs.events(run_id, last, 500)
                 for row in rows:
                     yield row
                     last = row.seq
@@ -181,11 +191,16 @@ class WorkflowEngine:
                             row.seq > seq_at_start or (ended and row.seq == seq_at_start)):
                         return
                 if len(rows) == 500:
+                    rows = await self.runs.events(run_id, last, 500)
                     continue
                 if ended and last >= seq_at_start:
                     return
-                local = run_id in self._executors
-                await sub.wait(1.0 if local else k.WATCH_POLL_SECONDS)
+                live = sub.take(last)
+                if live is None:
+                    await sub.wait(1.0 if run_id in self._executors else k.WATCH_POLL_SECONDS)
+                    live = sub.take(last)
+                rows = ([SimpleNamespace(**e) for e in live] if live is not None
+                        else await self.runs.events(run_id, last, 500))
 
     # Ownership ----------------------------------------------------------------------------
 

@@ -27,13 +27,33 @@ EVENTS = Counter("baton_workflow_events_total", "Run and step events committed")
 
 
 class Subscription:
+    """A watcher of one run: woken, and handed the run's events, after each commit."""
+
+    MAX_BUFFERED = 1000
+
     def __init__(self, hub: EventHub, run_id: str) -> None:
         self._hub = hub
         self.run_id = run_id
         self._event = asyncio.Event()
+        self._buffer: list[dict[str, Any]] = []
+        self._overflowed = False
 
-    def wake(self) -> None:
+    def deliver(self, events: list[dict[str, Any]]) -> None:
+        if len(self._buffer) + len(events) > self.MAX_BUFFERED:
+            self._buffer.clear()
+            self._overflowed = True
+        else:
+            self._buffer.extend(events)
         self._event.set()
+
+    def take(self, after: int) -> list[dict[str, Any]] | None:
+        """Committed events after sequence `after` when they follow on from it without
+        a gap; None when the caller must read the table instead."""
+        events, self._buffer = [e for e in self._buffer if e["seq"] > after], []
+        overflowed, self._overflowed = self._overflowed, False
+        if overflowed or not events or events[0]["seq"] != after + 1:
+            return None
+        return events
 
     async def wait(self, timeout: float) -> None:
         """Returns when new events of the run were committed here, or after `timeout`."""
@@ -71,13 +91,16 @@ class EventHub:
 
     def committed(self, events: list[dict[str, Any]]) -> None:
         EVENTS.inc(len(events))
-        woken: set[str] = set()
+        if self._subs:
+            by_run: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for event in events:
+                if event["run_id"] in self._subs:
+                    by_run[event["run_id"]].append(event)
+            for run_id, run_events in by_run.items():
+                for sub in self._subs[run_id]:
+                    sub.deliver(run_events)
         for event in events:
             run_id = event["run_id"]
-            if run_id not in woken and run_id in self._subs:
-                woken.add(run_id)
-                for sub in self._subs[run_id]:
-                    sub.wake()
             run_status, step_status = event["run_status"], event["step_status"]
             if run_status in RUN_TERMINAL:
                 RUNS_ENDED.labels(run_status).inc()

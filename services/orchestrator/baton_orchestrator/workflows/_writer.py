@@ -14,10 +14,11 @@ import asyncio
 import logging
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import Engine, bindparam, create_engine, event, insert, update
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from baton_core import Aborted
 
@@ -29,6 +30,9 @@ log = logging.getLogger("baton.workflows.writer")
 
 class LeaseLost(Aborted):
     default_reason = "LEASE_LOST"
+
+
+_Step = tuple[Any, Any, int | None]
 
 
 _UPDATE_RUN = (update(t.runs).where(t.runs.c.run_id == bindparam("b_run_id"))
@@ -50,6 +54,10 @@ class Writer:
                  on_commit: Callable[[list[dict[str, Any]]], None] = lambda events: None,
                  max_batch: int = 512) -> None:
         self._engine = engine
+        # SQLite: a whole transaction in one hop to a private thread, instead of one
+        # hop per statement through aiosqlite (several times faster per commit).
+        self._sync = sync_sqlite_engine(engine) if engine.dialect.name == "sqlite" else None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="wf-writer")
         self._replica = replica
         self._on_commit = on_commit
         self._max_batch = max_batch
@@ -67,6 +75,9 @@ class Writer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._sync is not None:
+            self._thread.shutdown(wait=True)
+            self._sync.dispose()
         for queue in self._queues:
             while not queue.empty():
                 _, future = queue.get_nowait()
@@ -125,35 +136,50 @@ class Writer:
                 log.exception("event observer failed")
 
     async def _transaction(self, batch: Sequence[Changes]) -> None:
-        async with self._engine.begin() as conn:
-            await self._fence(conn, batch)
-            new_runs = [c.new_run for c in batch if c.new_run]
-            if new_runs:
-                await conn.execute(insert(t.runs), new_runs)
-            new_steps = [s for c in batch for s in c.new_steps]
-            if new_steps:
-                await conn.execute(insert(t.run_steps), new_steps)
-            run_rows = [c.run for c in batch if c.run]
-            if run_rows:
-                await conn.execute(_UPDATE_RUN, run_rows)
-            step_rows = [_step_params(row) for c in batch for row in c.steps.values()]
-            if step_rows:
-                await conn.execute(_UPDATE_STEP, step_rows)
-            events = [e for c in batch for e in c.events]
-            if events:
-                await conn.execute(insert(t.run_events), events)
-
-    async def _fence(self, conn: AsyncConnection, batch: Sequence[Changes]) -> None:
-        fenced = {c.run_id for c in batch if c.fence and not c.new_run}
-        if not fenced:
+        plan = self._plan(batch)
+        if self._sync is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._run_sync, plan)
             return
-        result = await conn.execute(
-            update(t.runs).where(t.runs.c.run_id.in_(fenced),
-                                 t.runs.c.owner == self._replica)
-            .values(lease_expires_at=func.coalesce(t.runs.c.lease_expires_at, 0)))
-        if result.rowcount != len(fenced):
-            raise LeaseLost(f"this replica no longer owns {len(fenced) - result.rowcount} "
+        async with self._engine.begin() as conn:
+            for statement, params, expected in plan:
+                result = await conn.execute(statement, params)
+                self._check(result, expected)
+
+    def _run_sync(self, plan: list[_Step]) -> None:
+        with self._sync.begin() as conn:
+            for statement, params, expected in plan:
+                self._check(conn.execute(statement, params), expected)
+
+    def _check(self, result: Any, expected: int | None) -> None:
+        if expected is not None and result.rowcount != expected:
+            raise LeaseLost(f"this replica no longer owns {expected - result.rowcount} "
                             "of the runs it is writing", metadata={"replica": self._replica})
+
+    def _plan(self, batch: Sequence[Changes]) -> list[_Step]:
+        """The statements of one transaction; the first fences the runs being changed."""
+        plan: list[_Step] = []
+        fenced = sorted({c.run_id for c in batch if c.fence and not c.new_run})
+        if fenced:
+            plan.append((update(t.runs).where(t.runs.c.run_id.in_(fenced),
+                                              t.runs.c.owner == self._replica)
+                         .values(lease_expires_at=t.runs.c.lease_expires_at), None,
+                         len(fenced)))
+        new_runs = [c.new_run for c in batch if c.new_run]
+        if new_runs:
+            plan.append((insert(t.runs), new_runs, None))
+        new_steps = [s for c in batch for s in c.new_steps]
+        if new_steps:
+            plan.append((insert(t.run_steps), new_steps, None))
+        run_rows = [c.run for c in batch if c.run]
+        if run_rows:
+            plan.append((_UPDATE_RUN, run_rows, None))
+        step_rows = [_step_params(row) for c in batch for row in c.steps.values()]
+        if step_rows:
+            plan.append((_UPDATE_STEP, step_rows, None))
+        events = [e for c in batch for e in c.events]
+        if events:
+            plan.append((insert(t.run_events), events, None))
+        return plan
 
 
 def _step_params(row: dict[str, Any]) -> dict[str, Any]:
@@ -169,3 +195,19 @@ def _settle(future: asyncio.Future, exc: BaseException | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(exc)
+
+
+def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
+    """A blocking engine on the same SQLite file, with make_engine's pragmas."""
+    sync = create_engine(engine.url.set(drivername="sqlite"), connect_args={"timeout": 30},
+                         pool_size=1, max_overflow=0)
+
+    @event.listens_for(sync, "connect")
+    def _pragmas(dbapi_conn, _record):
+        cur = dbapi_conn.cursor()
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
+                       "foreign_keys=ON"):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    return sync

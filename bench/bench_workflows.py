@@ -1,0 +1,258 @@
+"""Durable workflows: latency of a 10-step sequential run, and throughput under load.
+
+(a) a 10-step sequential workflow of trivial steps (demo.echo, each a real
+gRPC call to the example worker), run one at a time: median end-to-end
+latency (StartRun until WatchRun reports the end) and overhead per step
+beyond a bare worker call; (b) 200 workflows started with 50 in flight, and
+(c) 1,000 started at once: workflows/s, steps/s, peak RSS of the orchestrator
+and its RSS afterwards. On SQLite, and on PostgreSQL when
+BATON_BENCH_POSTGRES_URL (or BATON_TEST_POSTGRES_URL) is set.
+
+    python bench/bench_workflows.py [--runs 200] [--burst 1000] [--backend sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import grpc
+
+from baton.orchestrator.v1 import workflows_pb2 as pb
+from baton.orchestrator.v1 import workflows_pb2_grpc
+from baton.provider.v1 import provider_pb2, provider_pb2_grpc
+from baton_cli._process import ChildProcess
+from baton_core import RedisServer, dict_to_struct, free_port
+from baton_core import constants as c
+from baton_sdk._builder import WorkflowBuilder
+
+STEPS = 10
+TERMINAL = {pb.Run.STATUS_SUCCEEDED, pb.Run.STATUS_FAILED, pb.Run.STATUS_CANCELLED,
+            pb.Run.STATUS_PARTIAL}
+
+
+def ten_steps() -> pb.Workflow:
+    builder = WorkflowBuilder("bench_sequential")
+    for i in range(STEPS):
+        builder.add_step("demo.echo", {"value": i}, step_id=f"s{i}")
+    return builder.build()
+
+
+def rss_kb(pid: int) -> tuple[int, int]:
+    """(current RSS, peak RSS) of a process in kB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def reset_peak(pid: int) -> None:
+    try:  # Linux >= 4.0: writing 5 to clear_refs resets VmHWM.
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+class Platform:
+    def __init__(self, directory: Path, database_url: str) -> None:
+        self.directory = directory
+        self.database_url = database_url
+        self.redis = RedisServer(directory / "redis", persist=False)
+        self.addrs = {k: f"127.0.0.1:{free_port()}"
+                      for k in ("registry", "sessions", "orchestrator", "worker")}
+        self.children: dict[str, ChildProcess] = {}
+
+    def start(self) -> None:
+        self.redis.start()
+        env = {c.ENV_DATA_DIR: str(self.directory), c.ENV_REDIS_URL: self.redis.url,
+               c.ENV_REGISTRY_ADDR: self.addrs["registry"],
+               c.ENV_SESSIONS_ADDR: self.addrs["sessions"], c.ENV_LOG_LEVEL: "WARNING"}
+        for kind in ("registry", "sessions", "orchestrator"):
+            extra = {c.ENV_LISTEN: self.addrs[kind]}
+            if kind == "orchestrator":
+                extra[c.ENV_DATABASE_URL] = self.database_url
+            child = ChildProcess.service(kind, kind, {**env, **extra},
+                                         self.directory / f"{kind}.log", self.addrs[kind])
+            child.start()
+            self.children[kind] = child
+        worker = ChildProcess("worker", [sys.executable, "-m", "baton_examples.casefile_worker"],
+                              {**env, "BATON_WORKER_LISTEN": self.addrs["worker"]},
+                              self.directory / "worker.log", self.addrs["worker"])
+        worker.start()
+        self.children["worker"] = worker
+
+    def stop(self) -> None:
+        for child in reversed(list(self.children.values())):
+            child.stop()
+        self.redis.stop()
+
+
+async def run_once(stub, workflow: pb.Workflow) -> int:
+    run = (await stub.StartRun(pb.StartRunRequest(definition=workflow,
+                                                  request_id=uuid.uuid4().hex))).run
+    status = 0
+    async for reply in stub.WatchRun(pb.WatchRunRequest(run_id=run.run_id)):
+        if reply.event.run_status in TERMINAL and not reply.event.step_id:
+            status = reply.event.run_status
+    return status
+
+
+async def active_runs(stub) -> int:
+    reply = await stub.ListRuns(pb.ListRunsRequest(
+        statuses=[pb.Run.STATUS_PENDING, pb.Run.STATUS_RUNNING], page_size=500))
+    return len(reply.runs)
+
+
+async def bench(platform: Platform, runs: int, burst: int) -> dict[str, object]:
+    pid = platform.children["orchestrator"].pid
+    workflow = ten_steps()
+    out: dict[str, object] = {}
+    async with grpc.aio.insecure_channel(platform.addrs["orchestrator"]) as channel, \
+            grpc.aio.insecure_channel(platform.addrs["worker"]) as worker_channel:
+        stub = workflows_pb2_grpc.WorkflowsStub(channel)
+        worker = provider_pb2_grpc.MethodProviderStub(worker_channel)
+        for _ in range(100):  # until the worker's methods are in the orchestrator's cache
+            try:
+                if await run_once(stub, workflow) == pb.Run.STATUS_SUCCEEDED:
+                    break
+            except grpc.aio.AioRpcError:
+                pass
+            await asyncio.sleep(0.2)
+        for _ in range(30):
+            await run_once(stub, workflow)
+        invoke = provider_pb2.InvokeRequest(method="demo.echo",
+                                            params=dict_to_struct({"value": 1}))
+        bare = []
+        for _ in range(500):
+            started = time.perf_counter()
+            await worker.Invoke(invoke)
+            bare.append(time.perf_counter() - started)
+        latencies = []
+        for _ in range(100):
+            started = time.perf_counter()
+            assert await run_once(stub, workflow) == pb.Run.STATUS_SUCCEEDED
+            latencies.append(time.perf_counter() - started)
+        median = statistics.median(latencies)
+        bare_ms = statistics.median(bare) * 1e3
+        out["latency_ms"] = median * 1e3
+        out["p90_ms"] = sorted(latencies)[int(0.9 * len(latencies))] * 1e3
+        out["bare_ms"] = bare_ms
+        out["overhead_per_step_ms"] = (median * 1e3 - STEPS * bare_ms) / STEPS
+
+        baseline, _ = rss_kb(pid)
+        reset_peak(pid)
+        failures = 0
+        queue = list(range(runs))
+
+        async def client() -> None:
+            nonlocal failures
+            while queue:
+                queue.pop()
+                failures += await run_once(stub, workflow) != pb.Run.STATUS_SUCCEEDED
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(50)))
+        elapsed = time.perf_counter() - started
+        out["c50"] = (runs / elapsed, runs * STEPS / elapsed, failures, rss_kb(pid)[1])
+
+        reset_peak(pid)
+        started = time.perf_counter()
+        replies = await asyncio.gather(*(
+            stub.StartRun(pb.StartRunRequest(definition=workflow, request_id=uuid.uuid4().hex))
+            for _ in range(burst)), return_exceptions=True)
+        errors = sum(isinstance(r, Exception) for r in replies)
+        while await active_runs(stub):
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        ids = [r.run.run_id for r in replies if not isinstance(r, Exception)]
+        failed = 0
+        for i in range(0, len(ids), 200):
+            got = await asyncio.gather(*(stub.GetRun(pb.GetRunRequest(run_id=run_id))
+                                         for run_id in ids[i:i + 200]))
+            failed += sum(g.run.status != pb.Run.STATUS_SUCCEEDED for g in got)
+        await asyncio.sleep(2.0)
+        after, peak = rss_kb(pid)
+        out["burst"] = (burst / elapsed, burst * STEPS / elapsed, errors + failed, peak)
+        out["rss"] = (baseline, after)
+    return out
+
+
+def report(backend: str, figures: dict[str, object], runs: int, burst: int) -> list[str]:
+    c50, burst_f = figures["c50"], figures["burst"]
+    base, after = figures["rss"]
+    return [
+        f"| {backend} | 10-step sequential, one at a time | median {figures['latency_ms']:.1f} ms"
+        f" (p90 {figures['p90_ms']:.1f}) per workflow; {figures['overhead_per_step_ms']:.2f} ms"
+        f" overhead per step over a {figures['bare_ms']:.2f} ms worker call | | |",
+        f"| {backend} | {runs} workflows, 50 in flight | {c50[0]:,.0f} workflows/s, "
+        f"{c50[1]:,.0f} steps/s | {c50[2]} | {c50[3] / 1024:.0f} MB |",
+        f"| {backend} | {burst} workflows at once | {burst_f[0]:,.0f} workflows/s, "
+        f"{burst_f[1]:,.0f} steps/s | {burst_f[2]} | {burst_f[3] / 1024:.0f} MB "
+        f"(RSS {base / 1024:.0f} MB before, {after / 1024:.0f} MB after) |",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], action="append")
+    args = parser.parse_args()
+    pg = (os.environ.get("BATON_BENCH_POSTGRES_URL")
+          or os.environ.get("BATON_TEST_POSTGRES_URL", "")).strip()
+    backends = args.backend or (["sqlite", "postgres"] if pg else ["sqlite"])
+    rows = []
+    for backend in backends:
+        with tempfile.TemporaryDirectory() as tmp:
+            if backend == "sqlite":
+                url = f"sqlite+aiosqlite:///{tmp}/orchestrator.db"
+            else:
+                url = asyncio.run(_fresh_pg_database(pg))
+            platform = Platform(Path(tmp), url)
+            try:
+                platform.start()
+                rows += report(backend, asyncio.run(bench(platform, args.runs, args.burst)),
+                               args.runs, args.burst)
+            finally:
+                platform.stop()
+                if backend == "postgres":
+                    asyncio.run(_drop_pg_database(pg, url))
+    print("\n## Durable workflows (each step a real gRPC call to the example worker)\n")
+    print("| backend | load | result | errors | orchestrator peak RSS |")
+    print("| --- | --- | --- | --- | --- |")
+    print("\n".join(rows))
+
+
+async def _fresh_pg_database(admin: str) -> str:
+    import asyncpg
+
+    name = f"baton_bench_{uuid.uuid4().hex[:8]}"
+    dsn = admin.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return dsn.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+
+
+async def _drop_pg_database(admin: str, url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    main()

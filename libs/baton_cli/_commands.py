@@ -1,0 +1,174 @@
+"""`baton dispatch`, `baton methods ...`, `baton sessions ...`: thin CLI over the SDK clients."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import typer
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+from baton_core import BatonError
+from baton_core import constants as c
+from baton_sdk import OrchestratorClient, RegistryClient, SessionsClient
+
+methods_app = typer.Typer(help="Registered methods.", no_args_is_help=True)
+sessions_app = typer.Typer(help="User sessions.", no_args_is_help=True)
+
+
+def _addr(env: str, port: int) -> str:
+    return os.environ.get(env) or f"127.0.0.1:{port}"
+
+
+def _token() -> str | None:
+    return os.environ.get("BATON_TOKEN") or None
+
+
+def show(value: Any) -> None:
+    if isinstance(value, Message):
+        typer.echo(json_format.MessageToJson(value, preserving_proto_field_name=True, indent=2))
+    elif isinstance(value, list):
+        typer.echo(json.dumps([json_format.MessageToDict(v, preserving_proto_field_name=True)
+                               if isinstance(v, Message) else v for v in value], indent=2))
+    else:
+        typer.echo(json.dumps(value, indent=2))
+
+
+def fail(err: BatonError) -> None:
+    typer.secho(f"error: {err.code.name}: {err.message}", fg="red", err=True)
+    for field, description in err.violations:
+        typer.secho(f"  {field}: {description}", err=True)
+    raise typer.Exit(1)
+
+
+def parse_json(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise typer.BadParameter(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise typer.BadParameter(f"{what} must be a JSON object")
+    return value
+
+
+def runs(fn: Callable[..., Awaitable[Any]]):
+    """Runs an async command body, printing its result or a readable error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            result = asyncio.run(fn(*args, **kwargs))
+        except BatonError as err:
+            fail(err)
+        else:
+            if result is not None:
+                show(result)
+
+    return wrapper
+
+
+def dispatch(
+    operation: str = typer.Argument(..., help="Dotted method name, e.g. casefile.create."),
+    params: str = typer.Option("{}", "--params", "-p", help="Params as a JSON object."),
+    session: str = typer.Option("", "--session", help="Session to record the execution in."),
+    timeout: float = typer.Option(0.0, help="Timeout in seconds (0: the policy default)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate only; execute nothing."),
+) -> None:
+    """Dispatch one operation through the orchestrator and print its result."""
+    values = parse_json(params, "--params")
+
+    @runs
+    async def body():
+        async with OrchestratorClient(_addr(c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT),
+                                      token=_token()) as client:
+            return await client.dispatch(operation, values, session_id=session,
+                                         timeout=timeout or None, dry_run=dry_run)
+
+    body()
+
+
+def _registry() -> RegistryClient:
+    return RegistryClient(_addr(c.ENV_REGISTRY_ADDR, c.REGISTRY_PORT), token=_token())
+
+
+@methods_app.command("list")
+def methods_list(domain: str = typer.Option("", help="Only this domain."),
+                 tag: str = typer.Option("", help="Only this tag.")) -> None:
+    """List registered methods."""
+
+    @runs
+    async def body():
+        async with _registry() as client:
+            return await client.list_methods(domain=domain, tag=tag)
+
+    body()
+
+
+@methods_app.command("get")
+def methods_get(name: str) -> None:
+    """Show one method with its schemas and endpoints."""
+
+    @runs
+    async def body():
+        async with _registry() as client:
+            return await client.get_method(name)
+
+    body()
+
+
+@methods_app.command("search")
+def methods_search(query: str) -> None:
+    """Search methods by name, description and tags."""
+
+    @runs
+    async def body():
+        async with _registry() as client:
+            return await client.search_methods(query)
+
+    body()
+
+
+def _sessions() -> SessionsClient:
+    return SessionsClient(_addr(c.ENV_SESSIONS_ADDR, c.SESSIONS_PORT), token=_token())
+
+
+@sessions_app.command("create")
+def sessions_create(user: str = typer.Option(..., "--user", help="Owner of the session."),
+                    casefile: str = typer.Option("", "--casefile", help="Casefile to link.")):
+    """Find or create the active session of a user (and casefile)."""
+
+    @runs
+    async def body():
+        async with _sessions() as client:
+            return await client.find_or_create(user, casefile)
+
+    body()
+
+
+@sessions_app.command("get")
+def sessions_get(session_id: str) -> None:
+    """Show one session."""
+
+    @runs
+    async def body():
+        async with _sessions() as client:
+            return await client.get_session(session_id)
+
+    body()
+
+
+@sessions_app.command("history")
+def sessions_history(session_id: str) -> None:
+    """List the executions of a session, newest first."""
+
+    @runs
+    async def body():
+        async with _sessions() as client:
+            return await client.list_session_executions(session_id)
+
+    body()

@@ -1,0 +1,317 @@
+"""`baton run`, `baton runs ...`, `baton workflows ...`: workflows from the command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import typer
+from google.protobuf import field_mask_pb2
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Column, Table
+from rich.text import Text
+
+from baton.orchestrator.v1 import workflows_pb2 as pb
+from baton.orchestrator.v1 import workflows_pb2_grpc
+from baton_core import constants as c
+from baton_core import dict_to_struct, from_rpc_error
+from baton_sdk._builder import load_workflow
+
+from ._commands import fail, parse_json, show
+
+runs_app = typer.Typer(help="Workflow runs.", no_args_is_help=True)
+workflows_app = typer.Typer(help="Workflow definitions.", no_args_is_help=True)
+
+_ADDR_HELP = "Orchestrator host:port (default: $BATON_ORCHESTRATOR_ADDR or 127.0.0.1:50052)."
+_STYLES = {"PENDING": "dim", "RUNNING": "cyan", "SUCCEEDED": "green", "FAILED": "red",
+           "CANCELLED": "yellow", "SKIPPED": "dim", "PARTIAL": "yellow"}
+_RUN_STATUSES = [n.removeprefix("STATUS_") for n in pb.Run.Status.keys()][1:]
+
+
+def _stub(address: str | None) -> workflows_pb2_grpc.WorkflowsStub:
+    target = address or os.environ.get(c.ENV_ORCHESTRATOR_ADDR) \
+        or f"127.0.0.1:{c.ORCHESTRATOR_PORT}"
+    return workflows_pb2_grpc.WorkflowsStub(grpc.insecure_channel(target))
+
+
+def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turns an RPC failure into a readable error and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except grpc.RpcError as exc:
+            try:
+                fail(from_rpc_error(exc))
+            except typer.Exit:
+                raise typer.Exit(2) from None
+    return wrapper
+
+
+def _status(value: int, enum=pb.Run.Status) -> str:
+    return enum.Name(value).removeprefix("STATUS_")
+
+
+def _seconds(ts) -> float | None:
+    return ts.ToNanoseconds() / 1e9 if ts.seconds or ts.nanos else None
+
+
+class RunView:
+    """The live state of a run, built from its WatchRun events."""
+
+    def __init__(self, run: pb.Run) -> None:
+        self.run = run
+        self.status = _status(run.status)
+        self.steps: dict[str, dict[str, Any]] = {
+            s.step_id: {"method": s.method, "status": "PENDING", "attempt": 0, "start": None,
+                        "end": None, "detail": ""} for s in run.definition.steps}
+
+    def apply(self, event: pb.RunEvent) -> None:
+        when = _seconds(event.create_time) or time.time()
+        if not event.step_id:
+            self.status = _status(event.run_status)
+            if event.error.message:
+                self.run.error.CopyFrom(event.error)
+            return
+        step = self.steps.setdefault(event.step_id, {"method": "", "status": "PENDING",
+                                                     "attempt": 0, "start": None, "end": None,
+                                                     "detail": ""})
+        step["status"] = _status(event.step_status, pb.RunStep.Status)
+        step["attempt"] = event.attempt or step["attempt"]
+        step["detail"] = event.message
+        if step["status"] == "RUNNING":
+            step["start"] = step["start"] or when
+            step["end"] = None
+        elif step["status"] != "PENDING":
+            step["end"] = when
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ("SUCCEEDED", "FAILED", "CANCELLED", "PARTIAL")
+
+    def __rich__(self) -> Group:
+        table = Table(expand=False, title_justify="left",
+                      title=f"{self.run.workflow_name}  [bold]{self.run.run_id}[/]")
+        for column in ("step", "method", "status", "attempt", "time", "detail"):
+            table.add_column(column, justify="right" if column in ("attempt", "time") else "left",
+                             no_wrap=column != "detail")
+        now = time.time()
+        for step_id, step in self.steps.items():
+            elapsed = ""
+            if step["start"] is not None:
+                elapsed = f"{(step['end'] or now) - step['start']:.2f}s"
+            table.add_row(step_id, step["method"], Text(step["status"],
+                                                        style=_STYLES[step["status"]]),
+                          str(step["attempt"] or ""), elapsed, step["detail"][:60])
+        done = sum(s["status"] in ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED")
+                   for s in self.steps.values())
+        line = Text(f"run {self.status}", style=_STYLES.get(self.status, "") + " bold")
+        line.append(f"  {done}/{len(self.steps)} steps done", style="")
+        if self.run.error.message:
+            line.append(f"\n{self.run.error.code}: {self.run.error.message}", style="red")
+        return Group(table, line)
+
+
+def follow(stub, run_id: str, console: Console | None = None) -> RunView:
+    """Shows the run's steps live until it ends; returns the final view."""
+    run = stub.GetRun(pb.GetRunRequest(run_id=run_id)).run
+    view = RunView(run)
+    with Live(view, console=console, refresh_per_second=8, transient=False) as live:
+        for reply in stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
+            view.apply(reply.event)
+            live.refresh()
+    return view
+
+
+def _exit_for(view: RunView) -> None:
+    raise typer.Exit(0 if view.status == "SUCCEEDED" else 1)
+
+
+@_errors
+def run(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="Workflow definition (YAML or JSON)."),
+    input: str = typer.Option("{}", "--input", "-i", help="Run input as a JSON object."),
+    session: str = typer.Option("", "--session", help="Session to run the steps in."),
+    detach: bool = typer.Option(False, "--detach", "-d", help="Print the run id and return."),
+    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+) -> None:
+    """Run a workflow file and show its steps live; exit 0 only when it succeeds."""
+    try:
+        definition = load_workflow(file)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    stub = _stub(orchestrator)
+    started = stub.StartRun(pb.StartRunRequest(
+        definition=definition, input=dict_to_struct(parse_json(input, "--input")),
+        session_id=session, request_id=uuid.uuid4().hex)).run
+    if detach:
+        typer.echo(started.run_id)
+        return
+    _exit_for(follow(stub, started.run_id))
+
+
+@runs_app.command("list")
+@_errors
+def runs_list(
+    workflow: str = typer.Option("", "--workflow", help="Only runs of this workflow id."),
+    status: list[str] = typer.Option([], "--status", help=f"One of {', '.join(_RUN_STATUSES)}."),
+    since: str = typer.Option("", "--since", help="Created at or after (ISO 8601)."),
+    limit: int = typer.Option(20, "--limit", help="At most this many."),
+    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+) -> None:
+    """List runs, newest first."""
+    request = pb.ListRunsRequest(workflow_id=workflow, page_size=limit, statuses=[
+        pb.Run.Status.Value(f"STATUS_{s.upper()}") for s in status])
+    if since:
+        request.start_time.FromDatetime(dt.datetime.fromisoformat(since).astimezone(dt.UTC))
+    reply = _stub(orchestrator).ListRuns(request)
+    table = Table(Column("run", no_wrap=True), "workflow", "status", "steps", "created")
+    for item in reply.runs:
+        status_name = _status(item.status)
+        counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(item.step_counts.items()))
+        table.add_row(item.run_id, item.workflow_name, Text(status_name,
+                                                            style=_STYLES[status_name]),
+                      counts, item.create_time.ToDatetime().isoformat(timespec="seconds"))
+    Console().print(table)
+
+
+@runs_app.command("get")
+@_errors
+def runs_get(run_id: str, orchestrator: str = typer.Option(None, "--orchestrator",
+                                                           help=_ADDR_HELP)) -> None:
+    """Show a run with its steps (JSON)."""
+    stub = _stub(orchestrator)
+    show(stub.GetRun(pb.GetRunRequest(run_id=run_id)).run)
+    show(list(stub.ListRunSteps(pb.ListRunStepsRequest(run_id=run_id)).steps))
+
+
+@runs_app.command("cancel")
+@_errors
+def runs_cancel(run_id: str, orchestrator: str = typer.Option(None, "--orchestrator",
+                                                              help=_ADDR_HELP)) -> None:
+    """Cancel a run: in-flight steps are cancelled, pending ones skipped."""
+    reply = _stub(orchestrator).CancelRun(pb.CancelRunRequest(run_id=run_id), timeout=30)
+    typer.echo(f"{run_id} {_status(reply.run.status)}")
+
+
+@runs_app.command("retry")
+@_errors
+def runs_retry(
+    run_id: str,
+    watch: bool = typer.Option(True, "--watch/--no-watch", help="Follow the run live."),
+    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+) -> None:
+    """Resume a FAILED, PARTIAL or CANCELLED run; completed steps are kept."""
+    stub = _stub(orchestrator)
+    reply = stub.RetryRun(pb.RetryRunRequest(run_id=run_id))
+    if not watch:
+        typer.echo(f"{run_id} {_status(reply.run.status)}")
+        return
+    _exit_for(follow(stub, run_id))
+
+
+@runs_app.command("watch")
+@_errors
+def runs_watch(run_id: str, orchestrator: str = typer.Option(None, "--orchestrator",
+                                                             help=_ADDR_HELP)) -> None:
+    """Show a run's steps live until it ends; exit 0 only when it succeeded."""
+    _exit_for(follow(_stub(orchestrator), run_id))
+
+
+@runs_app.command("logs")
+@_errors
+def runs_logs(run_id: str, orchestrator: str = typer.Option(None, "--orchestrator",
+                                                            help=_ADDR_HELP)) -> None:
+    """Print a run's log."""
+    stub, token = _stub(orchestrator), ""
+    while True:
+        page = stub.GetRunLogs(pb.GetRunLogsRequest(run_id=run_id, page_token=token))
+        for entry in page.entries:
+            when = entry.time.ToDatetime().isoformat(timespec="milliseconds")
+            typer.echo(f"{when} {pb.LogEntry.Severity.Name(entry.severity)[9:]:7} {entry.text}")
+        token = page.next_page_token
+        if not token:
+            return
+
+
+@workflows_app.command("apply")
+@_errors
+def workflows_apply(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False,
+                                help="Workflow definition (YAML or JSON)."),
+    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+) -> None:
+    """Create the workflow, or store it as a new version of the one with its id or name."""
+    try:
+        definition = load_workflow(file)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    stub = _stub(orchestrator)
+    existing = definition.workflow_id
+    if not existing:
+        found = stub.ListWorkflows(pb.ListWorkflowsRequest(name=definition.name, page_size=1))
+        existing = found.workflows[0].workflow_id if found.workflows else ""
+    if existing:
+        try:
+            stub.GetWorkflow(pb.GetWorkflowRequest(workflow_id=existing))
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.NOT_FOUND:
+                raise
+            existing = ""
+    if existing:
+        definition.workflow_id = existing
+        reply = stub.UpdateWorkflow(pb.UpdateWorkflowRequest(
+            workflow=definition, update_mask=field_mask_pb2.FieldMask()))
+    else:
+        reply = stub.CreateWorkflow(pb.CreateWorkflowRequest(workflow=definition,
+                                                             request_id=uuid.uuid4().hex))
+    workflow = reply.workflow
+    typer.echo(f"{workflow.workflow_id} {workflow.name} version {workflow.version}")
+
+
+@workflows_app.command("list")
+@_errors
+def workflows_list(
+    name: str = typer.Option("", "--name", help="Only workflows with this name."),
+    deleted: bool = typer.Option(False, "--deleted", help="List deleted workflows."),
+    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+) -> None:
+    """List workflows (latest versions)."""
+    stub, token = _stub(orchestrator), ""
+    table = Table(Column("id", no_wrap=True), "name", "version", "mode", "steps",
+                  "description")
+    while True:
+        page = stub.ListWorkflows(pb.ListWorkflowsRequest(
+            name=name, page_token=token, status=pb.Workflow.STATUS_DELETED if deleted
+            else pb.Workflow.STATUS_ACTIVE))
+        for w in page.workflows:
+            mode = pb.Workflow.ExecutionMode.Name(w.execution_mode).removeprefix(
+                "EXECUTION_MODE_").lower()
+            table.add_row(w.workflow_id, w.name, str(w.version), mode, str(len(w.steps)),
+                          w.description[:50])
+        token = page.next_page_token
+        if not token:
+            break
+    Console().print(table)
+
+
+@workflows_app.command("get")
+@_errors
+def workflows_get(
+    workflow_id: str,
+    version: int = typer.Option(0, "--version", help="A version; 0 means the latest."),
+    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+) -> None:
+    """Show a workflow definition (JSON)."""
+    show(_stub(orchestrator).GetWorkflow(pb.GetWorkflowRequest(
+        workflow_id=workflow_id, version=version)).workflow)

@@ -1,0 +1,192 @@
+"""The Workflows gRPC service: protobuf in, engine and stores inside."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from types import SimpleNamespace
+
+import grpc
+
+from baton.orchestrator.v1 import workflows_pb2 as pb
+from baton.orchestrator.v1 import workflows_pb2_grpc
+from baton_core import FailedPrecondition, InvalidArgument, struct_to_dict, timestamp_to_datetime
+
+from . import _constants as k
+from . import _paging as paging
+from ._convert import (
+    definition_from_proto,
+    event_to_proto,
+    log_entry,
+    merge_definition,
+    run_status_name,
+    run_to_proto,
+    step_to_proto,
+    workflow_to_proto,
+)
+from ._engine import WorkflowEngine
+from ._states import SUCCEEDED
+from ._store import ACTIVE, DELETED
+from ._validation import validate
+
+_WORKFLOW_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_STATUS = {pb.Workflow.STATUS_UNSPECIFIED: ACTIVE, pb.Workflow.STATUS_ACTIVE: ACTIVE,
+           pb.Workflow.STATUS_DELETED: DELETED}
+# CancelRun waits this long at most for the run to end when the caller set no deadline.
+_CANCEL_WAIT = 10.0
+
+
+def _actor(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-baton-actor":
+            return value
+    return "anonymous"
+
+
+def _required(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument(f"{field} is required", violations=[(field, "is required")])
+    return value
+
+
+class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
+    def __init__(self, engine: WorkflowEngine) -> None:
+        self._engine = engine
+
+    # Definitions --------------------------------------------------------------------------
+
+    async def CreateWorkflow(self, request, context):
+        workflow_id = request.workflow.workflow_id
+        if workflow_id and not _WORKFLOW_ID.match(workflow_id):
+            raise InvalidArgument("workflow_id is not valid", violations=[(
+                "workflow.workflow_id", "lower-case letters, digits, '_' and '-' (at most 63)")])
+        defn = definition_from_proto(request.workflow)
+        await validate(defn, self._engine.cache, "workflow")
+        record = await self._engine.definitions.create(defn, workflow_id, request.request_id)
+        return pb.CreateWorkflowResponse(workflow=workflow_to_proto(record))
+
+    async def GetWorkflow(self, request, context):
+        record = await self._engine.definitions.get(
+            _required(request.workflow_id, "workflow_id"), request.version)
+        return pb.GetWorkflowResponse(workflow=workflow_to_proto(record))
+
+    async def ListWorkflows(self, request, context):
+        records, token = await self._engine.definitions.list(
+            name=request.name, status=_STATUS.get(request.status, ACTIVE),
+            size=paging.page_size(request.page_size, k.DEFAULT_PAGE_SIZE, k.MAX_PAGE_SIZE),
+            token=request.page_token)
+        return pb.ListWorkflowsResponse(workflows=[workflow_to_proto(r) for r in records],
+                                        next_page_token=token)
+
+    async def UpdateWorkflow(self, request, context):
+        workflow_id = _required(request.workflow.workflow_id, "workflow.workflow_id")
+        current = await self._engine.definitions.get(workflow_id)
+        defn = merge_definition(current.definition, definition_from_proto(request.workflow),
+                                list(request.update_mask.paths))
+        await validate(defn, self._engine.cache, "workflow")
+        record = await self._engine.definitions.update(workflow_id, defn,
+                                                       request.workflow.etag)
+        return pb.UpdateWorkflowResponse(workflow=workflow_to_proto(record))
+
+    async def DeleteWorkflow(self, request, context):
+        record = await self._engine.definitions.delete(
+            _required(request.workflow_id, "workflow_id"))
+        return pb.DeleteWorkflowResponse(workflow=workflow_to_proto(record))
+
+    async def ListWorkflowVersions(self, request, context):
+        records, token = await self._engine.definitions.versions(
+            _required(request.workflow_id, "workflow_id"),
+            size=paging.page_size(request.page_size, k.DEFAULT_PAGE_SIZE, k.MAX_PAGE_SIZE),
+            token=request.page_token)
+        return pb.ListWorkflowVersionsResponse(
+            workflows=[workflow_to_proto(r) for r in records], next_page_token=token)
+
+    # Runs ---------------------------------------------------------------------------------
+
+    async def StartRun(self, request, context):
+        inline = request.HasField("definition")
+        if inline == bool(request.workflow_id):
+            raise InvalidArgument("set exactly one of workflow_id and definition", violations=[
+                ("workflow_id", "set this or definition, not both and not neither")])
+        if inline:
+            defn = definition_from_proto(request.definition, default_name="inline")
+            await validate(defn, self._engine.cache, "definition")
+            workflow_id, version = None, 0
+        else:
+            record = await self._engine.definitions.get(request.workflow_id,
+                                                        request.workflow_version)
+            if record.status == DELETED:
+                raise FailedPrecondition(f"workflow {record.workflow_id} is deleted",
+                                         reason="WORKFLOW_DELETED",
+                                         metadata={"workflow_id": record.workflow_id})
+            defn, workflow_id, version = record.definition, record.workflow_id, record.version
+        sessions = self._engine.sessions
+        if request.session_id and sessions is not None:
+            await sessions.require_active(request.session_id, 5.0)
+        started = await self._engine.start_run(
+            defn, workflow_id=workflow_id, version=version, input=struct_to_dict(request.input),
+            session_id=request.session_id, request_id=request.request_id,
+            actor=_actor(context))
+        if isinstance(started, str):  # an earlier StartRun with this request_id
+            return pb.StartRunResponse(run=await self._run(started))
+        counts = Counter(step.status for step in started.steps.values())
+        return pb.StartRunResponse(run=run_to_proto(SimpleNamespace(**started.row()),
+                                                    dict(counts), with_definition=True))
+
+    async def _run(self, run_id: str) -> pb.Run:
+        row, steps = await self._engine.runs.get(run_id)
+        counts: dict[str, int] = {}
+        for step in steps:
+            counts[step.status] = counts.get(step.status, 0) + 1
+        outputs = {s.step_id: s.output for s in steps if s.status == SUCCEEDED}
+        return run_to_proto(row, counts, outputs, with_definition=True)
+
+    async def GetRun(self, request, context):
+        return pb.GetRunResponse(run=await self._run(_required(request.run_id, "run_id")))
+
+    async def ListRuns(self, request, context):
+        since = timestamp_to_datetime(request.start_time) \
+            if request.HasField("start_time") else None
+        until = timestamp_to_datetime(request.end_time) if request.HasField("end_time") else None
+        if since and until and since >= until:
+            raise InvalidArgument("start_time must be before end_time",
+                                  violations=[("end_time", "must be after start_time")])
+        page, token = await self._engine.runs.list(
+            workflow_id=request.workflow_id,
+            statuses=[run_status_name(s) for s in request.statuses if s],
+            since=since, until=until,
+            size=paging.page_size(request.page_size, k.DEFAULT_PAGE_SIZE, k.MAX_PAGE_SIZE),
+            token=request.page_token)
+        return pb.ListRunsResponse(runs=[run_to_proto(r, c) for r, c in page],
+                                   next_page_token=token)
+
+    async def ListRunSteps(self, request, context):
+        _, steps = await self._engine.runs.get(_required(request.run_id, "run_id"))
+        return pb.ListRunStepsResponse(steps=[step_to_proto(s) for s in steps])
+
+    async def CancelRun(self, request, context):
+        run_id = _required(request.run_id, "run_id")
+        left = context.time_remaining()
+        wait = _CANCEL_WAIT if left is None else max(min(left - 0.2, _CANCEL_WAIT), 0)
+        await self._engine.cancel_run(run_id, wait)
+        return pb.CancelRunResponse(run=await self._run(run_id))
+
+    async def RetryRun(self, request, context):
+        run_id = _required(request.run_id, "run_id")
+        await self._engine.retry_run(run_id)
+        return pb.RetryRunResponse(run=await self._run(run_id))
+
+    async def WatchRun(self, request, context):
+        async for row in self._engine.watch(_required(request.run_id, "run_id"),
+                                            request.after_sequence):
+            yield pb.WatchRunResponse(event=event_to_proto(row))
+
+    async def GetRunLogs(self, request, context):
+        run_id = _required(request.run_id, "run_id")
+        await self._engine.runs.status_and_seq(run_id)
+        size = paging.page_size(request.page_size, k.DEFAULT_LOG_PAGE_SIZE, k.MAX_LOG_PAGE_SIZE)
+        after = int(paging.decode(request.page_token).get("seq", 0))
+        rows = await self._engine.runs.events(run_id, after, size + 1)
+        token = paging.encode({"seq": rows[size - 1].seq}) if len(rows) > size else ""
+        return pb.GetRunLogsResponse(entries=[log_entry(r) for r in rows[:size]],
+                                     next_page_token=token)

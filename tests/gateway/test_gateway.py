@@ -1,0 +1,227 @@
+"""The gateway config itself, against a fake registry that answers what we tell it.
+
+These pin what Envoy does independently of the services: every gRPC status
+becomes its HTTP status with a google.rpc.Status JSON body, headers reach the
+upstream as metadata, streams are newline-delimited JSON, gRPC passes through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import grpc
+import httpx
+import pytest
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from baton.registry.v1 import registry_pb2, registry_pb2_grpc
+from baton_cli._gateway import (
+    Gateway,
+    GatewayError,
+    GatewaySettings,
+    build_descriptor,
+    load_template,
+    render,
+    transcoder_config,
+)
+from baton_core import free_port
+
+# gRPC code -> HTTP status, as promised in the README ("Use it over HTTP").
+HTTP_STATUS = {
+    "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "OUT_OF_RANGE": 400,
+    "UNAUTHENTICATED": 401, "PERMISSION_DENIED": 403, "NOT_FOUND": 404,
+    "ALREADY_EXISTS": 409, "ABORTED": 409, "RESOURCE_EXHAUSTED": 429,
+    "CANCELLED": 499, "UNKNOWN": 500, "INTERNAL": 500, "DATA_LOSS": 500,
+    "UNIMPLEMENTED": 501, "UNAVAILABLE": 503, "DEADLINE_EXCEEDED": 504,
+}
+
+
+class FakeRegistry(registry_pb2_grpc.MethodRegistryServicer):
+    """GetMethod fails with the code named by `fail.<code>`; records metadata."""
+
+    def __init__(self) -> None:
+        self.metadata: list[dict[str, str]] = []
+
+    async def GetMethod(self, request, context):
+        self.metadata.append({k: v for k, v in context.invocation_metadata()
+                              if isinstance(v, str)})
+        if request.name.startswith("fail."):
+            code = grpc.StatusCode[request.name.removeprefix("fail.").upper()]
+            details = [error_details_pb2.ErrorInfo(reason="FAKE", domain="baton.dev")]
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                details.append(error_details_pb2.RetryInfo(
+                    retry_delay=duration_pb2.Duration(seconds=2)))
+            packed = []
+            for detail in details:
+                packed.append(any_pb2.Any())
+                packed[-1].Pack(detail)
+            await context.abort_with_status(rpc_status.to_status(status_pb2.Status(
+                code=code.value[0], message=f"fake {code.name}", details=packed)))
+        return registry_pb2.GetMethodResponse(
+            method=registry_pb2.Method(name=request.name, version="1.0.0",
+                                       default_timeout=duration_pb2.Duration(seconds=5)))
+
+    async def WatchMethods(self, request, context):
+        for name in ("a.one", "a.two", "a.three"):
+            yield registry_pb2.WatchMethodsResponse(method=registry_pb2.Method(name=name))
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+async def fake():
+    server = grpc.aio.server()
+    servicer = FakeRegistry()
+    registry_pb2_grpc.add_MethodRegistryServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield servicer, f"127.0.0.1:{port}"
+    await server.stop(0)
+
+
+@pytest.fixture(scope="module")
+async def gateway(fake, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("gateway")
+    descriptor = await asyncio.to_thread(build_descriptor, workdir / "descriptor.binpb")
+    nobody = f"127.0.0.1:{free_port()}"  # the other services are down
+    gw = Gateway(GatewaySettings(
+        listen=f"127.0.0.1:{free_port()}",
+        upstreams={"registry": fake[1], "orchestrator": nobody, "sessions": nobody},
+        descriptor=str(descriptor)), workdir, workdir / "envoy.log")
+    await asyncio.to_thread(gw.start)
+    yield gw
+    await asyncio.to_thread(gw.stop)
+
+
+@pytest.fixture
+async def http(gateway):
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
+        yield client
+
+
+@pytest.mark.parametrize("code", sorted(HTTP_STATUS))
+async def test_grpc_status_becomes_http_status_with_a_status_json_body(http, code):
+    reply = await http.get(f"/v1/methods/fail.{code.lower()}")
+
+    assert reply.status_code == HTTP_STATUS[code]
+    assert reply.headers["content-type"] == "application/json"
+    body = reply.json()
+    assert body["code"] == grpc.StatusCode[code].value[0]
+    assert body["message"] == f"fake {code}"
+    assert body["details"][0] == {"@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                                  "reason": "FAKE", "domain": "baton.dev", "metadata": {}}
+
+
+async def test_resource_exhausted_carries_retry_info(http):
+    reply = await http.get("/v1/methods/fail.resource_exhausted")
+
+    assert reply.status_code == 429
+    assert {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+            "retry_delay": "2s"} in reply.json()["details"]
+
+
+async def test_request_headers_reach_the_service_as_metadata(http, fake):
+    servicer, _ = fake
+    await http.get("/v1/methods/a.b", headers={
+        "authorization": "Bearer t0ken", "x-api-key": "k1",
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+
+    seen = servicer.metadata[-1]
+    assert seen["authorization"] == "Bearer t0ken"
+    assert seen["x-api-key"] == "k1"
+    assert seen["traceparent"].startswith("00-0af7651916cd43dd")
+
+
+async def test_responses_use_proto_field_names_and_print_defaults(http):
+    reply = await http.get("/v1/methods/a.b")
+
+    method = reply.json()["method"]
+    assert method["default_timeout"] == "5s"
+    # Scalars and lists with default values are printed; unset messages are not.
+    assert method["idempotent"] is False and method["description"] == ""
+    assert method["tags"] == [] and method["endpoints"] == []
+    assert "input_schema" not in method
+
+
+async def test_server_streams_are_newline_delimited_json(http):
+    async with http.stream("GET", "/v1/methods:watch") as reply:
+        assert reply.status_code == 200
+        lines = [line async for line in reply.aiter_lines() if line]
+
+    assert [json.loads(line)["method"]["name"] for line in lines] == [
+        "a.one", "a.two", "a.three"]
+
+
+async def test_a_service_that_is_down_is_503_with_a_status_body(http):
+    reply = await http.post("/v1/dispatch", json={"operation": "casefile.create"})
+
+    assert reply.status_code == 503
+    assert reply.json()["code"] == grpc.StatusCode.UNAVAILABLE.value[0]
+
+
+async def test_unknown_route_is_404_and_unknown_query_parameter_400(http):
+    missing = await http.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == grpc.StatusCode.NOT_FOUND.value[0]
+
+    bad = await http.get("/v1/methods", params={"colour": "blue"})
+    assert bad.status_code == 400
+    assert bad.json() == {"code": grpc.StatusCode.INVALID_ARGUMENT.value[0],
+                          "message": bad.json()["message"]}
+    assert "colour" in bad.json()["message"]
+
+
+async def test_healthz_answers_while_envoy_serves(http):
+    reply = await http.get("/healthz")
+    assert reply.status_code == 200
+
+
+async def test_grpc_clients_can_use_the_gateway_port(gateway):
+    async with grpc.aio.insecure_channel(gateway.url.removeprefix("http://")) as channel:
+        stub = registry_pb2_grpc.MethodRegistryStub(channel)
+        reply = await stub.GetMethod(registry_pb2.GetMethodRequest(name="a.b"), timeout=5)
+        assert reply.method.version == "1.0.0"
+
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.GetMethod(registry_pb2.GetMethodRequest(name="fail.not_found"),
+                                 timeout=5)
+        # gRPC callers keep plain gRPC errors: no JSON in the message.
+        assert info.value.code() == grpc.StatusCode.NOT_FOUND
+        assert info.value.details() == "fake NOT_FOUND"
+
+
+def test_render_changes_only_the_addresses_and_the_descriptor_path():
+    template = load_template()
+    settings = GatewaySettings(
+        listen="0.0.0.0:9000", admin="127.0.0.1:9001", descriptor="/d.binpb",
+        upstreams={"registry": "r:1", "orchestrator": "o:2", "sessions": "s:3"})
+
+    config = render(settings, template)
+
+    resources = config["static_resources"]
+    assert resources["listeners"][0]["address"]["socket_address"] == {
+        "address": "0.0.0.0", "port_value": 9000}
+    assert config["admin"]["address"]["socket_address"]["port_value"] == 9001
+    endpoints = {c["name"]: c["load_assignment"]["endpoints"][0]["lb_endpoints"][0][
+        "endpoint"]["address"]["socket_address"] for c in resources["clusters"]}
+    assert endpoints == {"registry": {"address": "r", "port_value": 1},
+                         "orchestrator": {"address": "o", "port_value": 2},
+                         "sessions": {"address": "s", "port_value": 3}}
+    assert transcoder_config(config)["proto_descriptor"] == "/d.binpb"
+    # Everything else is the template's.
+    assert render(GatewaySettings(
+        listen="127.0.0.1:8080", admin="127.0.0.1:9901",
+        descriptor="deploy/envoy/descriptor.binpb",
+        upstreams={"registry": "127.0.0.1:50051", "orchestrator": "127.0.0.1:50052",
+                   "sessions": "127.0.0.1:50053"}), template) == template
+
+
+def test_render_refuses_a_missing_upstream_or_a_bad_address():
+    with pytest.raises(GatewayError, match="sessions"):
+        render(GatewaySettings(listen="127.0.0.1:1", descriptor="d",
+                               upstreams={"registry": "a:1", "orchestrator": "b:2"}))
+    with pytest.raises(GatewayError, match="host:port"):
+        render(GatewaySettings(listen="nope", descriptor="d", upstreams={
+            "registry": "a:1", "orchestrator": "b:2", "sessions": "c:3"}))

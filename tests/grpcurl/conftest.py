@@ -1,0 +1,51 @@
+"""Fixtures: the platform (gateway included) and a grpcurl runner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gateway._platform import RunningPlatform, platform_running
+
+GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shutil.which(
+    "grpcurl")
+
+
+@pytest.fixture(scope="session")
+async def running(databases, redis_url, tmp_path_factory) -> RunningPlatform:
+    data_dir = tmp_path_factory.mktemp(f"grpcurl-{databases.backend}")
+    async with platform_running(databases, redis_url, data_dir) as running:
+        yield running
+
+
+class Grpcurl:
+    """Runs the real grpcurl binary; JSON output comes back parsed."""
+
+    async def text(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
+        done = await asyncio.to_thread(
+            subprocess.run, [GRPCURL, *args], capture_output=True, text=True, timeout=30,
+            check=False)
+        if ok:
+            assert done.returncode == 0, f"grpcurl {' '.join(args)}:\n{done.stderr}"
+        return done
+
+    async def call(self, address: str, method: str, data: dict | None = None,
+                   headers: dict[str, str] | None = None) -> dict:
+        args = ["-plaintext"]
+        for key, value in (headers or {}).items():
+            args += ["-H", f"{key}: {value}"]
+        if data is not None:
+            args += ["-d", json.dumps(data)]
+        done = await self.text(*args, address, method)
+        return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="session")
+def grpcurl() -> Grpcurl:
+    assert GRPCURL, "grpcurl is not installed (make install puts it in .venv/bin)"
+    return Grpcurl()

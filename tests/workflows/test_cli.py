@@ -1,0 +1,77 @@
+"""`baton run`, `baton runs ...` and `baton workflows ...` against a real orchestrator."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from baton_cli.main import app
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "workflows"
+
+
+async def baton(orchestrator, *args: str):
+    """Runs the CLI in a thread (it makes blocking calls to our in-process server)."""
+    runner = CliRunner()
+    return await asyncio.to_thread(runner.invoke, app,
+                                   [*args, "--orchestrator", orchestrator.address])
+
+
+async def test_run_shows_the_steps_and_exits_0_on_success(orchestrator):
+    result = await baton(orchestrator, "run", str(EXAMPLES / "casefile_setup.yaml"),
+                         "--input", json.dumps({"title": "From the CLI"}))
+    assert result.exit_code == 0, result.output
+    for text in ("create", "summary_note", "contacts_note", "notes", "SUCCEEDED",
+                 "4/4 steps done"):
+        assert text in result.output
+
+
+async def test_run_exits_1_when_the_run_fails_and_retry_resumes_it(orchestrator):
+    result = await baton(orchestrator, "run", str(EXAMPLES / "flaky_retry.yaml"))
+    assert result.exit_code == 1, result.output
+    assert "run FAILED" in result.output and "UNAVAILABLE" in result.output
+    run_id = next(word for word in result.output.split() if word.startswith("run_"))
+    retried = await baton(orchestrator, "runs", "retry", run_id)
+    assert retried.exit_code == 1 and "run FAILED" in retried.output
+    logs = await baton(orchestrator, "runs", "logs", run_id)
+    assert "retry #1 requested" in logs.output and "ERROR" in logs.output
+
+
+async def test_parallel_fan_out_example_succeeds(orchestrator):
+    result = await baton(orchestrator, "run", str(EXAMPLES / "fan_out.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "6/6 steps done" in result.output
+
+
+async def test_workflows_apply_creates_then_versions(orchestrator, tmp_path):
+    source = (EXAMPLES / "casefile_setup.yaml").read_text()
+    path = tmp_path / "wf.yaml"
+    path.write_text(source.replace("name: casefile_setup",
+                                   f"name: cli_setup_{orchestrator.backend}"))
+    first = await baton(orchestrator, "workflows", "apply", str(path))
+    assert first.exit_code == 0 and first.output.strip().endswith("version 1"), first.output
+    second = await baton(orchestrator, "workflows", "apply", str(path))
+    assert second.output.strip().endswith("version 2"), second.output
+    workflow_id = first.output.split()[0]
+    listed = await baton(orchestrator, "workflows", "list", "--name",
+                         f"cli_setup_{orchestrator.backend}")
+    assert workflow_id in listed.output
+    got = await baton(orchestrator, "workflows", "get", workflow_id, "--version", "1")
+    assert json.loads(got.output)["version"] == 1
+
+
+async def test_runs_list_get_and_errors(orchestrator):
+    started = await baton(orchestrator, "run", str(EXAMPLES / "fan_out.yaml"), "--detach")
+    run_id = started.output.strip()
+    watched = await baton(orchestrator, "runs", "watch", run_id)
+    assert watched.exit_code == 0
+    listed = await baton(orchestrator, "runs", "list", "--status", "succeeded",
+                         "--limit", "200")
+    assert run_id in listed.output
+    got = await baton(orchestrator, "runs", "get", run_id)
+    assert got.exit_code == 0 and run_id in got.output
+    cancel = await baton(orchestrator, "runs", "cancel", run_id)
+    assert cancel.exit_code == 2 and "FAILED_PRECONDITION" in cancel.output

@@ -1,0 +1,180 @@
+"""Workflow definitions as resources: create, read, list, version, delete, validate."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+
+from baton.orchestrator.v1 import workflows_pb2 as pb
+from baton_sdk._builder import WorkflowBuilder, load_workflow
+
+from .conftest import error_details, run_to_end
+
+
+def casefile_setup(name: str = "casefile_setup") -> pb.Workflow:
+    return (WorkflowBuilder(name, description="Creates a casefile with a first note")
+            .add_step("casefile.create", params={"title": "${input.title}"}, step_id="create")
+            .add_step("casefile.add_note", step_id="note", depends_on=["create"],
+                      params={"casefile_id": "${steps.create.casefile_id}", "text": "opened"})
+            .with_execution_mode("dag").with_error_handling("stop_on_failure")
+            .with_timeout(60).with_metadata(team="docs").build())
+
+
+async def create(stub, workflow: pb.Workflow, **fields) -> pb.Workflow:
+    return (await stub.CreateWorkflow(pb.CreateWorkflowRequest(workflow=workflow,
+                                                               **fields))).workflow
+
+
+async def test_created_workflow_reads_back_as_version_1(stub):
+    created = await create(stub, casefile_setup())
+    assert created.workflow_id.startswith("wf_") and created.version == 1
+    assert created.status == pb.Workflow.STATUS_ACTIVE
+    got = (await stub.GetWorkflow(pb.GetWorkflowRequest(workflow_id=created.workflow_id))).workflow
+    assert got == created
+    assert [s.step_id for s in got.steps] == ["create", "note"]
+    assert got.execution_mode == pb.Workflow.EXECUTION_MODE_DAG
+    assert got.timeout.seconds == 60 and got.metadata["team"] == "docs"
+
+
+async def test_repeated_request_id_creates_one_workflow(stub):
+    first = await create(stub, casefile_setup("dedupe"), request_id="req-wf-1")
+    second = await create(stub, casefile_setup("dedupe"), request_id="req-wf-1")
+    assert first.workflow_id == second.workflow_id
+
+
+async def test_caller_chosen_id_is_kept_and_cannot_be_reused(stub, orchestrator):
+    wid = f"setup-{orchestrator.backend}"
+    workflow = casefile_setup()
+    workflow.workflow_id = wid
+    assert (await create(stub, workflow)).workflow_id == wid
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await create(stub, workflow)
+    assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+
+async def test_update_makes_a_new_version_and_runs_keep_theirs(stub):
+    created = await create(stub, casefile_setup("versioned"))
+    changed = pb.Workflow(workflow_id=created.workflow_id, description="v2",
+                          etag=created.etag)
+    updated = (await stub.UpdateWorkflow(pb.UpdateWorkflowRequest(
+        workflow=changed,
+        update_mask=field_mask_pb2.FieldMask(paths=["description"])))).workflow
+    assert updated.version == 2 and updated.description == "v2"
+    assert [s.step_id for s in updated.steps] == ["create", "note"]
+    v1 = (await stub.GetWorkflow(pb.GetWorkflowRequest(workflow_id=created.workflow_id,
+                                                       version=1))).workflow
+    assert v1.description == "Creates a casefile with a first note"
+    versions = (await stub.ListWorkflowVersions(pb.ListWorkflowVersionsRequest(
+        workflow_id=created.workflow_id, page_size=1)))
+    assert [w.version for w in versions.workflows] == [2] and versions.next_page_token
+    older = await stub.ListWorkflowVersions(pb.ListWorkflowVersionsRequest(
+        workflow_id=created.workflow_id, page_token=versions.next_page_token))
+    assert [w.version for w in older.workflows] == [1] and not older.next_page_token
+
+    run, _ = await run_to_end(stub, None, workflow_id=created.workflow_id, workflow_version=1,
+                              input={"title": "t"})
+    assert run.workflow_version == 1 and run.definition.description != "v2"
+    latest, _ = await run_to_end(stub, None, workflow_id=created.workflow_id,
+                                 input={"title": "t"})
+    assert latest.workflow_version == 2 and latest.status == pb.Run.STATUS_SUCCEEDED
+
+
+async def test_stale_etag_is_refused(stub):
+    created = await create(stub, casefile_setup("etag"))
+    await stub.UpdateWorkflow(pb.UpdateWorkflowRequest(
+        workflow=pb.Workflow(workflow_id=created.workflow_id, description="x",
+                             etag=created.etag),
+        update_mask=field_mask_pb2.FieldMask(paths=["description"])))
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.UpdateWorkflow(pb.UpdateWorkflowRequest(
+            workflow=pb.Workflow(workflow_id=created.workflow_id, description="y",
+                                 etag=created.etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["description"])))
+    assert info.value.code() == grpc.StatusCode.ABORTED
+
+
+async def test_deleted_workflow_is_listed_apart_and_cannot_start(stub, orchestrator):
+    name = f"doomed-{orchestrator.backend}"
+    created = await create(stub, casefile_setup(name))
+    deleted = (await stub.DeleteWorkflow(pb.DeleteWorkflowRequest(
+        workflow_id=created.workflow_id))).workflow
+    assert deleted.status == pb.Workflow.STATUS_DELETED and deleted.HasField("delete_time")
+    active = await stub.ListWorkflows(pb.ListWorkflowsRequest(name=name))
+    assert not active.workflows
+    gone = await stub.ListWorkflows(pb.ListWorkflowsRequest(
+        name=name, status=pb.Workflow.STATUS_DELETED))
+    assert [w.workflow_id for w in gone.workflows] == [created.workflow_id]
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.StartRun(pb.StartRunRequest(workflow_id=created.workflow_id))
+    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_list_workflows_pages_and_filters_by_name(stub, orchestrator):
+    name = f"paged-{orchestrator.backend}"
+    ids = [(await create(stub, casefile_setup(name))).workflow_id for _ in range(3)]
+    seen, token = [], ""
+    while True:
+        page = await stub.ListWorkflows(pb.ListWorkflowsRequest(name=name, page_size=2,
+                                                                page_token=token))
+        seen += [w.workflow_id for w in page.workflows]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == ids
+
+
+async def test_invalid_definition_lists_every_problem(stub):
+    bad = pb.Workflow(name="broken", steps=[
+        pb.WorkflowStep(step_id="a", method="casefile.create"),            # title missing
+        pb.WorkflowStep(step_id="a", method="demo.echo"),                  # duplicate id
+        pb.WorkflowStep(step_id="c", method="no.such.method"),             # unknown method
+        pb.WorkflowStep(step_id="d", method="demo.echo", depends_on=["ghost"]),
+        pb.WorkflowStep(step_id="e", method="demo.echo", depends_on=["f"]),
+        pb.WorkflowStep(step_id="f", method="demo.echo", depends_on=["e"]),
+    ])
+    bad.steps[2].params.update({"x": "${steps.nowhere.out}"})
+    bad.steps[0].params.update({"description": 5})
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await create(stub, bad)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    reason, violations = error_details(info.value)
+    fields = {f for f, _ in violations}
+    assert reason == "INVALID_WORKFLOW"
+    assert "workflow.steps[0].params.title" in fields
+    assert "workflow.steps[0].params.description" in fields
+    assert "workflow.steps[1].step_id" in fields
+    assert "workflow.steps[2].method" in fields
+    assert "workflow.steps[3].depends_on[0]" in fields
+    assert any("cycle" in d for _, d in violations)
+    assert any("nowhere" in d for _, d in violations)
+
+
+async def test_params_with_references_are_checked_only_where_literal(stub):
+    wf = (WorkflowBuilder("refs").add_step("casefile.create", {"title": "${input.title}"},
+                                           step_id="a")
+          .add_step("casefile.add_note", {"casefile_id": "${steps.a.casefile_id}", "text": 7},
+                    step_id="b", depends_on=["a"]).with_execution_mode("dag").build())
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await create(stub, wf)
+    _, violations = error_details(info.value)
+    assert [f for f, _ in violations] == ["workflow.steps[1].params.text"]
+
+
+async def test_reference_to_a_step_that_is_not_a_dependency_is_refused(stub):
+    wf = (WorkflowBuilder("race").add_step("demo.echo", {"value": 1}, step_id="a")
+          .add_step("demo.echo", {"value": "${steps.a.value}"}, step_id="b")
+          .with_execution_mode("parallel").build())
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await create(stub, wf)
+    _, violations = error_details(info.value)
+    assert violations and "depends_on" in violations[0][1]
+
+
+async def test_yaml_examples_are_valid(stub):
+    from pathlib import Path
+    folder = Path(__file__).parents[2] / "examples" / "workflows"
+    files = sorted(folder.glob("*.yaml"))
+    assert files
+    for path in files:
+        await create(stub, load_workflow(path))

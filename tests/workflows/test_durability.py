@@ -1,0 +1,117 @@
+"""Crash recovery and replica handoff, with orchestrators as real processes.
+
+The example worker's note counts prove that no completed step ran twice: a
+repeated add_note with the same idempotency key adds nothing, and a re-run
+completed step would come with a new key only if the engine were wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import grpc
+import pytest
+
+from baton.orchestrator.v1 import workflows_pb2 as pb
+from baton.orchestrator.v1 import workflows_pb2_grpc
+from baton_sdk._builder import WorkflowBuilder
+
+from .conftest import events_of, start, steps_of, wait_run
+
+S = pb.RunStep
+R = pb.Run
+# Long enough that the kill lands while every run's pause step is in flight.
+PAUSE = 2.0
+
+
+def notes_workflow(pause: float) -> pb.Workflow:
+    return (WorkflowBuilder("durable")
+            .add_step("casefile.create", {"title": "${input.title}"}, step_id="create")
+            .add_step("casefile.add_note", {"casefile_id": "${steps.create.casefile_id}",
+                                            "text": "one"}, step_id="note1")
+            .add_step("demo.sleep", {"seconds": pause}, step_id="pause")
+            .add_step("casefile.add_note", {"casefile_id": "${steps.create.casefile_id}",
+                                            "text": "two"}, step_id="note2")
+            .add_step("casefile.list_notes", {"casefile_id": "${steps.create.casefile_id}"},
+                      step_id="notes")
+            .build())
+
+
+@contextlib.asynccontextmanager
+async def orchestrator_process(cluster, name: str, url: str, **env: str):
+    child, address = cluster.orchestrator_process(name, url, env)
+    await asyncio.to_thread(child.start)
+    channel = grpc.aio.insecure_channel(address)
+    try:
+        yield child, workflows_pb2_grpc.WorkflowsStub(channel)
+    finally:
+        await channel.close()
+        await asyncio.to_thread(child.stop)
+
+
+async def wait_in_flight(stub, run_id: str, step_id: str) -> None:
+    async for reply in stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
+        if reply.event.step_id == step_id and reply.event.step_status == S.STATUS_RUNNING:
+            return
+
+
+async def assert_completed_exactly_once(stub, run_id: str, replica_prefix: str) -> None:
+    run = await wait_run(stub, run_id, timeout=30)
+    assert run.status == R.STATUS_SUCCEEDED, run.error
+    steps = await steps_of(stub, run_id)
+    assert [n["text"] for n in run.output["notes"]["notes"]] == ["one", "two"]
+    assert steps["note2"].output["note_count"] == 2
+    assert steps["create"].attempts == 1 and steps["note1"].attempts == 1
+    # The step in flight at the crash was tried again, under the same key.
+    assert steps["pause"].attempts == 2
+    assert steps["pause"].idempotency_key == f"{run_id}:pause"
+    events = await events_of(stub, run_id)
+    resumed = [e for e in events if "resumed" in e.message]
+    assert resumed and all(e.replica.startswith(replica_prefix) for e in resumed)
+
+
+async def test_killed_orchestrator_resumes_every_run_without_rerunning_steps(cluster,
+                                                                            databases):
+    url = await databases.new_url_async("crash")
+    name = f"crash-{databases.backend}"
+    async with orchestrator_process(cluster, name, url) as (child, stub):
+        runs = [await start(stub, notes_workflow(PAUSE), input={"title": f"crash {i}"})
+                for i in range(3)]
+        await asyncio.wait_for(asyncio.gather(
+            *(wait_in_flight(stub, r.run_id, "pause") for r in runs)), 15)
+        child.kill()
+    async with orchestrator_process(cluster, name + "-again", url) as (_, stub):
+        for run in runs:
+            steps = await steps_of(stub, run.run_id)
+            assert steps["note1"].status == S.STATUS_SUCCEEDED
+        await asyncio.gather(*(assert_completed_exactly_once(stub, r.run_id, "rep_")
+                               for r in runs))
+
+
+@pytest.fixture
+def postgres_only(databases):
+    if databases.backend != "postgres":
+        pytest.skip("replicas share one PostgreSQL")
+
+
+async def test_a_live_replica_takes_over_the_runs_of_a_killed_one(cluster, databases,
+                                                                   postgres_only):
+    url = await databases.new_url_async("replicas")
+    async with orchestrator_process(cluster, "replica-b", url,
+                                    BATON_REPLICA_ID="replica-b") as (_, stub_b):
+        async with orchestrator_process(cluster, "replica-a", url,
+                                        BATON_REPLICA_ID="replica-a") as (child_a, stub_a):
+            runs = [await start(stub_a, notes_workflow(PAUSE), input={"title": f"handoff {i}"})
+                    for i in range(4)]
+            await asyncio.wait_for(asyncio.gather(
+                *(wait_in_flight(stub_a, r.run_id, "pause") for r in runs)), 15)
+            owners = {(await stub_b.GetRun(pb.GetRunRequest(run_id=r.run_id))).run.owner
+                      for r in runs}
+            assert owners == {"replica-a"}
+            child_a.kill()
+        await asyncio.gather(*(assert_completed_exactly_once(stub_b, r.run_id, "replica-b")
+                               for r in runs))
+        for run in runs:
+            assert (await stub_b.GetRun(pb.GetRunRequest(run_id=run.run_id))).run.owner \
+                == "replica-b"

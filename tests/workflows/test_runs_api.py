@@ -1,0 +1,129 @@
+"""Runs as resources: WatchRun replay-then-live, GetRunLogs, ListRuns, StartRun request ids."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+import grpc
+import pytest
+from google.protobuf import timestamp_pb2
+
+from baton.orchestrator.v1 import workflows_pb2 as pb
+from baton_sdk._builder import WorkflowBuilder
+
+from .conftest import events_of, start, wait_run
+
+S = pb.RunStep
+R = pb.Run
+
+
+def slow_workflow(name: str = "watched") -> pb.Workflow:
+    return (WorkflowBuilder(name).add_step("demo.echo", {"value": 1}, step_id="a")
+            .add_step("demo.sleep", {"seconds": 0.6}, step_id="b")
+            .add_step("demo.echo", {"value": 2}, step_id="c").build())
+
+
+async def test_watch_replays_past_events_then_follows_live_ones_to_the_end(stub):
+    run = await start(stub, slow_workflow())
+    # Wait until step b is in flight, so some events are past and some are still to come.
+    async for reply in stub.WatchRun(pb.WatchRunRequest(run_id=run.run_id)):
+        if reply.event.step_id == "b" and reply.event.step_status == S.STATUS_RUNNING:
+            past = reply.event.sequence
+            break
+    received = []
+    async for reply in stub.WatchRun(pb.WatchRunRequest(run_id=run.run_id)):
+        received.append(reply.event)
+    sequences = [e.sequence for e in received]
+    assert sequences == list(range(1, len(received) + 1))
+    assert len(received) > past
+    assert received[-1].run_status == R.STATUS_SUCCEEDED and not received[-1].step_id
+    assert received[0].run_status == R.STATUS_PENDING
+    assert [e.step_id for e in received if e.step_status == S.STATUS_SUCCEEDED] == [
+        "a", "b", "c"]
+
+
+async def test_watch_after_a_sequence_number_skips_what_came_before(stub):
+    run = await wait_run(stub, (await start(stub, slow_workflow("after"))).run_id)
+    every = await events_of(stub, run.run_id)
+    tail = [r.event async for r in stub.WatchRun(pb.WatchRunRequest(
+        run_id=run.run_id, after_sequence=every[2].sequence))]
+    assert tail == every[3:]
+
+
+async def test_watch_of_unknown_run_is_not_found(stub):
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        async for _ in stub.WatchRun(pb.WatchRunRequest(run_id="run_nope")):
+            pass
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_logs_are_the_events_as_lines_in_pages(stub):
+    run = await wait_run(stub, (await start(stub, slow_workflow("logged"))).run_id)
+    events = await events_of(stub, run.run_id)
+    lines, token = [], ""
+    while True:
+        page = await stub.GetRunLogs(pb.GetRunLogsRequest(run_id=run.run_id, page_size=4,
+                                                          page_token=token))
+        lines += page.entries
+        token = page.next_page_token
+        if not token:
+            break
+    assert [entry.sequence for entry in lines] == [e.sequence for e in events]
+    assert "succeeded" in lines[-1].text and lines[-1].text.startswith("run SUCCEEDED")
+    failing = WorkflowBuilder("fails").add_step("demo.fail", {"message": "kaput"}, step_id="x")
+    failed = await wait_run(stub, (await start(stub, failing.build())).run_id)
+    entries = (await stub.GetRunLogs(pb.GetRunLogsRequest(run_id=failed.run_id))).entries
+    assert any(e.severity == pb.LogEntry.SEVERITY_ERROR and "kaput" in e.text for e in entries)
+
+
+async def test_start_run_with_the_same_request_id_starts_one_run(stub, orchestrator):
+    request_id = f"start-once-{orchestrator.backend}"
+    wf = slow_workflow("once")
+    runs = await asyncio.gather(*(start(stub, wf, request_id=request_id) for _ in range(4)))
+    assert len({r.run_id for r in runs}) == 1
+    await wait_run(stub, runs[0].run_id)
+
+
+async def test_list_runs_filters_by_workflow_status_and_time(stub):
+    created = (await stub.CreateWorkflow(pb.CreateWorkflowRequest(workflow=(
+        WorkflowBuilder("listed").add_step("demo.echo", {"value": 1}, step_id="a").build()
+    )))).workflow
+    before = timestamp_pb2.Timestamp()
+    before.FromDatetime(dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+    ids = []
+    for _ in range(3):
+        run = await start(stub, None, workflow_id=created.workflow_id)
+        ids.append(run.run_id)
+        await wait_run(stub, run.run_id)
+    failing = WorkflowBuilder("x").add_step("demo.fail", {}, step_id="f").build()
+    await wait_run(stub, (await start(stub, failing)).run_id)
+
+    page1 = await stub.ListRuns(pb.ListRunsRequest(workflow_id=created.workflow_id,
+                                                   page_size=2))
+    page2 = await stub.ListRuns(pb.ListRunsRequest(workflow_id=created.workflow_id,
+                                                   page_size=2,
+                                                   page_token=page1.next_page_token))
+    listed = [r.run_id for r in page1.runs] + [r.run_id for r in page2.runs]
+    assert listed == list(reversed(ids)) and not page2.next_page_token
+    assert all(r.step_counts["SUCCEEDED"] == 1 for r in page1.runs)
+    failed = await stub.ListRuns(pb.ListRunsRequest(statuses=[R.STATUS_FAILED],
+                                                    start_time=before, page_size=500))
+    assert failed.runs and all(r.status == R.STATUS_FAILED for r in failed.runs)
+    future = timestamp_pb2.Timestamp()
+    future.FromDatetime(dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    later = await stub.ListRuns(pb.ListRunsRequest(start_time=future))
+    assert not later.runs
+
+
+async def test_start_run_needs_exactly_one_source(stub):
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.StartRun(pb.StartRunRequest())
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.StartRun(pb.StartRunRequest(workflow_id="wf_missing"))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    bad = pb.Workflow(steps=[pb.WorkflowStep(step_id="a", method="nope")])
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.StartRun(pb.StartRunRequest(definition=bad))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
