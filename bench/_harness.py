@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 import statistics
 import sys
 import time
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from baton_cli._process import ChildProcess
-from baton_core import RedisServer, free_port
+from baton_core import AuthConfig, RedisServer, free_port, issue_token
 from baton_core import constants as c
 
 
@@ -58,10 +59,15 @@ async def measure(name: str, call: Callable[[], Awaitable[object]], *, sequentia
 
 
 class BenchPlatform:
-    """Redis + registry + sessions + orchestrator + example worker on SQLite."""
+    """Redis + registry + sessions + orchestrator + example worker on SQLite.
 
-    def __init__(self, directory: Path) -> None:
+    With `auth`, the services verify tokens (HS256) as in production and
+    `token()` mints one; without it they run with auth off.
+    """
+
+    def __init__(self, directory: Path, auth: bool = False) -> None:
         self.directory = directory
+        self.auth = AuthConfig(enabled=auth, secret=secrets.token_hex(32))
         self.redis = RedisServer(directory / "redis", persist=False)
         self.addrs = {k: f"127.0.0.1:{free_port()}"
                       for k in ("registry", "sessions", "orchestrator", "worker")}
@@ -72,17 +78,23 @@ class BenchPlatform:
         env = {c.ENV_DATA_DIR: str(self.directory), c.ENV_REDIS_URL: self.redis.url,
                c.ENV_REGISTRY_ADDR: self.addrs["registry"],
                c.ENV_SESSIONS_ADDR: self.addrs["sessions"],
-               c.ENV_ORCHESTRATOR_ADDR: self.addrs["orchestrator"], c.ENV_LOG_LEVEL: "WARNING"}
+               c.ENV_ORCHESTRATOR_ADDR: self.addrs["orchestrator"], c.ENV_LOG_LEVEL: "WARNING",
+               c.ENV_AUTH: "on" if self.auth.enabled else "off",
+               c.ENV_JWT_SECRET: self.auth.secret}
         for kind in ("registry", "sessions", "orchestrator"):
             child = ChildProcess.service(kind, kind, {**env, c.ENV_LISTEN: self.addrs[kind]},
                                          self.directory / f"{kind}.log", self.addrs[kind])
             child.start()
             self.children.append(child)
         worker = ChildProcess("worker", [sys.executable, "-m", "baton_examples.casefile_worker"],
-                              {**env, "BATON_WORKER_LISTEN": self.addrs["worker"]},
+                              {**env, c.ENV_WORKER_LISTEN: self.addrs["worker"],
+                               c.ENV_TOKEN: self.token("worker")},
                               self.directory / "worker.log", self.addrs["worker"])
         worker.start()
         self.children.append(worker)
+
+    def token(self, role: str = "admin") -> str:
+        return issue_token(self.auth, f"bench-{role}", [role])
 
     def stop(self) -> None:
         for child in reversed(self.children):

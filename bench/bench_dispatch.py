@@ -28,20 +28,23 @@ async def run(platform: BenchPlatform, echo_addr: str) -> list:
             grpc.aio.insecure_channel(platform.addrs["orchestrator"]) as orch_ch:
         echo = echo_ch.unary_unary("/bench.Echo/Echo")
         orch = orchestrator_pb2_grpc.OrchestratorStub(orch_ch)
+        # Measured with auth on, as deployed: a bearer token on every call.
+        metadata = (("authorization", f"Bearer {platform.token('user')}"),)
         for _ in range(100):  # wait until the worker's method is in the cache
             try:
-                await orch.Dispatch(request, timeout=5)
+                await orch.Dispatch(request, timeout=5, metadata=metadata)
                 break
             except grpc.aio.AioRpcError:
                 await asyncio.sleep(0.1)
         bare = await measure("bare grpc.aio echo", lambda: echo(raw))
-        dispatch = await measure("Dispatch demo.echo", lambda: orch.Dispatch(request))
+        dispatch = await measure("Dispatch demo.echo",
+                                 lambda: orch.Dispatch(request, metadata=metadata))
     return [bare, dispatch]
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        platform = BenchPlatform(Path(tmp))
+        platform = BenchPlatform(Path(tmp), auth=True)
         echo_addr = f"127.0.0.1:{free_port()}"
         echo = subprocess.Popen([sys.executable, str(Path(__file__).parent / "echo_server.py"),
                                  echo_addr], stdout=subprocess.PIPE)

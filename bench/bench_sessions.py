@@ -161,6 +161,7 @@ def main() -> None:
         redis.start()
         address = f"127.0.0.1:{free_port()}"
         env = {c.ENV_LISTEN: address, c.ENV_REDIS_URL: redis.url, c.ENV_LOG_LEVEL: "WARNING",
+               c.ENV_AUTH: "off",
                c.ENV_DATABASE_URL: f"sqlite+aiosqlite:///{directory / 'sessions.db'}"}
         server = ChildProcess.service("sessions", "sessions", env, directory / "sessions.log",
                                       address)

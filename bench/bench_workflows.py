@@ -74,7 +74,8 @@ class Platform:
         self.redis.start()
         env = {c.ENV_DATA_DIR: str(self.directory), c.ENV_REDIS_URL: self.redis.url,
                c.ENV_REGISTRY_ADDR: self.addrs["registry"],
-               c.ENV_SESSIONS_ADDR: self.addrs["sessions"], c.ENV_LOG_LEVEL: "WARNING"}
+               c.ENV_SESSIONS_ADDR: self.addrs["sessions"], c.ENV_LOG_LEVEL: "WARNING",
+               c.ENV_AUTH: "off"}
         for kind in ("registry", "sessions", "orchestrator"):
             extra = {c.ENV_LISTEN: self.addrs[kind]}
             if kind == "orchestrator":

@@ -7,7 +7,6 @@ creates its own databases there and drops them at the end.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from pathlib import Path
@@ -16,6 +15,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from baton_core import RedisServer
+
+# Services started by tests run with auth off unless a test turns it on (the
+# auth and control tests do, with their own secrets); set before anything
+# reads the environment.
+os.environ.setdefault("BATON_AUTH", "off")
 
 PG_URL = os.environ.get("BATON_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", "postgres"]
@@ -103,3 +107,59 @@ async def databases(request, tmp_path_factory):
 async def database_url(databases) -> str:
     """A fresh empty database for one test, on the current backend."""
     return await databases.new_url_async("t")
+
+
+class AuthKeys:
+    """Keys of a platform that runs with auth on: an HS256 secret, an RS256 key pair
+    and an API keys file; `token()` mints what a caller would present."""
+
+    issuer = "baton-test"
+    audience = "baton-test"
+
+    def __init__(self, directory: Path) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        from baton_core import hash_api_key
+
+        self.secret = uuid.uuid4().hex + uuid.uuid4().hex
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()).decode()
+        self.public_path = directory / "jwt-public.pem"
+        self.public_path.write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        self.api_key = "bk_" + uuid.uuid4().hex
+        self.api_keys_path = directory / "api-keys.yaml"
+        self.api_keys_path.write_text(
+            "keys:\n"
+            f"  - subject: ci-bot\n    sha256: {hash_api_key(self.api_key)}\n"
+            "    roles: [operator]\n")
+
+    def env(self) -> dict[str, str]:
+        """What a service process needs to run with auth on."""
+        return {"BATON_AUTH": "on", "BATON_JWT_SECRET": self.secret,
+                "BATON_JWT_PUBLIC_KEY_FILE": str(self.public_path),
+                "BATON_JWT_ISSUER": self.issuer, "BATON_JWT_AUDIENCE": self.audience,
+                "BATON_API_KEYS_FILE": str(self.api_keys_path)}
+
+    def token(self, subject: str = "alice", roles=("admin",), *, ttl: float = 600,
+              alg: str = "HS256", **claims) -> str:
+        import time
+
+        import jwt
+
+        now = int(time.time())
+        payload = {"sub": subject, "roles": list(roles), "iss": self.issuer,
+                   "aud": self.audience, "iat": now, "exp": now + int(ttl), **claims}
+        key = self.secret if alg == "HS256" else self.private_pem
+        return jwt.encode(payload, key, algorithm=alg)
+
+    def bearer(self, *args, **kwargs) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {self.token(*args, **kwargs)}"),)
+
+
+@pytest.fixture(scope="session")
+def auth_keys(tmp_path_factory) -> AuthKeys:
+    return AuthKeys(tmp_path_factory.mktemp("auth"))

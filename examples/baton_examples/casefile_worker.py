@@ -9,6 +9,7 @@ Run it with ``python -m baton_examples.casefile_worker``. Environment:
 - ``BATON_WORKER_ID``: stable worker id (default ``casefile-worker@<address>``,
   or a unique id when the port is 0).
 - ``BATON_DATA_DIR``: where ``casefile_worker.db`` lives (default ./.baton).
+- ``BATON_TOKEN``: bearer token (role ``worker``) for the registry when auth is on.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ from baton_sdk import InvocationContext, RetryPolicy, Worker, method
 
 from .casefile_store import CasefileStore
 
-ENV_WORKER_LISTEN = "BATON_WORKER_LISTEN"
-ENV_WORKER_ADVERTISE_HOST = "BATON_WORKER_ADVERTISE_HOST"
-ENV_WORKER_ID = "BATON_WORKER_ID"
+ENV_WORKER_LISTEN = constants.ENV_WORKER_LISTEN
+ENV_WORKER_ADVERTISE_HOST = constants.ENV_WORKER_ADVERTISE_HOST
+ENV_WORKER_ID = constants.ENV_WORKER_ID
 DB_FILE = "casefile_worker.db"
 
 
@@ -170,7 +171,8 @@ async def main() -> None:
             registry_addr=_env(constants.ENV_REGISTRY_ADDR, f"127.0.0.1:{constants.REGISTRY_PORT}"),
             worker_id=os.environ.get(ENV_WORKER_ID) or (
                 f"casefile-worker@{advertise}:{port}" if port != "0" else None),
-            lease_ttl=float(_env(constants.ENV_LEASE_TTL, "10")))
+            lease_ttl=float(_env(constants.ENV_LEASE_TTL, "10")),
+            token=os.environ.get(constants.ENV_TOKEN) or None)
         await worker.run()
     finally:
         await store.close()

@@ -14,6 +14,7 @@ from baton_core import constants as c
 
 from ._gateway import Gateway, GatewayError, GatewaySettings, build_descriptor
 from ._process import ChildProcess
+from ._up_auth import auth_hint, prepare_auth
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Platform:
             c.ENV_SESSIONS_ADDR: cfg.addr(cfg.sessions_port),
             c.ENV_ORCHESTRATOR_ADDR: cfg.addr(cfg.orchestrator_port),
         }
+        worker_auth = prepare_auth(cfg.data_dir, self.say)
         for kind, port in (("registry", cfg.registry_port), ("sessions", cfg.sessions_port),
                            ("orchestrator", cfg.orchestrator_port)):
             env = {**common, c.ENV_LISTEN: cfg.addr(port),
@@ -71,7 +73,7 @@ class Platform:
             child = ChildProcess.service(kind, kind, env, logs / f"{kind}.log", cfg.addr(port))
             self._launch(child)
         if cfg.with_worker:
-            env = {**common, "BATON_WORKER_LISTEN": cfg.addr(cfg.worker_port)}
+            env = {**common, **worker_auth, c.ENV_WORKER_LISTEN: cfg.addr(cfg.worker_port)}
             worker = ChildProcess("example-worker",
                                   [sys.executable, "-m", "baton_examples.casefile_worker"],
                                   env, logs / "example-worker.log", cfg.addr(cfg.worker_port))
@@ -89,8 +91,8 @@ class Platform:
             self.say(f"  gateway       http://{cfg.addr(cfg.gateway_port)}  (HTTP/JSON and gRPC "
                      "through Envoy; see README \"Use it over HTTP\")")
         self.say(f"  logs          {logs}")
-        self.say("try: grpcurl -plaintext "
-                 f"{cfg.addr(cfg.orchestrator_port)} list    (Ctrl-C stops everything)")
+        for line in auth_hint(cfg.data_dir, cfg.addr(cfg.orchestrator_port)):
+            self.say(line)
 
     def _gateway(self, logs: Path) -> Gateway:
         """Envoy routing to the ports this platform actually uses."""

@@ -23,7 +23,7 @@ from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.orchestrator.v1 import workflows_pb2_grpc
 from baton_core import constants as c
 from baton_core import dict_to_struct, from_rpc_error
-from baton_sdk._builder import load_workflow
+from baton_sdk import load_workflow
 
 from ._commands import fail, parse_json, show
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import typer
 
+from baton_cli._auth_commands import apikey_app, token
 from baton_cli._commands import dispatch, methods_app, sessions_app
+from baton_cli._serve import hosted
 from baton_cli._workflows import run as run_workflow
 from baton_cli._workflows import runs_app, workflows_app
 from baton_core import Settings, configure_logging, constants, run, run_app
@@ -30,8 +32,9 @@ def serve(kind: str = typer.Argument(..., help="registry | orchestrator | sessio
     settings = Settings.from_env(kind)
     configure_logging(os.environ.get(constants.ENV_LOG_LEVEL, "INFO"))
     module = importlib.import_module(_SERVICES[kind])
-    built = module.build_app(settings)
-    run(lambda: run_app(built, settings.listen, grace=settings.shutdown_grace))
+    built, interceptors = hosted(kind, settings, module.build_app(settings))
+    run(lambda: run_app(built, settings.listen, grace=settings.shutdown_grace,
+                        interceptors=interceptors))
 
 
 @app.command()
@@ -60,6 +63,8 @@ def up(
 
 
 app.command()(dispatch)
+app.command()(token)
+app.add_typer(apikey_app, name="apikey")
 app.add_typer(methods_app, name="methods")
 app.add_typer(sessions_app, name="sessions")
 app.command(name="run")(run_workflow)

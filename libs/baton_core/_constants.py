@@ -12,6 +12,8 @@ ORCHESTRATOR_SERVICE = "baton.orchestrator.v1.Orchestrator"
 HOOK_MANAGER_SERVICE = "baton.orchestrator.v1.HookManager"
 POLICY_ENGINE_SERVICE = "baton.orchestrator.v1.PolicyEngine"
 SESSIONS_SERVICE = "baton.sessions.v1.SessionOrchestrator"
+AUDIT_LOG_SERVICE = "baton.orchestrator.v1.AuditLog"
+CIRCUIT_BREAKERS_SERVICE = "baton.orchestrator.v1.CircuitBreakers"
 
 ERROR_DOMAIN = "baton.dev"
 
@@ -28,3 +30,30 @@ ENV_LOG_LEVEL = "BATON_LOG_LEVEL"
 ENV_LEASE_TTL = "BATON_LEASE_TTL_SECONDS"
 ENV_SESSION_TTL = "BATON_SESSION_TTL_SECONDS"
 ENV_GRACE = "BATON_SHUTDOWN_GRACE_SECONDS"
+
+# Authentication (see `_auth.py`).
+ENV_AUTH = "BATON_AUTH"  # on (default) | off
+ENV_JWT_SECRET = "BATON_JWT_SECRET"
+ENV_JWT_SECRET_FILE = "BATON_JWT_SECRET_FILE"
+ENV_JWT_PUBLIC_KEY_FILE = "BATON_JWT_PUBLIC_KEY_FILE"
+ENV_JWT_PRIVATE_KEY_FILE = "BATON_JWT_PRIVATE_KEY_FILE"
+ENV_JWT_ISSUER = "BATON_JWT_ISSUER"
+ENV_JWT_AUDIENCE = "BATON_JWT_AUDIENCE"
+ENV_API_KEYS_FILE = "BATON_API_KEYS_FILE"
+ENV_SERVICE_TOKEN = "BATON_SERVICE_TOKEN"
+ENV_SERVICE_API_KEY = "BATON_SERVICE_API_KEY"
+ENV_TOKEN = "BATON_TOKEN"
+# The secret `baton up` generates under the data directory when none is set.
+JWT_SECRET_FILE_NAME = "jwt-secret"
+DEFAULT_JWT_ISSUER = "baton"
+DEFAULT_JWT_AUDIENCE = "baton"
+
+# Call metadata.
+AUTHORIZATION_HEADER = "authorization"
+API_KEY_HEADER = "x-api-key"
+# The actor a `service` caller acts for, and that actor's roles (comma-separated).
+ACTOR_HEADER = "x-baton-actor"
+ROLES_HEADER = "x-baton-roles"
+ENV_WORKER_LISTEN = "BATON_WORKER_LISTEN"
+ENV_WORKER_ADVERTISE_HOST = "BATON_WORKER_ADVERTISE_HOST"
+ENV_WORKER_ID = "BATON_WORKER_ID"

@@ -52,11 +52,26 @@ def _wrap_stream(fn, method: str):
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Maps exceptions raised by servicers to gRPC statuses."""
 
+    def __init__(self) -> None:
+        # (inner handler, wrapped handler) by method: built once, not per call.
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
+        cached = self._wrapped.get(method)
+        # The generated handlers are stable objects; one rebuilt per call (by an
+        # inner interceptor) is wrapped afresh so nothing of another call leaks.
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(handler, method)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    @staticmethod
+    def _wrap(handler, method: str):
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary, method),

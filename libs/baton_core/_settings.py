@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import _constants as c
+from ._auth import AuthConfig
 
 _DEFAULT_PORTS = {
     "registry": c.REGISTRY_PORT,
@@ -40,6 +41,8 @@ class Settings:
     session_ttl: float = 3600.0
     shutdown_grace: float = 5.0
     extra: dict[str, str] = field(default_factory=dict)
+    # Settings built in code (tests) default to auth off; from_env reads BATON_AUTH.
+    auth: AuthConfig = field(default_factory=lambda: AuthConfig(enabled=False))
 
     @classmethod
     def from_env(cls, service: str) -> Settings:
@@ -59,4 +62,5 @@ class Settings:
             lease_ttl=float(_env(c.ENV_LEASE_TTL, "10")),
             session_ttl=float(_env(c.ENV_SESSION_TTL, "3600")),
             shutdown_grace=float(_env(c.ENV_GRACE, "5")),
+            auth=AuthConfig.from_env(data_dir),
         )

@@ -11,6 +11,7 @@ Clients: RegistryClient, OrchestratorClient, SessionsClient and ProviderClient,
 each over one reused channel, raising baton_core's BatonError subclasses.
 """
 
+from ._builder import WorkflowBuilder, load_workflow, workflow_from_dict, workflow_to_dict
 from ._context import InvocationContext
 from ._method import MethodDefinition, method
 from ._orchestrator_client import OrchestratorClient
@@ -32,5 +33,9 @@ __all__ = [
     "RetryPolicy",
     "SessionsClient",
     "Worker",
+    "WorkflowBuilder",
+    "load_workflow",
     "method",
+    "workflow_from_dict",
+    "workflow_to_dict",
 ]

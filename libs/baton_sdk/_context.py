@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from baton.provider.v1 import provider_pb2
+from baton_core import dict_to_struct, struct_to_dict
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class InvocationContext:
         actor: The authenticated caller on whose behalf the call is made.
         deadline: `time.monotonic()` value at which the call's deadline
             passes, or None when the call has none.
+        hook_context: Values the orchestrator's pre-hooks added for this call.
     """
 
     method: str = ""
@@ -35,6 +38,7 @@ class InvocationContext:
     idempotency_key: str = ""
     actor: str = ""
     deadline: float | None = None
+    hook_context: dict[str, Any] = field(default_factory=dict)
 
     def time_remaining(self) -> float | None:
         """Seconds left before the deadline (never negative), or None without one."""
@@ -55,9 +59,11 @@ class InvocationContext:
             idempotency_key=message.idempotency_key,
             actor=message.actor,
             deadline=None if timeout is None else time.monotonic() + timeout,
+            hook_context=struct_to_dict(message.hook_context),
         )
 
     def to_proto(self) -> provider_pb2.InvocationContext:
         return provider_pb2.InvocationContext(
             session_id=self.session_id, run_id=self.run_id, step_id=self.step_id,
-            attempt=self.attempt, idempotency_key=self.idempotency_key, actor=self.actor)
+            attempt=self.attempt, idempotency_key=self.idempotency_key, actor=self.actor,
+            hook_context=dict_to_struct(self.hook_context) if self.hook_context else None)

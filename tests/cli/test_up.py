@@ -69,7 +69,8 @@ def baton_up(tmp_path):
     args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(tmp_path / "data")]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    # `baton up` runs with auth on, as it does by default.
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BATON_AUTH")}
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env, start_new_session=True)
     out = Output(proc)
@@ -96,12 +97,24 @@ def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, 
         f"127.0.0.1:{ports['sessions']}", "list")
     assert "baton.provider.v1.MethodProvider" in grpcurl(f"127.0.0.1:{ports['worker']}", "list")
 
-    reply = json.loads(grpcurl(
-        "-d", '{"operation": "casefile.create", "params": {"title": "from grpcurl"}}',
-        f"127.0.0.1:{ports['orchestrator']}", "baton.orchestrator.v1.Orchestrator/Dispatch"))
+    data = str(tmp_path / "data")
+    out.wait_for(r"get a token: export BATON_TOKEN=\$\(baton token --role admin --data-dir "
+                 + re.escape(data) + r"\)")
+    env = {k: v for k, v in os.environ.items() if k != "BATON_AUTH"}
+    issued = baton_cli(env, "token", "--role", "admin", "--data-dir", data)
+    assert issued.returncode == 0, issued.stderr
+    token = issued.stdout.strip()
+    dispatch = ["-d", '{"operation": "casefile.create", "params": {"title": "from grpcurl"}}',
+                f"127.0.0.1:{ports['orchestrator']}",
+                "baton.orchestrator.v1.Orchestrator/Dispatch"]
+    refused = subprocess.run([GRPCURL, "-plaintext", *dispatch], capture_output=True,
+                             text=True, timeout=30)
+    assert refused.returncode != 0 and "Unauthenticated" in refused.stderr
+    reply = json.loads(grpcurl("-H", f"authorization: Bearer {token}", *dispatch))
     assert reply["result"]["casefile_id"]
 
-    env = {**os.environ, "BATON_ORCHESTRATOR_ADDR": f"127.0.0.1:{ports['orchestrator']}",
+    env = {**env, "BATON_TOKEN": token,
+           "BATON_ORCHESTRATOR_ADDR": f"127.0.0.1:{ports['orchestrator']}",
            "BATON_REGISTRY_ADDR": f"127.0.0.1:{ports['registry']}"}
     ok = baton_cli(env, "dispatch", "casefile.create", "--params", '{"title": "from the CLI"}')
     assert ok.returncode == 0, ok.stderr

@@ -57,7 +57,7 @@ async def platform(databases, redis_url, tmp_path_factory) -> Platform:
         plat.children[kind] = child
     await asyncio.to_thread(
         plat.start_worker, "example-worker", ["-m", "baton_examples.casefile_worker"],
-        {"BATON_WORKER_LISTEN": addrs["worker"]}, addrs["worker"])
+        {c.ENV_WORKER_LISTEN: addrs["worker"]}, addrs["worker"])
     yield plat
     for child in reversed(list(plat.children.values())):
         child.stop()

@@ -15,7 +15,11 @@ def test_public_names_are_pinned():
         "RetryPolicy",
         "SessionsClient",
         "Worker",
+        "WorkflowBuilder",
+        "load_workflow",
         "method",
+        "workflow_from_dict",
+        "workflow_to_dict",
     ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 
@@ -122,3 +124,28 @@ async def test_bad_page_token_is_invalid_argument(sessions):
             await sessions.stub.ListSessionExecutions(
                 pb.ListSessionExecutionsRequest(session_id=sid, page_token=token))
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_concurrent_tracking_counts_each_execution_once(sessions, sql):
+    sid = await _session(sessions)
+
+    async def track(execution_id: str, session_id: str = sid):
+        try:
+            return await _track(sessions, session_id, execution_id)
+        except grpc.aio.AioRpcError as exc:
+            return exc.code()
+
+    # Repeats of one id, distinct ids and an unknown session, all at once: the
+    # writes that fail must not undo or double the others.
+    results = await asyncio.gather(*(track("same") for _ in range(20)),
+                                   *(track(f"x-{i}") for i in range(20)),
+                                   *(track("lost", "no-such-session") for _ in range(5)))
+    repeats, distinct, unknown = results[:20], results[20:40], results[40:]
+    assert len({r.SerializeToString(deterministic=True) for r in repeats}) == 1
+    assert all(isinstance(r, pb.Execution) for r in distinct)
+    assert unknown == [grpc.StatusCode.NOT_FOUND] * 5
+    session = await sessions.stub.GetSession(pb.GetSessionRequest(session_id=sid))
+    assert session.session.execution_count == 21
+    rows = await sql_rows(sql, "SELECT COUNT(*) AS n, MAX(sequence) AS last FROM sessions_events "
+                          "WHERE session_id = :id", id=sid)
+    assert (rows[0].n, rows[0].last) == (22, 22)  # CREATED + 21, no gaps

@@ -62,7 +62,7 @@ async def two_processes(database_url, redis_url, tmp_path):
     for name in ("sessions-1", "sessions-2"):
         address = f"127.0.0.1:{free_port()}"
         env = {c.ENV_LISTEN: address, c.ENV_DATABASE_URL: database_url,
-               c.ENV_REDIS_URL: redis_url, c.ENV_LOG_LEVEL: "WARNING"}
+               c.ENV_REDIS_URL: redis_url, c.ENV_LOG_LEVEL: "WARNING", c.ENV_AUTH: "off"}
         child = ChildProcess.service(name, "sessions", env, tmp_path / f"{name}.log", address)
         children.append(child)
         await asyncio.to_thread(child.start)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 from collections import defaultdict
 
 from baton.sessions.v1 import sessions_pb2 as pb
@@ -175,3 +177,21 @@ async def test_replica_started_without_redis_serves_from_sql(start_sessions, pri
 async def _available(replica) -> bool:
     """True once traffic found Redis again (the tier retries it on use)."""
     return replica.app.cache.available
+
+
+async def test_hung_redis_costs_a_timeout_not_a_failed_call(start_sessions, private_redis):
+    redis = private_redis()
+    replica = await start_sessions(redis.url, redis_timeout=0.2)
+    session = (await _open_sessions(replica, 1))[0]
+    traffic = Traffic(replica, [session])
+    await traffic.more_calls(30)
+    os.kill(redis.proc.pid, signal.SIGSTOP)  # accepts connections, answers nothing
+    try:
+        await traffic.more_calls(60)
+        assert not replica.app.cache.available
+    finally:
+        os.kill(redis.proc.pid, signal.SIGCONT)
+    await eventually(lambda: _available(replica))
+    await traffic.more_calls(30)
+    await traffic.stop()
+    await _assert_nothing_lost(replica, traffic)

@@ -70,3 +70,19 @@ async def test_watching_an_unknown_session_is_not_found(sessions):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await watch.next()
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_watch_follows_another_replica_by_polling_while_redis_is_down(start_sessions,
+                                                                            private_redis):
+    redis = private_redis()
+    watching = await start_sessions(redis.url, watch_poll_interval=0.2)
+    writing = await start_sessions(redis.url)
+    created = await writing.stub.CreateSession(pb.CreateSessionRequest(user_id=user()))
+    sid = created.session.session_id
+    watch = watching.watch(sid)
+    assert (await watch.next()).type == EV.TYPE_CREATED
+    redis.kill()
+    for i in range(3):
+        await _track(writing, sid, f"x-{i}")
+        event = await watch.next(timeout=5.0)
+        assert (event.type, event.sequence) == (EV.TYPE_EXECUTION_TRACKED, i + 2)

@@ -54,7 +54,7 @@ async def cluster(redis_url, tmp_path_factory) -> Cluster:
     addrs = {kind: f"127.0.0.1:{free_port()}" for kind in ("registry", "sessions", "worker")}
     env = {c.ENV_DATA_DIR: str(data_dir), c.ENV_REDIS_URL: redis_url,
            c.ENV_REGISTRY_ADDR: addrs["registry"], c.ENV_SESSIONS_ADDR: addrs["sessions"],
-           c.ENV_LEASE_TTL: "5", c.ENV_LOG_LEVEL: "INFO"}
+           c.ENV_LEASE_TTL: "5", c.ENV_LOG_LEVEL: "INFO", c.ENV_AUTH: "off"}
     cl = Cluster(data_dir, env, addrs)
     for kind in ("registry", "sessions"):
         child = ChildProcess.service(

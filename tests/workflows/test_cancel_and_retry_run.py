@@ -11,7 +11,7 @@ import pytest
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.sessions.v1 import sessions_pb2
 from baton_core import dict_to_struct
-from baton_sdk._builder import WorkflowBuilder
+from baton_sdk import WorkflowBuilder
 
 from .conftest import error_details, new_session, start, steps_of, wait_run
 

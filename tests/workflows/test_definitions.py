@@ -7,7 +7,7 @@ import pytest
 from google.protobuf import field_mask_pb2
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
-from baton_sdk._builder import WorkflowBuilder, load_workflow
+from baton_sdk import WorkflowBuilder, load_workflow
 
 from .conftest import error_details, run_to_end
 

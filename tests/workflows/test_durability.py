@@ -15,7 +15,7 @@ import pytest
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.orchestrator.v1 import workflows_pb2_grpc
-from baton_sdk._builder import WorkflowBuilder
+from baton_sdk import WorkflowBuilder
 
 from .conftest import events_of, start, steps_of, wait_run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.sessions.v1 import sessions_pb2
-from baton_sdk._builder import WorkflowBuilder
+from baton_sdk import WorkflowBuilder
 
 from .conftest import events_of, new_session, run_to_end
 

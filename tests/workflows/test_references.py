@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
-from baton_sdk._builder import WorkflowBuilder
+from baton_sdk import WorkflowBuilder
 
 from .conftest import new_session, run_to_end
 

@@ -8,8 +8,7 @@ import time
 import pytest
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
-from baton_sdk import RetryPolicy
-from baton_sdk._builder import WorkflowBuilder
+from baton_sdk import RetryPolicy, WorkflowBuilder
 
 from .conftest import events_of, run_to_end
 

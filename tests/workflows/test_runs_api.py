@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import timestamp_pb2
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
-from baton_sdk._builder import WorkflowBuilder
+from baton_sdk import WorkflowBuilder
 
 from .conftest import events_of, start, wait_run
 

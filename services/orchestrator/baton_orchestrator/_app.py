@@ -1,28 +1,44 @@
-"""The orchestrator process: Orchestrator, HookManager, PolicyEngine and Workflows."""
+"""The orchestrator process: Orchestrator, HookManager, PolicyEngine, CircuitBreakers,
+AuditLog and Workflows."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import grpc
+import redis.asyncio as aioredis
 
 from baton.orchestrator.v1 import (
+    audit_pb2_grpc,
+    circuit_breakers_pb2_grpc,
     hooks_pb2_grpc,
     orchestrator_pb2_grpc,
     policies_pb2_grpc,
     workflows_pb2,
     workflows_pb2_grpc,
 )
-from baton_core import Service, Settings
+from baton_core import Service, ServiceCredentials, Settings, make_engine
 from baton_core import constants as c
 
-from ._dispatch import Dispatcher
-from ._hooks import HookRegistry, MetricsHook, SessionLifecycleHook
+from . import _constants as k
+from ._admission import Admission
+from ._audit_log import AuditLog
+from ._audit_service import AuditLogServicer
+from ._breaker_service import CircuitBreakersServicer
+from ._breakers import Breakers
+from ._builtin_hooks import AuditHook, MetricsHook, SessionLifecycleHook
+from ._control import ControlPlane
+from ._dispatch import Dispatcher, Guards
+from ._hook_service import HookManagerServicer
+from ._hooks import HookRegistry
+from ._idempotency import Idempotency
 from ._invoker import Invoker
 from ._method_cache import MethodCache
 from ._policies import PolicyBook
-from ._service import HookManagerServicer, OrchestratorServicer, PolicyEngineServicer
+from ._policy_service import PolicyEngineServicer
+from ._service import OrchestratorServicer
 from ._sessions import SessionsGateway
 from .workflows import EngineConfig, WorkflowEngine, WorkflowsServicer
 
@@ -38,9 +54,15 @@ class OrchestratorApp:
         self._registry_channel: grpc.aio.Channel | None = None
         self._sessions_channel: grpc.aio.Channel | None = None
         self.cache: MethodCache | None = None
-        self.invoker = Invoker()
+        self.credentials = ServiceCredentials(settings.auth, "orchestrator")
+        self.redis = aioredis.from_url(settings.redis_url)  # connects on first use
+        self.breakers = Breakers(self.redis)
+        self.invoker = Invoker(self.breakers, self.credentials)
         self.policies = PolicyBook()
-        self.hooks: HookRegistry | None = None
+        self.hooks = HookRegistry([])
+        self.audit_sink = AuditLog()  # `baton serve` audits mutating RPCs into it
+        self.control: ControlPlane | None = None
+        self._control_db = None
         self.dispatcher: Dispatcher | None = None
         self.sessions: SessionsGateway | None = None
         self.workflows: WorkflowEngine | None = None
@@ -48,11 +70,22 @@ class OrchestratorApp:
     async def start(self) -> None:
         self._registry_channel = grpc.aio.insecure_channel(self.settings.registry_addr)
         self._sessions_channel = grpc.aio.insecure_channel(self.settings.sessions_addr)
-        sessions = self.sessions = SessionsGateway(self._sessions_channel)
-        self.cache = MethodCache(self._registry_channel)
-        self.hooks = HookRegistry([MetricsHook(), SessionLifecycleHook(sessions)])
+        sessions = self.sessions = SessionsGateway(self._sessions_channel, self.credentials)
+        self.cache = MethodCache(self._registry_channel, self.credentials.own)
+        env = {**os.environ, **self.settings.extra}
+        self.control = ControlPlane(
+            self.policies, self.hooks,
+            [MetricsHook(), AuditHook(self.audit_sink), SessionLifecycleHook(sessions)],
+            redis=self.redis, breakers=self.breakers, credentials=self.credentials,
+            audit=self.audit_sink, policies_file=env.get(k.ENV_POLICIES_FILE, ""),
+            refresh=float(env.get(k.ENV_CONTROL_REFRESH) or k.DEFAULT_CONTROL_REFRESH))
+        guards = Guards(Admission(self.redis), Idempotency(self.redis), float(
+            env.get(k.ENV_IDEMPOTENCY_WINDOW) or k.DEFAULT_IDEMPOTENCY_WINDOW))
         self.dispatcher = Dispatcher(self.cache, self.invoker, self.policies, self.hooks,
-                                     sessions)
+                                     sessions, guards)
+        self._control_db = make_engine(self.settings.database_url)
+        self.audit_sink.attach(self._control_db)
+        await self.control.start(self._control_db)
         self.workflows = WorkflowEngine(
             self.settings.database_url, self.dispatcher, self.cache, self.policies, sessions,
             EngineConfig.from_env(self.settings.extra))
@@ -68,6 +101,10 @@ class OrchestratorApp:
         workflows, self.workflows = self.workflows, None
         if workflows is not None:
             await workflows.stop()
+        control, self.control = self.control, None
+        if control is not None:
+            await control.stop()
+        await self.audit_sink.stop()
         if self.cache is not None:
             await self.cache.stop()
         await self.invoker.close()
@@ -75,15 +112,24 @@ class OrchestratorApp:
             if channel is not None:
                 await channel.close()
         self._registry_channel = self._sessions_channel = None
+        await self.redis.aclose()
+        db, self._control_db = self._control_db, None
+        if db is not None:
+            await db.dispose()
 
     def services(self) -> list[Service]:
         return [
             Service(c.ORCHESTRATOR_SERVICE, OrchestratorServicer(self.dispatcher),
                     orchestrator_pb2_grpc.add_OrchestratorServicer_to_server),
-            Service(c.HOOK_MANAGER_SERVICE, HookManagerServicer(self.hooks),
+            Service(c.HOOK_MANAGER_SERVICE, HookManagerServicer(self.control),
                     hooks_pb2_grpc.add_HookManagerServicer_to_server),
-            Service(c.POLICY_ENGINE_SERVICE, PolicyEngineServicer(self.policies),
+            Service(c.POLICY_ENGINE_SERVICE, PolicyEngineServicer(self.control, self.cache),
                     policies_pb2_grpc.add_PolicyEngineServicer_to_server),
+            Service(c.CIRCUIT_BREAKERS_SERVICE,
+                    CircuitBreakersServicer(self.breakers, self.control),
+                    circuit_breakers_pb2_grpc.add_CircuitBreakersServicer_to_server),
+            Service(c.AUDIT_LOG_SERVICE, AuditLogServicer(self.audit_sink),
+                    audit_pb2_grpc.add_AuditLogServicer_to_server),
             Service(_WORKFLOWS_SERVICE, WorkflowsServicer(self.workflows),
                     workflows_pb2_grpc.add_WorkflowsServicer_to_server),
         ]

@@ -3,24 +3,40 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import grpc
 
-from baton_core import BatonError, InvalidArgument, NotFound, Unavailable, new_id
+from baton_core import (
+    BatonError,
+    Identity,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+    new_id,
+)
 
+from ._admission import Admission
 from ._hooks import HookInput, HookOutcome, HookRegistry
+from ._idempotency import Idempotency, fingerprint
 from ._invoker import CallContext, Invoker
 from ._method_cache import CachedMethod, MethodCache
-from ._policies import Policy, PolicyBook
+from ._policies import FALLBACK_TIMEOUT, Policy, PolicyBook
 from ._retry import Retry
 from ._sessions import SessionsGateway
 
 
 @dataclass(frozen=True)
 class DispatchCall:
-    """One execution request, from Dispatch or from a workflow step."""
+    """One execution request, from Dispatch or from a workflow step.
+
+    `roles` None means a trusted internal caller (a workflow step, whose run
+    was authorized when it started): the policy's required roles are not
+    checked. `replay` asks for the idempotency_key to dedupe whole Dispatch
+    calls (the Dispatch RPC); without it the key only goes to the worker.
+    """
 
     operation: str
     params: dict[str, Any]
@@ -35,6 +51,9 @@ class DispatchCall:
     step_id: str = ""
     retry: Retry | None = None
     first_attempt: int = 1
+    roles: tuple[str, ...] | None = None
+    via: str = ""
+    replay: bool = False
 
 
 @dataclass
@@ -50,56 +69,127 @@ class DispatchResult:
     worker_seconds: float = 0.0
     total_seconds: float = 0.0
     dry_run: bool = False
+    replayed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Guards:
+    """The Redis-backed parts of the path; each is consulted only when needed."""
+
+    admission: Admission | None = None
+    idempotency: Idempotency | None = None
+    idempotency_window: float = 24 * 3600.0
 
 
 class Dispatcher:
     """Runs one operation: policy, context, hooks, validation, worker call."""
 
     def __init__(self, cache: MethodCache, invoker: Invoker, policies: PolicyBook,
-                 hooks: HookRegistry, sessions: SessionsGateway) -> None:
+                 hooks: HookRegistry, sessions: SessionsGateway,
+                 guards: Guards | None = None) -> None:
         self._cache = cache
         self._invoker = invoker
         self._policies = policies
         self._hooks = hooks
         self._sessions = sessions
+        self._guards = guards or Guards()
 
     async def dispatch(self, call: DispatchCall) -> DispatchResult:
         started = time.perf_counter()
         policy = self._policies.match(call.operation)
+        self._authorize(call, policy)
         method = await self._method(call.operation)
-        deadline = time.monotonic() + self._timeout(call, policy, method)
+        timeout = self.timeout(call, policy, method)
+        deadline = time.monotonic() + timeout
         self._validate(call, method)
         if call.session_id:
-            await self._sessions.require_active(call.session_id, self._left(deadline))
-        hooks = self._hooks.chain(policy.hooks, call.skip_hooks)
+            await self._sessions.require_active(call.session_id, self._left(deadline),
+                                                self._identity(call))
+        replay_key = call.idempotency_key if call.replay and not call.dry_run else ""
+        if replay_key:
+            stored = await self._claim(call, replay_key, timeout)
+            if stored is not None:
+                return stored
+        try:
+            out = await self._run(call, policy, method, deadline, timeout, started)
+        except BaseException:
+            if replay_key:
+                await self._guards.idempotency.release(call.actor, replay_key)
+            raise
+        if replay_key:
+            await self._guards.idempotency.complete(
+                call.actor, replay_key, fingerprint(call.operation, call.params), asdict(out),
+                policy.idempotency_window or self._guards.idempotency_window)
+        return out
+
+    async def _run(self, call: DispatchCall, policy: Policy, method: CachedMethod,
+                   deadline: float, timeout: float, started: float) -> DispatchResult:
+        hooks = self._hooks.chain(policy.hooks, call.skip_hooks, policy.skippable_hooks)
         execution_id = new_id("ex_")
         hook_input = HookInput(
             operation=call.operation, params=call.params, execution_id=execution_id,
-            session_id=call.session_id, actor=call.actor, run_id=call.run_id,
-            step_id=call.step_id, dry_run=call.dry_run)
+            session_id=call.session_id, actor=call.actor, roles=call.roles or (),
+            via=call.via, run_id=call.run_id, step_id=call.step_id, dry_run=call.dry_run,
+            policy=policy.name)
         await hooks.pre(hook_input)
         out = DispatchResult(result={}, execution_id=execution_id, policy=policy.name,
                              hooks_run=hooks.names, method_version=method.proto.version,
                              dry_run=call.dry_run)
-        if not call.dry_run:
-            ctx = CallContext(session_id=call.session_id, run_id=call.run_id,
-                              step_id=call.step_id, actor=call.actor,
-                              idempotency_key=call.idempotency_key or execution_id)
-            try:
+        if call.dry_run:
+            out.total_seconds = time.perf_counter() - started
+            return out
+        ctx = CallContext(session_id=call.session_id, run_id=call.run_id,
+                          step_id=call.step_id, actor=call.actor, roles=call.roles or (),
+                          idempotency_key=call.idempotency_key or execution_id,
+                          hook_context=hook_input.context)
+        try:
+            async with self._admission(policy, call, execution_id, timeout):
                 outcome = await self._invoker.invoke(
                     method, call.params, ctx, deadline, call.retry or policy.retry,
-                    call.first_attempt)
-            except BatonError as err:
-                await hooks.post(hook_input, HookOutcome(None, err, time.perf_counter() - started))
-                raise
-            out.result, out.attempts = outcome.result, outcome.attempts
-            out.worker_id, out.worker_address = outcome.worker_id, outcome.worker_address
-            out.worker_seconds = outcome.worker_seconds
+                    call.first_attempt, policy)
+        except BatonError as err:
+            await hooks.post(hook_input, HookOutcome(None, err, time.perf_counter() - started))
+            raise
+        out.result, out.attempts = outcome.result, outcome.attempts
+        out.worker_id, out.worker_address = outcome.worker_id, outcome.worker_address
+        out.worker_seconds = outcome.worker_seconds
         out.total_seconds = time.perf_counter() - started
-        await hooks.post(hook_input, HookOutcome(out.result, None, out.total_seconds))
+        await hooks.post(hook_input, HookOutcome(out.result, None, out.total_seconds,
+                                                 out.attempts))
         out.total_seconds = time.perf_counter() - started
         return out
+
+    def _admission(self, policy: Policy, call: DispatchCall, execution_id: str,
+                   timeout: float):
+        admission = self._guards.admission
+        if admission is None or not policy.admits:
+            return _NO_ADMISSION
+        return admission.admit(policy, call.operation, call.actor, execution_id, timeout)
+
+    async def _claim(self, call: DispatchCall, key: str, timeout: float) -> DispatchResult | None:
+        if self._guards.idempotency is None:
+            raise Unavailable("idempotency keys need Redis, which is not configured",
+                              reason="IDEMPOTENCY_UNAVAILABLE")
+        stored = await self._guards.idempotency.claim(
+            call.actor, key, fingerprint(call.operation, call.params), timeout + 5.0)
+        if stored is None:
+            return None
+        result = DispatchResult(**stored)
+        result.replayed = True
+        return result
+
+    @staticmethod
+    def _identity(call: DispatchCall) -> Identity:
+        return Identity(call.actor, call.roles or (), call.via)
+
+    @staticmethod
+    def _authorize(call: DispatchCall, policy: Policy) -> None:
+        if call.roles is not None and not policy.allows(call.roles):
+            raise PermissionDenied(
+                f"{call.operation} needs one of the roles {', '.join(policy.required_roles)} "
+                f"(policy {policy.name})", reason="POLICY_ROLE_REQUIRED",
+                metadata={"operation": call.operation, "policy": policy.name})
 
     async def _method(self, operation: str) -> CachedMethod:
         if not operation:
@@ -116,11 +206,14 @@ class Dispatcher:
         return method
 
     @staticmethod
-    def _timeout(call: DispatchCall, policy: Policy, method: CachedMethod) -> float:
+    def timeout(call: DispatchCall, policy: Policy, method: CachedMethod | None) -> float:
+        """The caller's timeout, else the policy's default, else the method's; never
+        beyond the policy's maximum nor the caller's own deadline."""
         if call.timeout is not None and call.timeout < 0:
             raise InvalidArgument("timeout must not be negative",
                                   violations=[("directives.timeout", "must be positive")])
-        wanted = call.timeout or method.timeout or policy.default_timeout
+        wanted = (call.timeout or policy.default_timeout
+                  or (method.timeout if method else None) or FALLBACK_TIMEOUT)
         timeout = min(wanted, policy.max_timeout)
         if call.caller_remaining is not None:
             timeout = min(timeout, call.caller_remaining)
@@ -139,3 +232,14 @@ class Dispatcher:
     @staticmethod
     def _left(deadline: float) -> float:
         return max(deadline - time.monotonic(), 0.001)
+
+
+class _NoAdmission:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc_info) -> None:
+        return None
+
+
+_NO_ADMISSION = _NoAdmission()

@@ -1,4 +1,11 @@
-"""Hooks that run around every execution, and the chain that runs them in order."""
+"""Hooks that run around every execution, and the chain that runs them in order.
+
+Pre-hooks run in order before execution; one may reject the call (its
+rejection reaches the caller) or add values to `HookInput.context`. A failing
+pre-hook (error, timeout) rejects the call when it is fail_closed and is
+logged and passed over when it is fail_open. Post-hooks see the outcome and
+can change nothing; their failures are logged.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from prometheus_client import Counter, Histogram
-
-from baton.sessions.v1 import sessions_pb2
-from baton_core import BatonError, dict_to_struct, seconds_to_duration
-
-from ._sessions import SessionsGateway
+from baton_core import BatonError, Unavailable
 
 log = logging.getLogger("baton.orchestrator.hooks")
 
 PRE, POST = "pre", "post"
+FAIL_OPEN, FAIL_CLOSED = "fail_open", "fail_closed"
 
 
 @dataclass
@@ -28,9 +31,12 @@ class HookInput:
     execution_id: str
     session_id: str = ""
     actor: str = ""
+    roles: tuple[str, ...] = ()
+    via: str = ""
     run_id: str = ""
     step_id: str = ""
     dry_run: bool = False
+    policy: str = ""
     context: dict[str, Any] = field(default_factory=dict)
 
 
@@ -41,6 +47,15 @@ class HookOutcome:
     result: dict[str, Any] | None
     error: BatonError | None
     seconds: float
+    attempts: int = 0
+
+
+class HookRejected(Exception):
+    """A pre-hook's deliberate refusal; `error` is what the caller gets."""
+
+    def __init__(self, error: BatonError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class Hook(Protocol):
@@ -49,75 +64,42 @@ class Hook(Protocol):
     order: int
     skippable: bool
     description: str
+    builtin: bool
+    address: str
+    failure_mode: str
+    timeout: float | None
 
     async def pre(self, call: HookInput) -> None: ...
 
     async def post(self, call: HookInput, outcome: HookOutcome) -> None: ...
 
 
-DISPATCH_TOTAL = Counter("baton_dispatch_total", "Executions by operation and outcome",
-                         ["operation", "outcome"])
-DISPATCH_SECONDS = Histogram("baton_dispatch_seconds", "Execution latency by operation",
-                             ["operation"])
-
-
-class MetricsHook:
-    name, stage, order, skippable = "metrics", POST, 100, False
-    description = "Prometheus counters and latency histograms per operation and outcome."
-
-    async def pre(self, call: HookInput) -> None:
-        return None
-
-    async def post(self, call: HookInput, outcome: HookOutcome) -> None:
-        label = "ok" if outcome.error is None else outcome.error.code.name.lower()
-        DISPATCH_TOTAL.labels(call.operation, label).inc()
-        DISPATCH_SECONDS.labels(call.operation).observe(outcome.seconds)
-
-
-class SessionLifecycleHook:
-    name, stage, order, skippable = "session_lifecycle", POST, 200, False
-    description = "Records the execution in the caller's session history."
-
-    def __init__(self, sessions: SessionsGateway) -> None:
-        self._sessions = sessions
-
-    async def pre(self, call: HookInput) -> None:
-        return None
-
-    async def post(self, call: HookInput, outcome: HookOutcome) -> None:
-        if not call.session_id or call.dry_run:
-            return
-        status = (sessions_pb2.Execution.STATUS_SUCCEEDED if outcome.error is None
-                  else sessions_pb2.Execution.STATUS_FAILED)
-        execution = sessions_pb2.Execution(
-            execution_id=call.execution_id, session_id=call.session_id,
-            operation=call.operation, status=status,
-            duration=seconds_to_duration(outcome.seconds),
-            error="" if outcome.error is None else outcome.error.message,
-            run_id=call.run_id, step_id=call.step_id, actor=call.actor,
-            result=dict_to_struct(outcome.result or {}))
-        await self._sessions.track(execution)
-
-
 class HookChain:
-    """The hooks a policy selects, in run order."""
+    """The hooks one execution runs, in run order."""
 
     def __init__(self, hooks: Sequence[Hook]) -> None:
         self.hooks = list(hooks)
-
-    @property
-    def names(self) -> list[str]:
-        return [h.name for h in self.hooks]
+        self.pre_hooks = [h for h in self.hooks if h.stage == PRE]
+        self.post_hooks = [h for h in self.hooks if h.stage == POST]
+        self.names = [h.name for h in self.hooks]
 
     async def pre(self, call: HookInput) -> None:
-        for hook in self.hooks:
-            if hook.stage == PRE:
+        for hook in self.pre_hooks:
+            try:
                 await hook.pre(call)
+            except HookRejected as rejected:
+                raise rejected.error from None
+            except Exception as exc:  # noqa: BLE001 - the failure mode decides
+                detail = exc.message if isinstance(exc, BatonError) else repr(exc)
+                if hook.failure_mode == FAIL_CLOSED:
+                    raise Unavailable(f"pre-hook {hook.name} failed ({detail}) and fails closed",
+                                      reason="HOOK_FAILED",
+                                      metadata={"hook": hook.name}) from None
+                log.warning("pre-hook %s failed for %s (%s); fail_open, going on", hook.name,
+                            call.operation, detail)
 
     async def post(self, call: HookInput, outcome: HookOutcome) -> None:
-        for hook in self.hooks:
-            if hook.stage != POST:
-                continue
+        for hook in self.post_hooks:
             try:
                 await hook.post(call, outcome)
             except Exception:  # noqa: BLE001 - a post-hook never undoes an execution
@@ -125,18 +107,37 @@ class HookChain:
 
 
 class HookRegistry:
-    """Every known hook, by name, in run order."""
+    """Every known hook, in run order: pre-hooks, then post-hooks, each by order."""
 
     def __init__(self, hooks: Iterable[Hook]) -> None:
+        self._hooks: list[Hook] = []
+        self._chains: dict[tuple, HookChain] = {}
+        self.replace(hooks)
+
+    def replace(self, hooks: Iterable[Hook]) -> None:
         self._hooks = sorted(hooks, key=lambda h: (h.stage != PRE, h.order, h.name))
+        self._chains = {}
 
     def all(self) -> list[Hook]:
         return list(self._hooks)
 
+    def names(self) -> set[str]:
+        return {h.name for h in self._hooks}
+
     def get(self, name: str) -> Hook | None:
         return next((h for h in self._hooks if h.name == name), None)
 
-    def chain(self, names: Iterable[str], skip: Iterable[str] = ()) -> HookChain:
-        wanted, skipped = set(names), set(skip)
-        return HookChain([h for h in self._hooks if h.name in wanted
-                          and not (h.skippable and h.name in skipped)])
+    def chain(self, names: Sequence[str], skip: Sequence[str] = (),
+              skippable: Sequence[str] = ()) -> HookChain:
+        """The hooks named, less those `skip` names that both the policy (`skippable`)
+        and the hook itself allow to skip."""
+        key = (tuple(names), tuple(skip), tuple(skippable))
+        chain = self._chains.get(key)
+        if chain is None:
+            wanted, skipped = set(names), set(skip) & set(skippable)
+            chain = HookChain([h for h in self._hooks if h.name in wanted
+                               and not (h.skippable and h.name in skipped)])
+            if len(self._chains) > 1000:
+                self._chains = {}
+            self._chains[key] = chain
+        return chain

@@ -1,11 +1,11 @@
-"""Calling workers: endpoint choice, deadline, retries on retryable codes."""
+"""Calling workers: endpoint choice, circuit breakers, deadline, retries."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -14,13 +14,17 @@ from baton.provider.v1 import provider_pb2, provider_pb2_grpc
 from baton_core import (
     BatonError,
     DeadlineExceeded,
+    Identity,
+    ServiceCredentials,
     Unavailable,
     dict_to_struct,
     from_rpc_error,
     struct_to_dict,
 )
 
+from ._breakers import Breakers, Ticket
 from ._method_cache import CachedMethod
+from ._policies import Policy
 from ._retry import Retry
 
 log = logging.getLogger("baton.orchestrator.invoke")
@@ -43,6 +47,8 @@ class CallContext:
     step_id: str = ""
     idempotency_key: str = ""
     actor: str = ""
+    roles: tuple[str, ...] = ()
+    hook_context: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -55,11 +61,19 @@ class InvokeOutcome:
 
 
 class Invoker:
-    """Invokes methods on their workers over one reused channel per worker."""
+    """Invokes methods on their workers over one reused channel per worker.
 
-    def __init__(self) -> None:
+    With `breakers`, each endpoint whose config (its override, else the
+    policy's) asks for one is guarded by a circuit breaker; endpoints without
+    a config cost no Redis call.
+    """
+
+    def __init__(self, breakers: Breakers | None = None,
+                 credentials: ServiceCredentials | None = None) -> None:
         self._stubs: dict[str, provider_pb2_grpc.MethodProviderStub] = {}
         self._channels: list[grpc.aio.Channel] = []
+        self.breakers = breakers
+        self._credentials = credentials
 
     def _stub(self, address: str) -> provider_pb2_grpc.MethodProviderStub:
         stub = self._stubs.get(address)
@@ -74,12 +88,33 @@ class Invoker:
         for channel in channels:
             await channel.close()
 
+    async def _pick(self, method: CachedMethod, endpoints: list, policy: Policy | None,
+                    deadline: float) -> tuple[Any, Ticket | None]:
+        """The first endpoint whose breaker admits a call; CIRCUIT_OPEN when none does."""
+        if self.breakers is None:
+            return endpoints[0], None
+        refusal: BatonError | None = None
+        for endpoint in endpoints:
+            config = self.breakers.config_for(endpoint.address, policy)
+            if config is None:
+                return endpoint, None
+            lease = max(deadline - time.monotonic(), 0.0) + 5.0
+            try:
+                return endpoint, await self.breakers.acquire(endpoint.address, config, lease,
+                                                             method.name)
+            except Unavailable as exc:
+                refusal = refusal or exc
+        assert refusal is not None
+        raise refusal
+
     async def invoke(self, method: CachedMethod, params: dict[str, Any], ctx: CallContext,
                      deadline: float, retry: Retry | None = None,
-                     first_attempt: int = 1) -> InvokeOutcome:
+                     first_attempt: int = 1, policy: Policy | None = None) -> InvokeOutcome:
         """Calls a live worker, retrying per policy, never past `deadline` (monotonic)."""
         retry = retry or method.retry
         struct = dict_to_struct(params)
+        metadata = (self._credentials.on_behalf_of(Identity(ctx.actor, ctx.roles))
+                    if self._credentials is not None else ())
         attempt = first_attempt - 1
         while True:
             attempt += 1
@@ -90,7 +125,7 @@ class Invoker:
                     metadata={"method": method.name})
                 code = grpc.StatusCode.UNAVAILABLE
             else:
-                endpoint = endpoints[0]
+                endpoint, ticket = await self._pick(method, endpoints, policy, deadline)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise DeadlineExceeded(f"deadline passed before calling {method.name}")
@@ -98,12 +133,17 @@ class Invoker:
                     method=method.name, version=method.proto.version, params=struct,
                     context=provider_pb2.InvocationContext(
                         session_id=ctx.session_id, run_id=ctx.run_id, step_id=ctx.step_id,
-                        attempt=attempt, idempotency_key=ctx.idempotency_key, actor=ctx.actor))
+                        attempt=attempt, idempotency_key=ctx.idempotency_key, actor=ctx.actor,
+                        hook_context=dict_to_struct(ctx.hook_context) if ctx.hook_context
+                        else None))
                 started = time.perf_counter()
                 try:
-                    reply = await self._stub(endpoint.address).Invoke(request, timeout=remaining)
+                    reply = await self._stub(endpoint.address).Invoke(
+                        request, timeout=remaining, metadata=metadata)
                 except grpc.aio.AioRpcError as exc:
                     code = exc.code()
+                    if ticket is not None:
+                        await self.breakers.record(ticket, code)
                     error = from_rpc_error(exc)
                     error.metadata.setdefault("worker_address", endpoint.address)
                     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -111,6 +151,8 @@ class Invoker:
                             f"{method.name} did not finish within its deadline",
                             metadata={"worker_address": endpoint.address}) from exc
                 else:
+                    if ticket is not None:
+                        await self.breakers.record(ticket, None)
                     return InvokeOutcome(
                         result=struct_to_dict(reply.result), attempts=attempt - first_attempt + 1,
                         worker_id=endpoint.worker_id, worker_address=endpoint.address,

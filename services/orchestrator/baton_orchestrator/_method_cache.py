@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -62,8 +63,11 @@ class CachedMethod:
 class MethodCache:
     """Methods by name, fed by the registry's WatchMethods stream."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel,
+                 metadata: Callable[[], tuple[tuple[str, str], ...]] = tuple) -> None:
         self._stub = registry_pb2_grpc.MethodRegistryStub(channel)
+        # The orchestrator's own credentials, fresh for every call.
+        self._metadata = metadata
         self._methods: dict[str, CachedMethod] = {}
         self.synced = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -89,7 +93,8 @@ class MethodCache:
         if cached is not None:
             return cached
         try:
-            reply = await self._stub.GetMethod(registry_pb2.GetMethodRequest(name=name), timeout=5)
+            reply = await self._stub.GetMethod(registry_pb2.GetMethodRequest(name=name),
+                                               timeout=5, metadata=self._metadata())
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None
@@ -114,7 +119,8 @@ class MethodCache:
 
     async def _consume(self) -> None:
         fresh: dict[str, CachedMethod] = {}
-        async for event in self._stub.WatchMethods(registry_pb2.WatchMethodsRequest()):
+        async for event in self._stub.WatchMethods(registry_pb2.WatchMethodsRequest(),
+                                                   metadata=self._metadata()):
             if event.type == _EVENT.EVENT_TYPE_EXISTING:
                 fresh[event.method.name] = CachedMethod.build(event.method)
             elif event.type == _EVENT.EVENT_TYPE_SYNCED:

@@ -5,21 +5,40 @@ from __future__ import annotations
 import grpc
 
 from baton.sessions.v1 import sessions_pb2, sessions_pb2_grpc
-from baton_core import FailedPrecondition, NotFound, Unavailable, from_rpc_error
+from baton_core import (
+    FailedPrecondition,
+    Identity,
+    NotFound,
+    ServiceCredentials,
+    Unavailable,
+    current_identity,
+    from_rpc_error,
+)
 
 _ACTIVE = sessions_pb2.Session.STATUS_ACTIVE
 
 
 class SessionsGateway:
-    """Checks sessions before execution and records executions after it."""
+    """Checks sessions before execution and records executions after it, with the
+    orchestrator's own credentials on behalf of the caller (by default the one
+    of the RPC being served)."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel,
+                 credentials: ServiceCredentials | None = None) -> None:
         self._stub = sessions_pb2_grpc.SessionOrchestratorStub(channel)
+        self._credentials = credentials
 
-    async def require_active(self, session_id: str, timeout: float) -> sessions_pb2.Session:
+    def _metadata(self, identity: Identity | None) -> tuple[tuple[str, str], ...]:
+        if self._credentials is None:
+            return ()
+        return self._credentials.on_behalf_of(identity or current_identity())
+
+    async def require_active(self, session_id: str, timeout: float,
+                             identity: Identity | None = None) -> sessions_pb2.Session:
         try:
             reply = await self._stub.GetSession(
-                sessions_pb2.GetSessionRequest(session_id=session_id), timeout=timeout)
+                sessions_pb2.GetSessionRequest(session_id=session_id), timeout=timeout,
+                metadata=self._metadata(identity))
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise NotFound(f"session {session_id} does not exist", reason="SESSION_NOT_FOUND",
@@ -35,7 +54,9 @@ class SessionsGateway:
                                      metadata={"session_id": session_id, "status": status})
         return reply.session
 
-    async def track(self, execution: sessions_pb2.Execution, timeout: float = 5.0) -> None:
+    async def track(self, execution: sessions_pb2.Execution, timeout: float = 5.0,
+                    identity: Identity | None = None) -> None:
         await self._stub.TrackExecution(
             sessions_pb2.TrackExecutionRequest(session_id=execution.session_id,
-                                               execution=execution), timeout=timeout)
+                                               execution=execution), timeout=timeout,
+            metadata=self._metadata(identity))

@@ -54,15 +54,20 @@ class HotTier:
 
     async def start(self) -> None:
         if self._client is None:
-            timeout = self.config.redis_timeout
             # One immediate retry re-dials a pooled connection that a Redis
             # restart broke; redis-py's default would back off for seconds.
+            # No socket_timeout: redis-py would wrap every read and write in
+            # asyncio.wait_for (a task each); `_call` bounds the whole
+            # operation instead.
             self._client = Redis.from_url(
-                self.url, decode_responses=False, socket_timeout=timeout,
-                socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1))
-            self._pipeline = AutoPipeline(self._client)
+                self.url, decode_responses=False,
+                socket_connect_timeout=self.config.redis_timeout, retry=Retry(NoBackoff(), 1))
+            self._pipeline = AutoPipeline(self._client, self.config.redis_timeout)
 
     async def stop(self) -> None:
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            await pipeline.close()
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
@@ -109,49 +114,44 @@ class HotTier:
         return hot
 
     async def put(self, record: SessionRecord, *, activity: int | None = None,
-                  executions: Sequence[tuple[int, bytes]] = (),
+                  executions: Sequence[tuple[int, bytes]] = (), index: bool = False,
                   previous_casefile: str | None = None, publish: bool = True) -> None:
         """Writes what SQL just committed (or a refill), unless Redis has newer.
 
-        Active sessions are indexed under (user, casefile); others, and the
-        previous casefile of a re-linked one, are removed from the index.
-        `publish` wakes the session's watchers in every replica.
+        `index` (re)writes the (user, casefile) entry of an active session;
+        a session no longer active, and the previous casefile of a re-linked
+        one, leave the index. `publish` wakes the session's watchers in every
+        replica.
         """
         sid = record.session_id
         keys = [k.session_key(sid), k.history_key(sid)]
-        index = k.index_key(record.user_id, record.casefile_id)
-        old_index = (k.index_key(record.user_id, previous_casefile)
-                     if previous_casefile is not None else None)
-        args = [record.version, self._ttl_ms, activity or record.last_activity_time,
-                self.config.history_limit, len(executions)]
+        args: list[Any] = [record.version, self._ttl_ms, activity or record.last_activity_time,
+                           self.config.history_limit,
+                           k.events_channel(sid) if publish else "", len(executions)]
         for score, member in executions:
             args += [score, member]
         args += _encode(record)
-
-        async def action(client: Redis) -> None:
-            async with client.pipeline(transaction=False) as pipe:
-                pipe.evalsha(lua.PUT.sha, 2, *keys, *args)
-                if record.status == ACTIVE:
-                    pipe.set(index, sid, px=self._ttl_ms)
-                else:
-                    pipe.evalsha(lua.UNINDEX.sha, 1, index, sid)
-                if old_index is not None:
-                    pipe.evalsha(lua.UNINDEX.sha, 1, old_index, sid)
-                if publish:
-                    pipe.publish(k.events_channel(sid), record.version)
-                await pipe.execute()
-
-        await self._call("put", action, invalidate=[*keys, index, *filter(None, [old_index])])
+        commands: list[tuple[Any, ...]] = [("EVALSHA", lua.PUT.sha, 2, *keys, *args)]
+        current_index = k.index_key(record.user_id, record.casefile_id)
+        if record.status != ACTIVE:
+            commands.append(("EVALSHA", lua.UNINDEX.sha, 1, current_index, sid))
+        elif index:
+            commands.append(("SET", current_index, sid, "PX", self._ttl_ms))
+        stale = [k.index_key(record.user_id, previous_casefile)] \
+            if previous_casefile is not None else []
+        commands += [("EVALSHA", lua.UNINDEX.sha, 1, key, sid) for key in stale]
+        await self._call("put", lambda _: self._batched.execute_all(*commands),
+                         invalidate=[*keys, current_index, *stale])
 
     async def add_history(self, session_id: str,
                           executions: Sequence[tuple[int, bytes]]) -> None:
         """Refills the history of a session from SQL, leaving its record alone."""
         keys = [k.session_key(session_id), k.history_key(session_id)]
-        args: list[Any] = [0, self._ttl_ms, 0, self.config.history_limit, len(executions)]
+        args: list[Any] = [0, self._ttl_ms, 0, self.config.history_limit, "", len(executions)]
         for score, member in executions:
             args += [score, member]
-        await self._call("history", lambda c: c.evalsha(lua.PUT.sha, 2, *keys, *args),
-                         invalidate=keys)
+        await self._call("history", lambda _: self._batched.execute(
+            "EVALSHA", lua.PUT.sha, 2, *keys, *args), invalidate=keys)
 
     async def history(self, session_id: str, count: int
                       ) -> tuple[int, int, list[tuple[bytes, int]]] | None:
@@ -190,20 +190,21 @@ class HotTier:
             self._retry_at = time.monotonic() + self.config.redis_retry_interval
         client = self.client
         try:
-            if self._pending:
-                await self._delete_pending(client)
-            try:
-                result = await action(client)
-            except NoScriptError:  # Redis restarted and forgot the scripts
-                for script in lua.ALL:
-                    await client.script_load(script.source)
-                result = await action(client)
+            async with asyncio.timeout(self.config.redis_timeout):
+                if self._pending:
+                    await self._delete_pending(client)
+                try:
+                    result = await action(client)
+                except NoScriptError:  # Redis restarted and forgot the scripts
+                    for script in lua.ALL:
+                        await client.script_load(script.source)
+                    result = await action(client)
         except _ERRORS as exc:
             self._failed(operation, exc, invalidate)
             return _FAILED
         if self._down_since is not None:
             log.info("Redis is back after %.1fs; the hot tier refills as sessions are used",
-                        time.monotonic() - self._down_since)
+                     time.monotonic() - self._down_since)
             self._down_since = None
         return result
 
@@ -225,6 +226,8 @@ class HotTier:
 
     def _fell_back(self, operation: str, invalidate: Sequence[str]) -> None:
         self.fallbacks.labels(operation).inc()
+        # Past the cap (a very long outage under heavy writes) keys are no longer
+        # remembered; such records are then only corrected by refresh_interval.
         if invalidate and len(self._pending) < _MAX_PENDING:
             self._pending.update(invalidate)
 

@@ -87,16 +87,18 @@ class EventHub:
                     pubsub, subscribed = self.cache.client.pubsub(), set()
                 self._changed.clear()
                 wanted = {k.events_channel(sid) for sid in self._topics}
-                if wanted - subscribed:
-                    await pubsub.subscribe(*(wanted - subscribed))
-                if subscribed - wanted:
-                    await pubsub.unsubscribe(*(subscribed - wanted))
-                subscribed = wanted
-                if not subscribed:
+                if not wanted and not subscribed:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), 5.0)
                     continue
-                message = await pubsub.get_message(timeout=_LISTEN_TIMEOUT)
+                # Bounded: the client has no socket timeout (see HotTier.start).
+                async with asyncio.timeout(self.config.redis_timeout + _LISTEN_TIMEOUT):
+                    if wanted - subscribed:
+                        await pubsub.subscribe(*(wanted - subscribed))
+                    if subscribed - wanted:
+                        await pubsub.unsubscribe(*(subscribed - wanted))
+                    subscribed = wanted
+                    message = await pubsub.get_message(timeout=_LISTEN_TIMEOUT)
                 if failing:
                     log.info("event wake-ups over Redis pub/sub resumed")
                     failing = False

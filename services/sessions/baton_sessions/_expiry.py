@@ -36,7 +36,6 @@ _S = t.sessions
 _BATCH = 500
 
 
-
 class Expirer:
     """Expires idle sessions, on demand and in a periodic sweep."""
 

@@ -17,6 +17,7 @@ from ._sql import (
     append_event,
     event_from_row,
     execution_from_row,
+    insert_ignoring_conflicts,
     session_from_row,
     to_datetime,
 )
@@ -28,7 +29,6 @@ _BUMP = (sa.update(_S).where(_S.c.session_id == sa.bindparam("b_id"))
          .returning(*_S.c))
 _EXECUTION = sa.select(_X).where(_X.c.session_id == sa.bindparam("b_id"),
                                  _X.c.execution_id == sa.bindparam("b_execution"))
-_INSERT_EXECUTION = _X.insert().returning(_X.c.seq)
 _SESSION_EXISTS = sa.select(_S.c.session_id).where(_S.c.session_id == sa.bindparam("b_id"))
 _EVENTS = (sa.select(_E).where(_E.c.session_id == sa.bindparam("b_id"),
                                _E.c.sequence > sa.bindparam("b_after"))
@@ -42,22 +42,19 @@ def _not_found(session_id: str) -> NotFound:
 def _track(conn: Connection, execution: ExecutionRecord
            ) -> tuple[SessionRecord | None, ExecutionRecord]:
     sid = execution.session_id
-    # The session row first: it is the lock that orders this session's writers,
-    # so the duplicate check below cannot race a concurrent insert of the same id.
+    # The session row first: it is the lock that orders this session's writers.
     row = conn.execute(_BUMP, {"b_id": sid, "b_now": to_datetime(execution.create_time)}).first()
     if row is None:
         raise _not_found(sid)
-    earlier = conn.execute(_EXECUTION, {"b_id": sid,
-                                        "b_execution": execution.execution_id}).first()
-    if earlier is not None:
-        raise _Duplicate(execution_from_row(earlier))
-    seq = conn.execute(_INSERT_EXECUTION, {
+    seq = conn.execute(insert_ignoring_conflicts(conn.dialect.name, _X).returning(_X.c.seq), {
         "session_id": sid, "execution_id": execution.execution_id,
         "operation": execution.operation, "status": execution.status,
         "duration_ns": execution.duration_ns, "error": execution.error,
         "run_id": execution.run_id, "step_id": execution.step_id, "actor": execution.actor,
         "create_time": to_datetime(execution.create_time), "result": execution.result,
-    }).scalar_one()
+    }).scalar()
+    if seq is None:  # the execution_id is already recorded: roll the bump back
+        raise _Duplicate
     append_event(conn, sid, row.version, r.EXECUTION_TRACKED_EVENT, {
         "execution_id": execution.execution_id, "operation": execution.operation,
         "status": execution.status}, execution.create_time)
@@ -66,10 +63,6 @@ def _track(conn: Connection, execution: ExecutionRecord
 
 class _Duplicate(Exception):
     """Rolls back a TrackExecution whose execution_id is already recorded."""
-
-    def __init__(self, first: ExecutionRecord) -> None:
-        super().__init__(first.execution_id)
-        self.first = first
 
 
 class HistoryStore:
@@ -88,8 +81,15 @@ class HistoryStore:
         """
         try:
             return await self.db.write(_track, execution)
-        except _Duplicate as duplicate:
-            return None, duplicate.first
+        except _Duplicate:
+            pass
+
+        def first(conn: Connection) -> ExecutionRecord:
+            row = conn.execute(_EXECUTION, {"b_id": execution.session_id,
+                                            "b_execution": execution.execution_id}).one()
+            return execution_from_row(row)
+
+        return None, await self.db.read(first)
 
     async def executions(self, session_id: str, limit: int,
                          before_seq: int = 0) -> list[ExecutionRecord]:

@@ -22,21 +22,27 @@ class Script:
 
 # Writes a session record unless Redis already holds a newer version (a
 # slower writer must not undo a faster one), keeps the fresher of the two
-# last-activity times, and adds executions to the bounded history.
+# last-activity times, adds executions to the bounded history and wakes the
+# session's watchers.
 # KEYS: session hash, history zset.
-# ARGV: version, ttl ms, last activity us, history limit, n, n x (score,
-#       member), then the record's field/value pairs (none: history only).
+# ARGV: version, ttl ms, last activity us, history limit, channel to publish
+#       the version on ('' for none), n, n x (score, member), then the
+#       record's field/value pairs (none: history only).
 PUT = Script("put", """
-local n = tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
+local fields = 7 + 2 * n
 if n > 0 then
-  for i = 6, 5 + 2 * n, 2 do
+  for i = 7, fields - 1, 2 do
     redis.call('ZREMRANGEBYSCORE', KEYS[2], ARGV[i], ARGV[i])
     redis.call('ZADD', KEYS[2], ARGV[i], ARGV[i + 1])
   end
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(tonumber(ARGV[4]) + 1))
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
 end
-if #ARGV < 6 + 2 * n then
+if ARGV[5] ~= '' then
+  redis.call('PUBLISH', ARGV[5], ARGV[1])
+end
+if #ARGV < fields then
   return 0
 end
 local current = redis.call('HGET', KEYS[1], 'v')
@@ -47,7 +53,7 @@ local activity = redis.call('HGET', KEYS[1], 'la')
 if not activity or tonumber(activity) < tonumber(ARGV[3]) then
   activity = ARGV[3]
 end
-redis.call('HSET', KEYS[1], 'la', activity, unpack(ARGV, 6 + 2 * n))
+redis.call('HSET', KEYS[1], 'la', activity, unpack(ARGV, fields))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 """)

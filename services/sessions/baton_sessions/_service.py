@@ -124,12 +124,15 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
     async def ListSessions(self, request: pb.ListSessionsRequest,
                            context: grpc.aio.ServicerContext) -> pb.ListSessionsResponse:
         status = cv.session_status_name(request.status)
+        if request.status and not status:
+            raise InvalidArgument(f"unknown status {request.status}",
+                                  violations=[("status", "not a Session.Status value")])
         filters = ("sessions", request.user_id, request.casefile_id, status)
         size = pages.page_size(request.page_size)
         before = pages.decode(request.page_token, *filters) or ""
         if not isinstance(before, str):
             raise InvalidArgument("page_token is not valid", violations=[("page_token", "")])
-        rows = await self.sessions.store.list(
+        rows = await self.sessions.list(
             _bounded("user_id", request.user_id), _bounded("casefile_id", request.casefile_id),
             status, size + 1, before)
         token = pages.encode(rows[size - 1].session_id, *filters) if len(rows) > size else ""

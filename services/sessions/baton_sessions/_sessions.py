@@ -80,7 +80,7 @@ class Sessions:
                 continue  # it was idle and has just expired
             created = await self.store.insert(user_id, casefile_id, {})
             if created is not None:
-                await self._changed(created)
+                await self._changed(created, index=True)
                 return created, True
         raise Aborted("too much contention finding the session; retry")
 
@@ -88,7 +88,7 @@ class Sessions:
                      request_id: str) -> SessionRecord:
         record, created = await self.store.create(user_id, casefile_id, labels, request_id)
         if created:
-            await self._changed(record)
+            await self._changed(record, index=True)
         return record
 
     async def close(self, session_id: str) -> SessionRecord:
@@ -100,7 +100,7 @@ class Sessions:
     async def link(self, session_id: str, casefile_id: str) -> SessionRecord:
         record, previous = await self.store.link(session_id, casefile_id)
         if previous is not None:
-            await self._changed(record, previous_casefile=previous)
+            await self._changed(record, index=True, previous_casefile=previous)
         return record
 
     async def track(self, execution: ExecutionRecord) -> ExecutionRecord:
@@ -115,6 +115,11 @@ class Sessions:
                                                  self.config.context_max_bytes)
         await self._changed(record)
         return record
+
+    async def list(self, user_id: str, casefile_id: str, status: str, limit: int,
+                   before_id: str) -> list[SessionRecord]:
+        """Sessions newest first, from SQL (the only place that can filter them)."""
+        return await self.store.list(user_id, casefile_id, status, limit, before_id)
 
     async def recent_executions(self, session_id: str, count: int
                                 ) -> tuple[list[bytes], int] | None:
@@ -158,17 +163,17 @@ class Sessions:
             await self.cache.put(record, publish=False)
             return record
         now = now_us()
-        await self.cache.put(record, activity=now, publish=False)
+        await self.cache.put(record, activity=now, index=True, publish=False)
         self._refresh_later(HotSession(replace(record, last_activity_time=now),
                                        record.last_activity_time, now))
         return replace(record, last_activity_time=now)
 
     async def _changed(self, record: SessionRecord, *,
-                       executions: Sequence[tuple[int, bytes]] = (),
+                       executions: Sequence[tuple[int, bytes]] = (), index: bool = False,
                        previous_casefile: str | None = None) -> None:
         """After a commit: wake local watchers, then bring Redis up to date."""
         self.hub.notify(record.session_id)
-        await self.cache.put(record, executions=executions,
+        await self.cache.put(record, executions=executions, index=index,
                              previous_casefile=previous_casefile)
 
     def _refresh_later(self, hot: HotSession) -> None:
@@ -190,6 +195,6 @@ class Sessions:
                 record = await self.store.record_activity(session_id, activity)
             else:
                 record = await self.store.get(session_id)
-            await self.cache.put(record, publish=False)
+            await self.cache.put(record, index=True, publish=False)
         except Exception:  # noqa: BLE001 - the next read tries again
             log.warning("refreshing session %s from SQL failed", session_id, exc_info=True)

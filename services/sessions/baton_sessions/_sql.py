@@ -6,11 +6,9 @@ A transaction is a plain function of a SQLAlchemy Connection, run whole:
 - on SQLite in a thread, through a sync engine: one thread hop per
   transaction instead of one per statement (aiosqlite's way), which is most
   of the cost of a small transaction. Writes go through one writer thread
-  and start with BEGIN IMMEDIATE, so a write transaction holds SQLite's
-  write lock from its first read on; other processes wait in the busy
-  handler. Writes queued while the writer is busy are committed together
-  (group commit), each in its own SAVEPOINT so that one failing does not
-  undo the others. Reads run in a small pool of reader threads (WAL: they
+  (`_writer.py`) and start with BEGIN IMMEDIATE, so a write transaction
+  holds SQLite's write lock from its first read on; other processes wait in
+  the busy handler. Reads run in a small pool of reader threads (WAL: they
   do not block the writer).
 """
 
@@ -19,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -34,16 +31,14 @@ from baton_core import make_engine, migrate
 
 from . import _tables as t
 from ._records import EventRecord, ExecutionRecord, SessionRecord
+from ._writer import GroupWriter, T, Transaction
 
 MIGRATIONS = str(Path(__file__).parent / "migrations")
 VERSION_TABLE = "alembic_version_sessions"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
 _READERS = 2
-_MAX_GROUP = 128
 
-T = TypeVar("T")
-Transaction = Callable[..., T]
 
 
 def to_datetime(us: int) -> dt.datetime:
@@ -74,65 +69,6 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
     return engine
 
 
-class _GroupWriter:
-    """SQLite's one writer: transactions queued meanwhile share the next commit."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.thread = ThreadPoolExecutor(1, thread_name_prefix="sessions-sql-write")
-        self._queue: list[tuple[Transaction, tuple[Any, ...], asyncio.Future]] = []
-        self._drainer: asyncio.Task | None = None
-
-    async def run(self, transaction: Transaction[T], args: tuple[Any, ...]) -> T:
-        future = asyncio.get_running_loop().create_future()
-        self._queue.append((transaction, args, future))
-        if self._drainer is None:
-            self._drainer = asyncio.create_task(self._drain())
-        return await future
-
-    async def stop(self) -> None:
-        if self._drainer is not None:
-            await asyncio.gather(self._drainer, return_exceptions=True)
-        await asyncio.to_thread(self.thread.shutdown, True)
-        self.engine.dispose()
-
-    async def _drain(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while self._queue:
-                batch, self._queue = self._queue[:_MAX_GROUP], self._queue[_MAX_GROUP:]
-                outcomes = await loop.run_in_executor(self.thread, self._commit, batch)
-                for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
-                    if not future.done():
-                        future.set_result(value) if ok else future.set_exception(value)
-        finally:
-            self._drainer = None
-
-    def _commit(self, batch: list) -> list[tuple[bool, Any]]:
-        """Runs in the writer thread: one transaction, one SAVEPOINT per queued one."""
-        if len(batch) == 1:
-            transaction, args, _ = batch[0]
-            try:
-                with self.engine.begin() as conn:
-                    return [(True, transaction(conn, *args))]
-            except Exception as exc:  # noqa: BLE001 - handed to the caller
-                return [(False, exc)]
-        outcomes: list[tuple[bool, Any]] = []
-        try:
-            with self.engine.begin() as conn:
-                for transaction, args, _ in batch:
-                    savepoint = conn.begin_nested()
-                    try:
-                        outcomes.append((True, transaction(conn, *args)))
-                        savepoint.commit()
-                    except Exception as exc:  # noqa: BLE001 - handed to its caller
-                        savepoint.rollback()
-                        outcomes.append((False, exc))
-        except Exception as exc:  # noqa: BLE001 - the commit failed: none of it is stored
-            return [(False, exc)] * len(batch)
-        return outcomes
-
-
 class Database:
     """Runs transactions on the service's database; `start` migrates it."""
 
@@ -140,7 +76,7 @@ class Database:
         self.url = url
         self.dialect = ""
         self._async: AsyncEngine | None = None
-        self._writer: _GroupWriter | None = None
+        self._writer: GroupWriter | None = None
         self._reader: Engine | None = None
         self._read_threads: ThreadPoolExecutor | None = None
 
@@ -151,7 +87,7 @@ class Database:
         await migrate(engine, MIGRATIONS, VERSION_TABLE)
         if engine.dialect.name == "sqlite":
             await engine.dispose()
-            self._writer = _GroupWriter(_sqlite_engine(self.url, "BEGIN IMMEDIATE"))
+            self._writer = GroupWriter(_sqlite_engine(self.url, "BEGIN IMMEDIATE"))
             self._reader = _sqlite_engine(self.url, "BEGIN")
             self._read_threads = ThreadPoolExecutor(_READERS,
                                                     thread_name_prefix="sessions-sql-read")

@@ -81,7 +81,7 @@ class WorkflowEngine:
         await migrate(self.db, MIGRATIONS, k.VERSION_TABLE)
         self.definitions, self.runs = DefinitionStore(self.db), RunStore(self.db)
         self.writer = Writer(self.db, self.replica, shards=1 if is_sqlite(self.db) else 4,
-                             on_commit=self.hub.committed)
+                             on_commit=self._committed)
         await self.writer.start()
         dispatcher, cache, policies, sessions = self._deps
         self._ctx = ExecutorContext(self.writer, dispatcher, cache, policies, sessions,
@@ -115,10 +115,7 @@ class WorkflowEngine:
                         actor: str = "") -> RunState | str:
         """Accepts a run once it is durably recorded; returns its state as accepted, or
         the id of the run an earlier call with the same request_id started."""
-        if request_id:
-            existing = await self.runs.by_request_id(request_id)
-            if existing is not None:
-                return existing
+        # A repeated request_id breaks the unique constraint on commit; see below.
         state = RunState(run_id=new_id("run_"), definition=defn, workflow_id=workflow_id,
                          workflow_version=version, input=dict(input or {}),
                          session_id=session_id, actor=actor, request_id=request_id or None)
@@ -174,15 +171,23 @@ class WorkflowEngine:
     async def watch(self, run_id: str, after: int = 0) -> AsyncIterator[Any]:
         """The run's events after `after`: past ones, then live ones until the run ends.
 
-        Past events come from the table; live ones, once caught up, come from
-        the commits of this replica (the same rows, handed over after commit),
-        or from the table again when there is a gap or the run is owned elsewhere.
+        Events are the rows of wf_run_events. Past ones come from the table (or,
+        for a run this replica drives, from the copy its executor keeps of what
+        it committed); live ones come from this replica's commits, handed over
+        after each commit, or from the table again when there is a gap or the
+        run is driven elsewhere.
         """
-        status, seq_at_start = await self.runs.status_and_seq(run_id)
-        ended = status in RUN_TERMINAL
-        last = after
         with self.hub.subscribe(run_id) as sub:
-            rows: list[Any] = await self.runs.events(run_id, last, 500)
+            executor = self._executors.get(run_id)
+            if executor is not None and executor.log and executor.log[0]["seq"] <= after + 1:
+                ended, seq_at_start = False, 0
+                rows: list[Any] = [SimpleNamespace(**e) for e in executor.log
+                                   if e["seq"] > after]
+            else:
+                status, seq_at_start = await self.runs.status_and_seq(run_id)
+                ended = status in RUN_TERMINAL
+                rows = await self.runs.events(run_id, after, 500)
+            last = after
             while True:
                 for row in rows:
                     yield row
@@ -196,11 +201,18 @@ class WorkflowEngine:
                 if ended and last >= seq_at_start:
                     return
                 live = sub.take(last)
-                if live is None:
+                if live == []:
                     await sub.wait(1.0 if run_id in self._executors else k.WATCH_POLL_SECONDS)
                     live = sub.take(last)
-                rows = ([SimpleNamespace(**e) for e in live] if live is not None
+                rows = ([SimpleNamespace(**e) for e in live] if live
                         else await self.runs.events(run_id, last, 500))
+
+    def _committed(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            executor = self._executors.get(event["run_id"])
+            if executor is not None:
+                executor.log.append(event)
+        self.hub.committed(events)
 
     # Ownership ----------------------------------------------------------------------------
 
@@ -214,7 +226,8 @@ class WorkflowEngine:
         if run_id in self._executors:
             return
         state = await self.runs.load(run_id)
-        if state.owner == self.replica and state.status in RUN_ACTIVE:
+        if run_id not in self._executors and state.owner == self.replica \
+                and state.status in RUN_ACTIVE:
             self._launch(state)
 
     def _exited(self, executor: RunExecutor) -> None:
@@ -237,10 +250,12 @@ class WorkflowEngine:
             await asyncio.sleep(interval)
 
     async def _tend_leases(self) -> None:
+        asked = time.monotonic()
         owned, cancels = await self.runs.renew(self.replica, self.config.lease_seconds)
         for run_id, executor in list(self._executors.items()):
-            if run_id not in owned and executor.created.done() and \
-                    executor.state.status not in RUN_TERMINAL:
+            # Only runs recorded before the renewal was asked can be missing from it.
+            if run_id not in owned and executor.recorded_at is not None and \
+                    executor.recorded_at < asked and executor.state.status not in RUN_TERMINAL:
                 log.warning("run %s: lease lost; stopping here", run_id)
                 await executor.abandon()
         for run_id in cancels:
@@ -248,9 +263,13 @@ class WorkflowEngine:
             if executor is not None:
                 executor.cancel()
         room = self.config.max_active_runs - len(self._executors)
-        for run_id in await self.runs.claim(self.replica, self.config.lease_seconds,
-                                            min(room, 200)):
-            log.info("claimed run %s", run_id)
+        # Runs this replica owns but does not drive (an executor gave up on a database
+        # error) are resumed like claimed ones.
+        orphans = [r for r in owned if r not in self._executors][:max(room, 0)]
+        claimed = await self.runs.claim(self.replica, self.config.lease_seconds,
+                                        min(room - len(orphans), 200))
+        for run_id in [*orphans, *claimed]:
+            log.info("resuming run %s", run_id)
             try:
                 await self._adopt(run_id)
             except Exception:  # noqa: BLE001 - one bad run must not block the others

@@ -47,11 +47,11 @@ class Subscription:
         self._event.set()
 
     def take(self, after: int) -> list[dict[str, Any]] | None:
-        """Committed events after sequence `after` when they follow on from it without
-        a gap; None when the caller must read the table instead."""
+        """Committed events after sequence `after` ([] when there are none yet); None
+        when there is a gap, and the caller must read the table instead."""
         events, self._buffer = [e for e in self._buffer if e["seq"] > after], []
         overflowed, self._overflowed = self._overflowed, False
-        if overflowed or not events or events[0]["seq"] != after + 1:
+        if overflowed or (events and events[0]["seq"] != after + 1):
             return None
         return events
 

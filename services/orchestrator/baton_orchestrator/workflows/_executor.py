@@ -87,6 +87,10 @@ class RunExecutor:
         self._tasks: dict[str, asyncio.Task] = {}
         self._stopping = False
         self.broken = False
+        # When the run was first committed by this executor (monotonic clock).
+        self.recorded_at: float | None = None
+        # The events committed for the run while this executor drives it.
+        self.log: list[dict[str, Any]] = []
         self.task: asyncio.Task | None = None
 
     @property
@@ -114,10 +118,11 @@ class RunExecutor:
         except asyncio.CancelledError:
             pass
         except Exception as exc:  # noqa: BLE001 - the run must end, not hang
+            if not self.created.done():  # e.g. a repeated request_id: StartRun handles it
+                self.created.set_exception(exc)
+                return
             log.exception("run %s: executor failed; its lease is given back", self.run_id)
             self.broken = True
-            if not self.created.done():
-                self.created.set_exception(exc)
         finally:
             await self._stop_tasks()
             if not self.created.done():
@@ -129,6 +134,7 @@ class RunExecutor:
         if changes:
             await self.ctx.writer.commit(changes)
         if not self.created.done():
+            self.recorded_at = time.monotonic()
             self.created.set_result(None)
 
     async def _drive(self) -> None:

@@ -6,12 +6,11 @@ import re
 from collections import Counter
 from types import SimpleNamespace
 
-import grpc
-
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.orchestrator.v1 import workflows_pb2_grpc
 from baton_core import FailedPrecondition, InvalidArgument, struct_to_dict, timestamp_to_datetime
 
+from .._service import actor_of
 from . import _constants as k
 from . import _paging as paging
 from ._convert import (
@@ -34,13 +33,6 @@ _STATUS = {pb.Workflow.STATUS_UNSPECIFIED: ACTIVE, pb.Workflow.STATUS_ACTIVE: AC
            pb.Workflow.STATUS_DELETED: DELETED}
 # CancelRun waits this long at most for the run to end when the caller set no deadline.
 _CANCEL_WAIT = 10.0
-
-
-def _actor(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-baton-actor":
-            return value
-    return "anonymous"
 
 
 def _required(value: str, field: str) -> str:
@@ -126,7 +118,7 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
         started = await self._engine.start_run(
             defn, workflow_id=workflow_id, version=version, input=struct_to_dict(request.input),
             session_id=request.session_id, request_id=request.request_id,
-            actor=_actor(context))
+            actor=actor_of(context))
         if isinstance(started, str):  # an earlier StartRun with this request_id
             return pb.StartRunResponse(run=await self._run(started))
         counts = Counter(step.status for step in started.steps.values())

@@ -11,6 +11,7 @@ run, and a replica that lost its lease writes nothing (LeaseLost).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import zlib
 from collections.abc import Callable, Sequence
@@ -18,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, create_engine, event, insert, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from baton_core import Aborted
 
@@ -63,12 +65,13 @@ class Writer:
         self._max_batch = max_batch
         self._queues: list[asyncio.Queue] = [asyncio.Queue() for _ in range(shards)]
         self._tasks: list[asyncio.Task] = []
+        self._conns: dict[int, AsyncConnection] = {}
         self.commits = 0
         self.changes_written = 0
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._loop(q), name=f"wf-writer-{i}")
-                       for i, q in enumerate(self._queues)]
+        self._tasks = [asyncio.create_task(self._loop(i), name=f"wf-writer-{i}")
+                       for i in range(len(self._queues))]
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
@@ -93,16 +96,23 @@ class Writer:
         self._queues[shard].put_nowait((changes, future))
         await future
 
-    async def _loop(self, queue: asyncio.Queue) -> None:
-        while True:
-            batch = [await queue.get()]
-            while not queue.empty() and len(batch) < self._max_batch:
-                batch.append(queue.get_nowait())
-            await self._write_batch(batch)
-
-    async def _write_batch(self, batch: list[tuple[Changes, asyncio.Future]]) -> None:
+    async def _loop(self, shard: int) -> None:
+        queue = self._queues[shard]
         try:
-            await self._transaction([c for c, _ in batch])
+            while True:
+                batch = [await queue.get()]
+                while not queue.empty() and len(batch) < self._max_batch:
+                    batch.append(queue.get_nowait())
+                await self._write_batch(batch, shard)
+        finally:
+            conn = self._conns.pop(shard, None)
+            if conn is not None:
+                await asyncio.shield(conn.close())
+
+    async def _write_batch(self, batch: list[tuple[Changes, asyncio.Future]],
+                           shard: int) -> None:
+        try:
+            await self._transaction([c for c, _ in batch], shard)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - retried one by one to isolate the culprit
@@ -112,7 +122,7 @@ class Writer:
             log.info("batch of %d failed (%s); writing one by one", len(batch), exc)
             for changes, future in batch:
                 try:
-                    await self._transaction([changes])
+                    await self._transaction([changes], shard)
                 except asyncio.CancelledError:
                     raise
                 except Exception as one:  # noqa: BLE001
@@ -135,15 +145,27 @@ class Writer:
             except Exception:  # noqa: BLE001 - observers never fail a commit
                 log.exception("event observer failed")
 
-    async def _transaction(self, batch: Sequence[Changes]) -> None:
+    async def _transaction(self, batch: Sequence[Changes], shard: int) -> None:
         plan = self._plan(batch)
         if self._sync is not None:
             await asyncio.get_running_loop().run_in_executor(self._thread, self._run_sync, plan)
             return
-        async with self._engine.begin() as conn:
-            for statement, params, expected in plan:
-                result = await conn.execute(statement, params)
-                self._check(result, expected)
+        # Each shard keeps its connection: no pool checkout (and ping) per commit.
+        conn = self._conns.get(shard)
+        if conn is None:
+            conn = self._conns[shard] = await self._engine.connect()
+        try:
+            async with conn.begin():
+                for statement, params, expected in plan:
+                    self._check(await conn.execute(statement, params), expected)
+        except (LeaseLost, IntegrityError):
+            raise
+        except Exception:
+            # The connection may be broken; the next batch opens a fresh one.
+            self._conns.pop(shard, None)
+            with contextlib.suppress(Exception):
+                await conn.close()
+            raise
 
     def _run_sync(self, plan: list[_Step]) -> None:
         with self._sync.begin() as conn:

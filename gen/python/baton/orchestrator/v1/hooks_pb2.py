@@ -23,34 +23,56 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!baton/orchestrator/v1/hooks.proto\x12\x15\x62\x61ton.orchestrator.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"\xb0\x03\n\x04Hook\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x05stage\x18\x02 \x01(\x0e\x32!.baton.orchestrator.v1.Hook.Stage\x12\r\n\x05order\x18\x03 \x01(\x05\x12\x0f\n\x07\x62uiltin\x18\x04 \x01(\x08\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12=\n\x0c\x66\x61ilure_mode\x18\x06 \x01(\x0e\x32\'.baton.orchestrator.v1.Hook.FailureMode\x12*\n\x07timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tskippable\x18\x08 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\"=\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\r\n\tSTAGE_PRE\x10\x01\x12\x0e\n\nSTAGE_POST\x10\x02\"e\n\x0b\x46\x61ilureMode\x12\x1c\n\x18\x46\x41ILURE_MODE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46\x41ILURE_MODE_FAIL_OPEN\x10\x01\x12\x1c\n\x18\x46\x41ILURE_MODE_FAIL_CLOSED\x10\x02\"D\n\x10ListHooksRequest\x12\x30\n\x05stage\x18\x01 \x01(\x0e\x32!.baton.orchestrator.v1.Hook.Stage\"?\n\x11ListHooksResponse\x12*\n\x05hooks\x18\x01 \x03(\x0b\x32\x1b.baton.orchestrator.v1.Hook\"\x1e\n\x0eGetHookRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x0fGetHookResponse\x12)\n\x04hook\x18\x01 \x01(\x0b\x32\x1b.baton.orchestrator.v1.Hook2\xf4\x01\n\x0bHookManager\x12q\n\tListHooks\x12\'.baton.orchestrator.v1.ListHooksRequest\x1a(.baton.orchestrator.v1.ListHooksResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/hooks\x12r\n\x07GetHook\x12%.baton.orchestrator.v1.GetHookRequest\x1a&.baton.orchestrator.v1.GetHookResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/hooks/{name}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!baton/orchestrator/v1/hooks.proto\x12\x15\x62\x61ton.orchestrator.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9e\x04\n\x04Hook\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x30\n\x05stage\x18\x02 \x01(\x0e\x32!.baton.orchestrator.v1.Hook.Stage\x12\r\n\x05order\x18\x03 \x01(\x05\x12\x0f\n\x07\x62uiltin\x18\x04 \x01(\x08\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12=\n\x0c\x66\x61ilure_mode\x18\x06 \x01(\x0e\x32\'.baton.orchestrator.v1.Hook.FailureMode\x12*\n\x07timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x11\n\tskippable\x18\x08 \x01(\x08\x12\x13\n\x0b\x64\x65scription\x18\t \x01(\t\x12\x35\n\x0b\x63reate_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"=\n\x05Stage\x12\x15\n\x11STAGE_UNSPECIFIED\x10\x00\x12\r\n\tSTAGE_PRE\x10\x01\x12\x0e\n\nSTAGE_POST\x10\x02\"e\n\x0b\x46\x61ilureMode\x12\x1c\n\x18\x46\x41ILURE_MODE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x46\x41ILURE_MODE_FAIL_OPEN\x10\x01\x12\x1c\n\x18\x46\x41ILURE_MODE_FAIL_CLOSED\x10\x02\"D\n\x10ListHooksRequest\x12\x30\n\x05stage\x18\x01 \x01(\x0e\x32!.baton.orchestrator.v1.Hook.Stage\"?\n\x11ListHooksResponse\x12*\n\x05hooks\x18\x01 \x03(\x0b\x32\x1b.baton.orchestrator.v1.Hook\"\x1e\n\x0eGetHookRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"<\n\x0fGetHookResponse\x12)\n\x04hook\x18\x01 \x01(\x0b\x32\x1b.baton.orchestrator.v1.Hook\"F\n\x13RegisterHookRequest\x12/\n\x04hook\x18\x01 \x01(\x0b\x32\x1b.baton.orchestrator.v1.HookB\x04\xe2\x41\x01\x02\"R\n\x14RegisterHookResponse\x12)\n\x04hook\x18\x01 \x01(\x0b\x32\x1b.baton.orchestrator.v1.Hook\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\"\'\n\x11\x44\x65leteHookRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"\x14\n\x12\x44\x65leteHookResponse2\xf4\x03\n\x0bHookManager\x12q\n\tListHooks\x12\'.baton.orchestrator.v1.ListHooksRequest\x1a(.baton.orchestrator.v1.ListHooksResponse\"\x11\x82\xd3\xe4\x93\x02\x0b\x12\t/v1/hooks\x12r\n\x07GetHook\x12%.baton.orchestrator.v1.GetHookRequest\x1a&.baton.orchestrator.v1.GetHookResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/hooks/{name}\x12\x80\x01\n\x0cRegisterHook\x12*.baton.orchestrator.v1.RegisterHookRequest\x1a+.baton.orchestrator.v1.RegisterHookResponse\"\x17\x82\xd3\xe4\x93\x02\x11\"\t/v1/hooks:\x04hook\x12{\n\nDeleteHook\x12(.baton.orchestrator.v1.DeleteHookRequest\x1a).baton.orchestrator.v1.DeleteHookResponse\"\x18\x82\xd3\xe4\x93\x02\x12*\x10/v1/hooks/{name}b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'baton.orchestrator.v1.hooks_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_HOOK'].fields_by_name['create_time']._loaded_options = None
+  _globals['_HOOK'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_HOOK'].fields_by_name['update_time']._loaded_options = None
+  _globals['_HOOK'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_REGISTERHOOKREQUEST'].fields_by_name['hook']._loaded_options = None
+  _globals['_REGISTERHOOKREQUEST'].fields_by_name['hook']._serialized_options = b'\342A\001\002'
+  _globals['_DELETEHOOKREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_DELETEHOOKREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_HOOKMANAGER'].methods_by_name['ListHooks']._loaded_options = None
   _globals['_HOOKMANAGER'].methods_by_name['ListHooks']._serialized_options = b'\202\323\344\223\002\013\022\t/v1/hooks'
   _globals['_HOOKMANAGER'].methods_by_name['GetHook']._loaded_options = None
   _globals['_HOOKMANAGER'].methods_by_name['GetHook']._serialized_options = b'\202\323\344\223\002\022\022\020/v1/hooks/{name}'
-  _globals['_HOOK']._serialized_start=123
-  _globals['_HOOK']._serialized_end=555
-  _globals['_HOOK_STAGE']._serialized_start=391
-  _globals['_HOOK_STAGE']._serialized_end=452
-  _globals['_HOOK_FAILUREMODE']._serialized_start=454
-  _globals['_HOOK_FAILUREMODE']._serialized_end=555
-  _globals['_LISTHOOKSREQUEST']._serialized_start=557
-  _globals['_LISTHOOKSREQUEST']._serialized_end=625
-  _globals['_LISTHOOKSRESPONSE']._serialized_start=627
-  _globals['_LISTHOOKSRESPONSE']._serialized_end=690
-  _globals['_GETHOOKREQUEST']._serialized_start=692
-  _globals['_GETHOOKREQUEST']._serialized_end=722
-  _globals['_GETHOOKRESPONSE']._serialized_start=724
-  _globals['_GETHOOKRESPONSE']._serialized_end=784
-  _globals['_HOOKMANAGER']._serialized_start=787
-  _globals['_HOOKMANAGER']._serialized_end=1031
+  _globals['_HOOKMANAGER'].methods_by_name['RegisterHook']._loaded_options = None
+  _globals['_HOOKMANAGER'].methods_by_name['RegisterHook']._serialized_options = b'\202\323\344\223\002\021\"\t/v1/hooks:\004hook'
+  _globals['_HOOKMANAGER'].methods_by_name['DeleteHook']._loaded_options = None
+  _globals['_HOOKMANAGER'].methods_by_name['DeleteHook']._serialized_options = b'\202\323\344\223\002\022*\020/v1/hooks/{name}'
+  _globals['_HOOK']._serialized_start=189
+  _globals['_HOOK']._serialized_end=731
+  _globals['_HOOK_STAGE']._serialized_start=567
+  _globals['_HOOK_STAGE']._serialized_end=628
+  _globals['_HOOK_FAILUREMODE']._serialized_start=630
+  _globals['_HOOK_FAILUREMODE']._serialized_end=731
+  _globals['_LISTHOOKSREQUEST']._serialized_start=733
+  _globals['_LISTHOOKSREQUEST']._serialized_end=801
+  _globals['_LISTHOOKSRESPONSE']._serialized_start=803
+  _globals['_LISTHOOKSRESPONSE']._serialized_end=866
+  _globals['_GETHOOKREQUEST']._serialized_start=868
+  _globals['_GETHOOKREQUEST']._serialized_end=898
+  _globals['_GETHOOKRESPONSE']._serialized_start=900
+  _globals['_GETHOOKRESPONSE']._serialized_end=960
+  _globals['_REGISTERHOOKREQUEST']._serialized_start=962
+  _globals['_REGISTERHOOKREQUEST']._serialized_end=1032
+  _globals['_REGISTERHOOKRESPONSE']._serialized_start=1034
+  _globals['_REGISTERHOOKRESPONSE']._serialized_end=1116
+  _globals['_DELETEHOOKREQUEST']._serialized_start=1118
+  _globals['_DELETEHOOKREQUEST']._serialized_end=1157
+  _globals['_DELETEHOOKRESPONSE']._serialized_start=1159
+  _globals['_DELETEHOOKRESPONSE']._serialized_end=1179
+  _globals['_HOOKMANAGER']._serialized_start=1182
+  _globals['_HOOKMANAGER']._serialized_end=1682
 # @@protoc_insertion_point(module_scope)

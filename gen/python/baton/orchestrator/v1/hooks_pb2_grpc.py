@@ -26,7 +26,10 @@ if _version_not_supported:
 
 
 class HookManagerStub:
-    """HookManager lists the hooks that run around every Dispatch.
+    """HookManager keeps the hooks that run around every Dispatch: the built-in
+    ones (metrics, audit, session_lifecycle) and external hooks, processes that
+    implement `baton.hook.v1.Hook`. A hook runs for an operation when the
+    operation's policy names it.
     """
 
     def __init__(self, channel):
@@ -45,10 +48,23 @@ class HookManagerStub:
                 request_serializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.GetHookRequest.SerializeToString,
                 response_deserializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.GetHookResponse.FromString,
                 _registered_method=True)
+        self.RegisterHook = channel.unary_unary(
+                '/baton.orchestrator.v1.HookManager/RegisterHook',
+                request_serializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.RegisterHookRequest.SerializeToString,
+                response_deserializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.RegisterHookResponse.FromString,
+                _registered_method=True)
+        self.DeleteHook = channel.unary_unary(
+                '/baton.orchestrator.v1.HookManager/DeleteHook',
+                request_serializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.DeleteHookRequest.SerializeToString,
+                response_deserializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.DeleteHookResponse.FromString,
+                _registered_method=True)
 
 
 class HookManagerServicer:
-    """HookManager lists the hooks that run around every Dispatch.
+    """HookManager keeps the hooks that run around every Dispatch: the built-in
+    ones (metrics, audit, session_lifecycle) and external hooks, processes that
+    implement `baton.hook.v1.Hook`. A hook runs for an operation when the
+    operation's policy names it.
     """
 
     def ListHooks(self, request, context):
@@ -61,6 +77,25 @@ class HookManagerServicer:
 
     def GetHook(self, request, context):
         """GetHook returns one hook. Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegisterHook(self, request, context):
+        """RegisterHook creates an external hook, or replaces the external hook
+        registered under the same name, and returns it. Errors: INVALID_ARGUMENT
+        with field violations for a bad name, stage, address, order or timeout;
+        FAILED_PRECONDITION when the name belongs to a built-in hook.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteHook(self, request, context):
+        """DeleteHook removes an external hook; policies that name it skip it from
+        then on. Returns nothing. Errors: NOT_FOUND; FAILED_PRECONDITION for a
+        built-in hook.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -79,6 +114,16 @@ def add_HookManagerServicer_to_server(servicer, server):
                     request_deserializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.GetHookRequest.FromString,
                     response_serializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.GetHookResponse.SerializeToString,
             ),
+            'RegisterHook': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterHook,
+                    request_deserializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.RegisterHookRequest.FromString,
+                    response_serializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.RegisterHookResponse.SerializeToString,
+            ),
+            'DeleteHook': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteHook,
+                    request_deserializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.DeleteHookRequest.FromString,
+                    response_serializer=baton_dot_orchestrator_dot_v1_dot_hooks__pb2.DeleteHookResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'baton.orchestrator.v1.HookManager', rpc_method_handlers)
@@ -88,7 +133,10 @@ def add_HookManagerServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class HookManager:
-    """HookManager lists the hooks that run around every Dispatch.
+    """HookManager keeps the hooks that run around every Dispatch: the built-in
+    ones (metrics, audit, session_lifecycle) and external hooks, processes that
+    implement `baton.hook.v1.Hook`. A hook runs for an operation when the
+    operation's policy names it.
     """
 
     @staticmethod
@@ -135,6 +183,60 @@ class HookManager:
             '/baton.orchestrator.v1.HookManager/GetHook',
             baton_dot_orchestrator_dot_v1_dot_hooks__pb2.GetHookRequest.SerializeToString,
             baton_dot_orchestrator_dot_v1_dot_hooks__pb2.GetHookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterHook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.orchestrator.v1.HookManager/RegisterHook',
+            baton_dot_orchestrator_dot_v1_dot_hooks__pb2.RegisterHookRequest.SerializeToString,
+            baton_dot_orchestrator_dot_v1_dot_hooks__pb2.RegisterHookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteHook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.orchestrator.v1.HookManager/DeleteHook',
+            baton_dot_orchestrator_dot_v1_dot_hooks__pb2.DeleteHookRequest.SerializeToString,
+            baton_dot_orchestrator_dot_v1_dot_hooks__pb2.DeleteHookResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -22,32 +22,81 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from baton.orchestrator.v1 import circuit_breakers_pb2 as baton_dot_orchestrator_dot_v1_dot_circuit__breakers__pb2
+from baton.orchestrator.v1 import hooks_pb2 as baton_dot_orchestrator_dot_v1_dot_hooks__pb2
 from baton.registry.v1 import registry_pb2 as baton_dot_registry_dot_v1_dot_registry__pb2
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior__pb2
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
+from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$baton/orchestrator/v1/policies.proto\x12\x15\x62\x61ton.orchestrator.v1\x1a baton/registry/v1/registry.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\"\xfd\x01\n\x06Policy\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07pattern\x18\x02 \x01(\t\x12\r\n\x05hooks\x18\x03 \x03(\t\x12\x32\n\x0f\x64\x65\x66\x61ult_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0bmax_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x0cretry_policy\x18\x06 \x01(\x0b\x32\x1e.baton.registry.v1.RetryPolicy\x12\x16\n\x0erequired_roles\x18\x07 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\"\x15\n\x13ListPoliciesRequest\"G\n\x14ListPoliciesResponse\x12/\n\x08policies\x18\x01 \x03(\x0b\x32\x1d.baton.orchestrator.v1.Policy\" \n\x10GetPolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x11GetPolicyResponse\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.baton.orchestrator.v1.Policy2\x8a\x02\n\x0cPolicyEngine\x12}\n\x0cListPolicies\x12*.baton.orchestrator.v1.ListPoliciesRequest\x1a+.baton.orchestrator.v1.ListPoliciesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/policies\x12{\n\tGetPolicy\x12\'.baton.orchestrator.v1.GetPolicyRequest\x1a(.baton.orchestrator.v1.GetPolicyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/policies/{name}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$baton/orchestrator/v1/policies.proto\x12\x15\x62\x61ton.orchestrator.v1\x1a,baton/orchestrator/v1/circuit_breakers.proto\x1a!baton/orchestrator/v1/hooks.proto\x1a baton/registry/v1/registry.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"7\n\tRateLimit\x12\x1b\n\x13requests_per_second\x18\x01 \x01(\x01\x12\r\n\x05\x62urst\x18\x02 \x01(\x05\"\xc6\x05\n\x06Policy\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x15\n\x07pattern\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05hooks\x18\x03 \x03(\t\x12\x32\n\x0f\x64\x65\x66\x61ult_timeout\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0bmax_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x0cretry_policy\x18\x06 \x01(\x0b\x32\x1e.baton.registry.v1.RetryPolicy\x12\x16\n\x0erequired_roles\x18\x07 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12:\n\x10\x61\x63tor_rate_limit\x18\t \x01(\x0b\x32 .baton.orchestrator.v1.RateLimit\x12>\n\x14operation_rate_limit\x18\n \x01(\x0b\x32 .baton.orchestrator.v1.RateLimit\x12\x17\n\x0fmax_concurrency\x18\x0b \x01(\x05\x12\x44\n\x0f\x63ircuit_breaker\x18\x0c \x01(\x0b\x32+.baton.orchestrator.v1.CircuitBreakerConfig\x12\x17\n\x0fskippable_hooks\x18\r \x03(\t\x12\x35\n\x12idempotency_window\x18\x0e \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x0c\n\x04\x65tag\x18\x0f \x01(\t\x12\x14\n\x06source\x18\x10 \x01(\tB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"\x15\n\x13ListPoliciesRequest\"G\n\x14ListPoliciesResponse\x12/\n\x08policies\x18\x01 \x03(\x0b\x32\x1d.baton.orchestrator.v1.Policy\" \n\x10GetPolicyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x11GetPolicyResponse\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.baton.orchestrator.v1.Policy\"J\n\x13\x43reatePolicyRequest\x12\x33\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.baton.orchestrator.v1.PolicyB\x04\xe2\x41\x01\x02\"E\n\x14\x43reatePolicyResponse\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.baton.orchestrator.v1.Policy\"{\n\x13UpdatePolicyRequest\x12\x33\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.baton.orchestrator.v1.PolicyB\x04\xe2\x41\x01\x02\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"E\n\x14UpdatePolicyResponse\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.baton.orchestrator.v1.Policy\"7\n\x13\x44\x65letePolicyRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x0c\n\x04\x65tag\x18\x02 \x01(\t\"\x16\n\x14\x44\x65letePolicyResponse\"M\n\x14\x45xplainPolicyRequest\x12\x17\n\toperation\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\r\n\x05\x61\x63tor\x18\x02 \x01(\t\x12\r\n\x05roles\x18\x03 \x03(\t\"\x92\x04\n\x15\x45xplainPolicyResponse\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.baton.orchestrator.v1.Policy\x12\x19\n\x11matching_policies\x18\x02 \x03(\t\x12.\n\tpre_hooks\x18\x03 \x03(\x0b\x32\x1b.baton.orchestrator.v1.Hook\x12/\n\npost_hooks\x18\x04 \x03(\x0b\x32\x1b.baton.orchestrator.v1.Hook\x12\x15\n\rmissing_hooks\x18\x05 \x03(\t\x12*\n\x07timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\x12.\n\x0bmax_timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x34\n\x0cretry_policy\x18\x08 \x01(\x0b\x32\x1e.baton.registry.v1.RetryPolicy\x12\x0f\n\x07\x61llowed\x18\t \x01(\x08\x12\x15\n\rdenied_reason\x18\n \x01(\t\x12\x19\n\x11method_registered\x18\x0b \x01(\x08\x12\r\n\x05\x61\x63tor\x18\x0c \x01(\t\x12\r\n\x05roles\x18\r \x03(\t\x12\x44\n\x0f\x63ircuit_breaker\x18\x0e \x01(\x0b\x32+.baton.orchestrator.v1.CircuitBreakerConfig2\xba\x06\n\x0cPolicyEngine\x12}\n\x0cListPolicies\x12*.baton.orchestrator.v1.ListPoliciesRequest\x1a+.baton.orchestrator.v1.ListPoliciesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/policies\x12{\n\tGetPolicy\x12\'.baton.orchestrator.v1.GetPolicyRequest\x1a(.baton.orchestrator.v1.GetPolicyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/policies/{name}\x12\x85\x01\n\x0c\x43reatePolicy\x12*.baton.orchestrator.v1.CreatePolicyRequest\x1a+.baton.orchestrator.v1.CreatePolicyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\"\x0c/v1/policies:\x06policy\x12\x93\x01\n\x0cUpdatePolicy\x12*.baton.orchestrator.v1.UpdatePolicyRequest\x1a+.baton.orchestrator.v1.UpdatePolicyResponse\"*\x82\xd3\xe4\x93\x02$2\x1a/v1/policies/{policy.name}:\x06policy\x12\x84\x01\n\x0c\x44\x65letePolicy\x12*.baton.orchestrator.v1.DeletePolicyRequest\x1a+.baton.orchestrator.v1.DeletePolicyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/policies/{name}\x12\x88\x01\n\rExplainPolicy\x12+.baton.orchestrator.v1.ExplainPolicyRequest\x1a,.baton.orchestrator.v1.ExplainPolicyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/policies:explainb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'baton.orchestrator.v1.policies_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_POLICY'].fields_by_name['name']._loaded_options = None
+  _globals['_POLICY'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_POLICY'].fields_by_name['pattern']._loaded_options = None
+  _globals['_POLICY'].fields_by_name['pattern']._serialized_options = b'\342A\001\002'
+  _globals['_POLICY'].fields_by_name['source']._loaded_options = None
+  _globals['_POLICY'].fields_by_name['source']._serialized_options = b'\342A\001\003'
+  _globals['_POLICY'].fields_by_name['create_time']._loaded_options = None
+  _globals['_POLICY'].fields_by_name['create_time']._serialized_options = b'\342A\001\003'
+  _globals['_POLICY'].fields_by_name['update_time']._loaded_options = None
+  _globals['_POLICY'].fields_by_name['update_time']._serialized_options = b'\342A\001\003'
+  _globals['_CREATEPOLICYREQUEST'].fields_by_name['policy']._loaded_options = None
+  _globals['_CREATEPOLICYREQUEST'].fields_by_name['policy']._serialized_options = b'\342A\001\002'
+  _globals['_UPDATEPOLICYREQUEST'].fields_by_name['policy']._loaded_options = None
+  _globals['_UPDATEPOLICYREQUEST'].fields_by_name['policy']._serialized_options = b'\342A\001\002'
+  _globals['_DELETEPOLICYREQUEST'].fields_by_name['name']._loaded_options = None
+  _globals['_DELETEPOLICYREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
+  _globals['_EXPLAINPOLICYREQUEST'].fields_by_name['operation']._loaded_options = None
+  _globals['_EXPLAINPOLICYREQUEST'].fields_by_name['operation']._serialized_options = b'\342A\001\002'
   _globals['_POLICYENGINE'].methods_by_name['ListPolicies']._loaded_options = None
   _globals['_POLICYENGINE'].methods_by_name['ListPolicies']._serialized_options = b'\202\323\344\223\002\016\022\014/v1/policies'
   _globals['_POLICYENGINE'].methods_by_name['GetPolicy']._loaded_options = None
   _globals['_POLICYENGINE'].methods_by_name['GetPolicy']._serialized_options = b'\202\323\344\223\002\025\022\023/v1/policies/{name}'
-  _globals['_POLICY']._serialized_start=160
-  _globals['_POLICY']._serialized_end=413
-  _globals['_LISTPOLICIESREQUEST']._serialized_start=415
-  _globals['_LISTPOLICIESREQUEST']._serialized_end=436
-  _globals['_LISTPOLICIESRESPONSE']._serialized_start=438
-  _globals['_LISTPOLICIESRESPONSE']._serialized_end=509
-  _globals['_GETPOLICYREQUEST']._serialized_start=511
-  _globals['_GETPOLICYREQUEST']._serialized_end=543
-  _globals['_GETPOLICYRESPONSE']._serialized_start=545
-  _globals['_GETPOLICYRESPONSE']._serialized_end=611
-  _globals['_POLICYENGINE']._serialized_start=614
-  _globals['_POLICYENGINE']._serialized_end=880
+  _globals['_POLICYENGINE'].methods_by_name['CreatePolicy']._loaded_options = None
+  _globals['_POLICYENGINE'].methods_by_name['CreatePolicy']._serialized_options = b'\202\323\344\223\002\026\"\014/v1/policies:\006policy'
+  _globals['_POLICYENGINE'].methods_by_name['UpdatePolicy']._loaded_options = None
+  _globals['_POLICYENGINE'].methods_by_name['UpdatePolicy']._serialized_options = b'\202\323\344\223\002$2\032/v1/policies/{policy.name}:\006policy'
+  _globals['_POLICYENGINE'].methods_by_name['DeletePolicy']._loaded_options = None
+  _globals['_POLICYENGINE'].methods_by_name['DeletePolicy']._serialized_options = b'\202\323\344\223\002\025*\023/v1/policies/{name}'
+  _globals['_POLICYENGINE'].methods_by_name['ExplainPolicy']._loaded_options = None
+  _globals['_POLICYENGINE'].methods_by_name['ExplainPolicy']._serialized_options = b'\202\323\344\223\002\026\022\024/v1/policies:explain'
+  _globals['_RATELIMIT']._serialized_start=340
+  _globals['_RATELIMIT']._serialized_end=395
+  _globals['_POLICY']._serialized_start=398
+  _globals['_POLICY']._serialized_end=1108
+  _globals['_LISTPOLICIESREQUEST']._serialized_start=1110
+  _globals['_LISTPOLICIESREQUEST']._serialized_end=1131
+  _globals['_LISTPOLICIESRESPONSE']._serialized_start=1133
+  _globals['_LISTPOLICIESRESPONSE']._serialized_end=1204
+  _globals['_GETPOLICYREQUEST']._serialized_start=1206
+  _globals['_GETPOLICYREQUEST']._serialized_end=1238
+  _globals['_GETPOLICYRESPONSE']._serialized_start=1240
+  _globals['_GETPOLICYRESPONSE']._serialized_end=1306
+  _globals['_CREATEPOLICYREQUEST']._serialized_start=1308
+  _globals['_CREATEPOLICYREQUEST']._serialized_end=1382
+  _globals['_CREATEPOLICYRESPONSE']._serialized_start=1384
+  _globals['_CREATEPOLICYRESPONSE']._serialized_end=1453
+  _globals['_UPDATEPOLICYREQUEST']._serialized_start=1455
+  _globals['_UPDATEPOLICYREQUEST']._serialized_end=1578
+  _globals['_UPDATEPOLICYRESPONSE']._serialized_start=1580
+  _globals['_UPDATEPOLICYRESPONSE']._serialized_end=1649
+  _globals['_DELETEPOLICYREQUEST']._serialized_start=1651
+  _globals['_DELETEPOLICYREQUEST']._serialized_end=1706
+  _globals['_DELETEPOLICYRESPONSE']._serialized_start=1708
+  _globals['_DELETEPOLICYRESPONSE']._serialized_end=1730
+  _globals['_EXPLAINPOLICYREQUEST']._serialized_start=1732
+  _globals['_EXPLAINPOLICYREQUEST']._serialized_end=1809
+  _globals['_EXPLAINPOLICYRESPONSE']._serialized_start=1812
+  _globals['_EXPLAINPOLICYRESPONSE']._serialized_end=2342
+  _globals['_POLICYENGINE']._serialized_start=2345
+  _globals['_POLICYENGINE']._serialized_end=3171
 # @@protoc_insertion_point(module_scope)

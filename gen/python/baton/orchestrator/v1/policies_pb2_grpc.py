@@ -26,7 +26,9 @@ if _version_not_supported:
 
 
 class PolicyEngineStub:
-    """PolicyEngine holds the per-operation policies that Dispatch applies.
+    """PolicyEngine holds the per-operation policies that Dispatch applies. An
+    operation gets the policy with the most specific matching pattern: an exact
+    name beats `prefix.*`, a longer prefix beats a shorter one, `*` comes last.
     """
 
     def __init__(self, channel):
@@ -45,10 +47,32 @@ class PolicyEngineStub:
                 request_serializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.GetPolicyRequest.SerializeToString,
                 response_deserializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.GetPolicyResponse.FromString,
                 _registered_method=True)
+        self.CreatePolicy = channel.unary_unary(
+                '/baton.orchestrator.v1.PolicyEngine/CreatePolicy',
+                request_serializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.CreatePolicyRequest.SerializeToString,
+                response_deserializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.CreatePolicyResponse.FromString,
+                _registered_method=True)
+        self.UpdatePolicy = channel.unary_unary(
+                '/baton.orchestrator.v1.PolicyEngine/UpdatePolicy',
+                request_serializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.UpdatePolicyRequest.SerializeToString,
+                response_deserializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.UpdatePolicyResponse.FromString,
+                _registered_method=True)
+        self.DeletePolicy = channel.unary_unary(
+                '/baton.orchestrator.v1.PolicyEngine/DeletePolicy',
+                request_serializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.DeletePolicyRequest.SerializeToString,
+                response_deserializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.DeletePolicyResponse.FromString,
+                _registered_method=True)
+        self.ExplainPolicy = channel.unary_unary(
+                '/baton.orchestrator.v1.PolicyEngine/ExplainPolicy',
+                request_serializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.ExplainPolicyRequest.SerializeToString,
+                response_deserializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.ExplainPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class PolicyEngineServicer:
-    """PolicyEngine holds the per-operation policies that Dispatch applies.
+    """PolicyEngine holds the per-operation policies that Dispatch applies. An
+    operation gets the policy with the most specific matching pattern: an exact
+    name beats `prefix.*`, a longer prefix beats a shorter one, `*` comes last.
     """
 
     def ListPolicies(self, request, context):
@@ -61,6 +85,44 @@ class PolicyEngineServicer:
 
     def GetPolicy(self, request, context):
         """GetPolicy returns one policy. Errors: NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreatePolicy(self, request, context):
+        """CreatePolicy stores a new policy and returns it; it applies to the next
+        Dispatch on every replica. Errors: INVALID_ARGUMENT with field
+        violations (bad name or pattern, unknown hook, timeouts out of order,
+        bad limits); ALREADY_EXISTS when the name or the pattern is taken.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePolicy(self, request, context):
+        """UpdatePolicy changes the fields named in update_mask (all when empty)
+        and returns the policy. Errors: NOT_FOUND; ABORTED when the etag is
+        stale; INVALID_ARGUMENT as for CreatePolicy or for an unknown mask path;
+        ALREADY_EXISTS when the new pattern is another policy's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePolicy(self, request, context):
+        """DeletePolicy removes a policy; its operations fall back to the next
+        most specific one. Returns nothing. Errors: NOT_FOUND; ABORTED when the
+        etag is stale; FAILED_PRECONDITION for the built-in default policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExplainPolicy(self, request, context):
+        """ExplainPolicy says which policy, limits and hooks a Dispatch of the
+        operation by the actor would get, executing nothing. Errors:
+        INVALID_ARGUMENT without an operation.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -79,6 +141,26 @@ def add_PolicyEngineServicer_to_server(servicer, server):
                     request_deserializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.GetPolicyRequest.FromString,
                     response_serializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.GetPolicyResponse.SerializeToString,
             ),
+            'CreatePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePolicy,
+                    request_deserializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.CreatePolicyRequest.FromString,
+                    response_serializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.CreatePolicyResponse.SerializeToString,
+            ),
+            'UpdatePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePolicy,
+                    request_deserializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.UpdatePolicyRequest.FromString,
+                    response_serializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.UpdatePolicyResponse.SerializeToString,
+            ),
+            'DeletePolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePolicy,
+                    request_deserializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.DeletePolicyRequest.FromString,
+                    response_serializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.DeletePolicyResponse.SerializeToString,
+            ),
+            'ExplainPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainPolicy,
+                    request_deserializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.ExplainPolicyRequest.FromString,
+                    response_serializer=baton_dot_orchestrator_dot_v1_dot_policies__pb2.ExplainPolicyResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'baton.orchestrator.v1.PolicyEngine', rpc_method_handlers)
@@ -88,7 +170,9 @@ def add_PolicyEngineServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PolicyEngine:
-    """PolicyEngine holds the per-operation policies that Dispatch applies.
+    """PolicyEngine holds the per-operation policies that Dispatch applies. An
+    operation gets the policy with the most specific matching pattern: an exact
+    name beats `prefix.*`, a longer prefix beats a shorter one, `*` comes last.
     """
 
     @staticmethod
@@ -135,6 +219,114 @@ class PolicyEngine:
             '/baton.orchestrator.v1.PolicyEngine/GetPolicy',
             baton_dot_orchestrator_dot_v1_dot_policies__pb2.GetPolicyRequest.SerializeToString,
             baton_dot_orchestrator_dot_v1_dot_policies__pb2.GetPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.orchestrator.v1.PolicyEngine/CreatePolicy',
+            baton_dot_orchestrator_dot_v1_dot_policies__pb2.CreatePolicyRequest.SerializeToString,
+            baton_dot_orchestrator_dot_v1_dot_policies__pb2.CreatePolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.orchestrator.v1.PolicyEngine/UpdatePolicy',
+            baton_dot_orchestrator_dot_v1_dot_policies__pb2.UpdatePolicyRequest.SerializeToString,
+            baton_dot_orchestrator_dot_v1_dot_policies__pb2.UpdatePolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.orchestrator.v1.PolicyEngine/DeletePolicy',
+            baton_dot_orchestrator_dot_v1_dot_policies__pb2.DeletePolicyRequest.SerializeToString,
+            baton_dot_orchestrator_dot_v1_dot_policies__pb2.DeletePolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.orchestrator.v1.PolicyEngine/ExplainPolicy',
+            baton_dot_orchestrator_dot_v1_dot_policies__pb2.ExplainPolicyRequest.SerializeToString,
+            baton_dot_orchestrator_dot_v1_dot_policies__pb2.ExplainPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -8,20 +8,22 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class InvocationContext(_message.Message):
-    __slots__ = ("session_id", "run_id", "step_id", "attempt", "idempotency_key", "actor")
+    __slots__ = ("session_id", "run_id", "step_id", "attempt", "idempotency_key", "actor", "hook_context")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_ID_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
+    HOOK_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     run_id: str
     step_id: str
     attempt: int
     idempotency_key: str
     actor: str
-    def __init__(self, session_id: _Optional[str] = ..., run_id: _Optional[str] = ..., step_id: _Optional[str] = ..., attempt: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+    hook_context: _struct_pb2.Struct
+    def __init__(self, session_id: _Optional[str] = ..., run_id: _Optional[str] = ..., step_id: _Optional[str] = ..., attempt: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., actor: _Optional[str] = ..., hook_context: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class InvokeRequest(_message.Message):
     __slots__ = ("method", "version", "params", "context")

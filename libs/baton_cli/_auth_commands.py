@@ -1,0 +1,59 @@
+"""`baton token` and `baton apikey`: credentials for the platform's auth."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets
+from pathlib import Path
+
+import typer
+import yaml
+
+from baton_core import AuthConfig, access, hash_api_key, issue_token
+from baton_core import constants as c
+
+apikey_app = typer.Typer(help="API keys (stored hashed).", no_args_is_help=True)
+
+
+def _roles(roles: list[str]) -> list[str]:
+    unknown = sorted(set(roles) - set(access.ROLES))
+    if unknown:
+        typer.secho(f"warning: unknown role(s) {', '.join(unknown)}; known: "
+                    f"{', '.join(access.ROLES)}", fg="yellow", err=True)
+    return roles
+
+
+def token(
+    role: list[str] = typer.Option(..., "--role", "-r", help="Role to grant (repeatable): "
+                                   + ", ".join(access.ROLES) + "."),
+    subject: str = typer.Option("", "--subject", "-s", help="Who the token names "
+                                "(default: your user name)."),
+    ttl: float = typer.Option(3600.0, "--ttl", help="Seconds until the token expires."),
+    data_dir: Path = typer.Option(Path("./.baton"), "--data-dir",
+                                  help="The data directory of `baton up` (its JWT secret)."),
+) -> None:
+    """Print a signed JWT for the platform (the secret of `baton up` or BATON_JWT_SECRET)."""
+    config = AuthConfig.from_env(data_dir.resolve())
+    if not (config.secret or config.private_key):
+        typer.secho(f"error: no signing key: start `baton up --data-dir {data_dir}` once, or "
+                    f"set {c.ENV_JWT_SECRET} / {c.ENV_JWT_PRIVATE_KEY_FILE}", fg="red", err=True)
+        raise typer.Exit(1)
+    who = subject or os.environ.get("USER") or getpass.getuser() or "cli"
+    typer.echo(issue_token(config, who, _roles(role), ttl=ttl))
+
+
+@apikey_app.command("create")
+def apikey_create(
+    subject: str = typer.Option(..., "--subject", "-s", help="Who the key names."),
+    role: list[str] = typer.Option(..., "--role", "-r", help="Role to grant (repeatable)."),
+    file: Path = typer.Option(..., "--file", "-f", help=f"The keys file ({c.ENV_API_KEYS_FILE})."),
+) -> None:
+    """Create an API key, store its hash in FILE and print the key (shown only once)."""
+    key = "bk_" + secrets.token_urlsafe(32)
+    data = (yaml.safe_load(file.read_text()) if file.exists() else None) or {}
+    data.setdefault("keys", []).append(
+        {"subject": subject, "sha256": hash_api_key(key), "roles": _roles(role)})
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    typer.echo(key)

@@ -1,0 +1,54 @@
+"""What `baton serve` puts around every service: auth, audit, the error interceptor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from baton_core import (
+    App,
+    AuditInterceptor,
+    RemoteAuditSink,
+    ServiceCredentials,
+    Settings,
+    auth_interceptor,
+)
+
+
+class _WithSink:
+    """The app plus the audit sink it ships records through, stopped after it."""
+
+    def __init__(self, app: App, sink: RemoteAuditSink) -> None:
+        self._app = app
+        self._sink = sink
+        drain = getattr(app, "drain", None)
+        if drain is not None:
+            self.drain = drain
+
+    def services(self):
+        return self._app.services()
+
+    async def start(self) -> None:
+        await self._app.start()
+
+    async def stop(self) -> None:
+        try:
+            await self._app.stop()
+        finally:
+            await self._sink.stop()
+
+
+def hosted(kind: str, settings: Settings,
+           app: App) -> tuple[App, Sequence[grpc.aio.ServerInterceptor]]:
+    """The app to run and its interceptors: auth (a warning every start when it is
+    off), then audit of mutating RPCs, kept by the app itself when it has an
+    `audit_sink` (the orchestrator) and sent to the orchestrator otherwise."""
+    auth = auth_interceptor(settings.auth)
+    sink = getattr(app, "audit_sink", None)
+    if sink is None:
+        credentials = ServiceCredentials(settings.auth, kind)
+        credentials.own()  # fails now, not at the first record, when nothing can sign
+        sink = RemoteAuditSink(settings.orchestrator_addr, credentials)
+        app = _WithSink(app, sink)
+    return app, [auth, AuditInterceptor(sink, kind)]

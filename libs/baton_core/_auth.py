@@ -1,0 +1,267 @@
+"""Who is calling: JWT bearer tokens (HS256, RS256) and hashed API keys.
+
+`AuthConfig.from_env` reads the settings; `Authenticator` turns call metadata
+into an `Identity`; `issue_token` mints tokens (for `baton token` and for the
+services' own credentials); `ServiceCredentials` is the metadata a service
+sends when it calls another one, carrying the actor it acts for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jwt
+import yaml
+
+from . import _constants as c
+from ._access import ADMIN, SERVICE
+from ._errors import Unauthenticated
+
+log = logging.getLogger("baton.auth")
+
+_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated caller.
+
+    Attributes:
+        subject: Who the caller is (the token's `sub`, the API key's subject).
+        roles: Roles the caller holds.
+        via: For a call a service made on someone's behalf, the service.
+    """
+
+    subject: str
+    roles: tuple[str, ...] = ()
+    via: str = ""
+
+    def has_any(self, roles: Iterable[str]) -> bool:
+        return ADMIN in self.roles or any(r in self.roles for r in roles)
+
+
+ANONYMOUS = Identity("anonymous", (ADMIN,))
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    subject: str
+    roles: tuple[str, ...]
+
+
+def hash_api_key(key: str) -> str:
+    """The form in which API keys are stored (keys are random, so SHA-256 suffices)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def _read(path: str | Path) -> str:
+    return Path(path).read_text().strip()
+
+
+def load_api_keys(path: str | Path) -> dict[str, ApiKey]:
+    """Reads `keys: [{subject, sha256, roles}]` from a YAML file."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    keys = {}
+    for entry in data.get("keys", []):
+        keys[entry["sha256"]] = ApiKey(entry["subject"], tuple(entry.get("roles", ())))
+    return keys
+
+
+def default_secret_path(data_dir: str | Path) -> Path:
+    return Path(data_dir) / c.JWT_SECRET_FILE_NAME
+
+
+def ensure_secret(data_dir: str | Path) -> Path:
+    """Creates the HS256 secret under `data_dir` on first use; returns its path."""
+    path = default_secret_path(data_dir)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+    return path
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Authentication settings; `enabled=False` lets every call in."""
+
+    enabled: bool = True
+    secret: str = ""
+    public_key: str = ""
+    private_key: str = ""
+    issuer: str = c.DEFAULT_JWT_ISSUER
+    audience: str = c.DEFAULT_JWT_AUDIENCE
+    api_keys: Mapping[str, ApiKey] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, data_dir: str | Path | None = None) -> AuthConfig:
+        """From BATON_AUTH, BATON_JWT_* and BATON_API_KEYS_FILE; without a secret
+        set, the one `baton up` keeps under `data_dir` is used when it exists."""
+        mode = (_env(c.ENV_AUTH) or "on").lower()
+        if mode not in ("on", "off", "true", "false", "1", "0"):
+            raise ValueError(f"{c.ENV_AUTH} must be on or off, not {mode!r}")
+        secret = _env(c.ENV_JWT_SECRET)
+        if not secret and _env(c.ENV_JWT_SECRET_FILE):
+            secret = _read(_env(c.ENV_JWT_SECRET_FILE))
+        public = _read(_env(c.ENV_JWT_PUBLIC_KEY_FILE)) if _env(c.ENV_JWT_PUBLIC_KEY_FILE) else ""
+        private = (_read(_env(c.ENV_JWT_PRIVATE_KEY_FILE))
+                   if _env(c.ENV_JWT_PRIVATE_KEY_FILE) else "")
+        if not secret and not public and data_dir is not None:
+            path = default_secret_path(data_dir)
+            if path.exists():
+                secret = _read(path)
+        keys = load_api_keys(_env(c.ENV_API_KEYS_FILE)) if _env(c.ENV_API_KEYS_FILE) else {}
+        return cls(enabled=mode in ("on", "true", "1"), secret=secret, public_key=public,
+                   private_key=private, issuer=_env(c.ENV_JWT_ISSUER) or c.DEFAULT_JWT_ISSUER,
+                   audience=_env(c.ENV_JWT_AUDIENCE) or c.DEFAULT_JWT_AUDIENCE, api_keys=keys)
+
+    def check(self) -> None:
+        """Raises when auth is on but nothing could verify a credential."""
+        if self.enabled and not (self.secret or self.public_key or self.api_keys):
+            raise RuntimeError(
+                f"authentication is on but no key is configured: set {c.ENV_JWT_SECRET} "
+                f"(or {c.ENV_JWT_SECRET_FILE}), {c.ENV_JWT_PUBLIC_KEY_FILE} or "
+                f"{c.ENV_API_KEYS_FILE}, or turn it off explicitly with {c.ENV_AUTH}=off")
+
+
+def issue_token(config: AuthConfig, subject: str, roles: Sequence[str],
+                ttl: float = 3600.0, **claims) -> str:
+    """A signed JWT for `subject` (HS256 with the secret, else RS256 with the private key)."""
+    now = int(time.time())
+    payload = {"sub": subject, "roles": list(roles), "iss": config.issuer,
+               "aud": config.audience, "iat": now, "exp": now + int(ttl), **claims}
+    if config.secret:
+        return jwt.encode(payload, config.secret, algorithm="HS256")
+    if config.private_key:
+        return jwt.encode(payload, config.private_key, algorithm="RS256")
+    raise RuntimeError("no signing key: need a JWT secret or a private key to issue tokens")
+
+
+def _roles(claim) -> tuple[str, ...]:
+    if isinstance(claim, str):
+        return tuple(r for r in claim.replace(",", " ").split() if r)
+    if isinstance(claim, list | tuple):
+        return tuple(str(r) for r in claim)
+    return ()
+
+
+class Authenticator:
+    """Verifies bearer tokens and API keys; verified tokens are cached until they expire."""
+
+    def __init__(self, config: AuthConfig) -> None:
+        self.config = config
+        self._cache: dict[str, tuple[Identity, float]] = {}
+
+    def authenticate(self, authorization: str, api_key: str) -> Identity:
+        """The caller named by an `authorization` header or an API key.
+
+        Raises:
+            Unauthenticated: Missing, malformed, expired or unknown credentials.
+        """
+        if authorization:
+            scheme, _, credential = authorization.partition(" ")
+            scheme = scheme.lower()
+            if scheme == "bearer" and credential:
+                return self.verify_token(credential.strip())
+            if scheme == "apikey" and credential:
+                return self.verify_api_key(credential.strip())
+            raise Unauthenticated("authorization must be `Bearer <token>` or `ApiKey <key>`",
+                                  reason="CREDENTIALS_MALFORMED")
+        if api_key:
+            return self.verify_api_key(api_key)
+        raise Unauthenticated("this call needs credentials: send `authorization: Bearer "
+                              "<token>` (get one with `baton token --role ...`) or an API key",
+                              reason="CREDENTIALS_MISSING")
+
+    def verify_api_key(self, key: str) -> Identity:
+        entry = self.config.api_keys.get(hash_api_key(key))
+        if entry is None:
+            raise Unauthenticated("unknown API key", reason="API_KEY_INVALID")
+        return Identity(entry.subject, entry.roles)
+
+    def verify_token(self, token: str) -> Identity:
+        cached = self._cache.get(token)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
+        claims = self._decode(token)
+        identity = Identity(str(claims["sub"]), _roles(claims.get("roles")))
+        if len(self._cache) >= _CACHE_SIZE:
+            self._cache.clear()
+        self._cache[token] = (identity, float(claims["exp"]))
+        return identity
+
+    def _decode(self, token: str) -> dict:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"malformed token: {exc}", reason="TOKEN_INVALID") from None
+        alg = header.get("alg")
+        key = {"HS256": self.config.secret, "RS256": self.config.public_key}.get(alg)
+        if not key:
+            raise Unauthenticated(f"tokens signed with {alg} are not accepted here",
+                                  reason="TOKEN_INVALID")
+        try:
+            return jwt.decode(token, key, algorithms=[alg], audience=self.config.audience,
+                              issuer=self.config.issuer,
+                              options={"require": ["exp", "sub", "iss", "aud"]})
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("token expired", reason="TOKEN_EXPIRED") from None
+        except jwt.InvalidAudienceError:
+            raise Unauthenticated(f"token is not for audience {self.config.audience!r}",
+                                  reason="TOKEN_WRONG_AUDIENCE") from None
+        except jwt.InvalidIssuerError:
+            raise Unauthenticated(f"token is not from issuer {self.config.issuer!r}",
+                                  reason="TOKEN_WRONG_ISSUER") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"invalid token: {exc}", reason="TOKEN_INVALID") from None
+
+
+class ServiceCredentials:
+    """The metadata one service sends to another: its own credentials plus the
+    actor (and roles) it acts for, which the receiver trusts from `service` callers.
+
+    With a signing key the service mints its own short-lived token; otherwise
+    it sends BATON_SERVICE_TOKEN or BATON_SERVICE_API_KEY.
+    """
+
+    def __init__(self, config: AuthConfig, service: str, ttl: float = 3600.0) -> None:
+        self.config = config
+        self.subject = f"service:{service}"
+        self._ttl = ttl
+        self._token = ""
+        self._renew_at = 0.0
+        self._static: tuple[tuple[str, str], ...] = ()
+        if _env(c.ENV_SERVICE_TOKEN):
+            self._static = ((c.AUTHORIZATION_HEADER, f"Bearer {_env(c.ENV_SERVICE_TOKEN)}"),)
+        elif _env(c.ENV_SERVICE_API_KEY):
+            self._static = ((c.API_KEY_HEADER, _env(c.ENV_SERVICE_API_KEY)),)
+
+    def own(self) -> tuple[tuple[str, str], ...]:
+        """The service's own credentials (empty with auth off)."""
+        if not self.config.enabled or self._static:
+            return self._static
+        now = time.time()
+        if now >= self._renew_at:
+            self._token = issue_token(self.config, self.subject, [SERVICE], ttl=self._ttl)
+            self._renew_at = now + self._ttl / 2
+        return ((c.AUTHORIZATION_HEADER, f"Bearer {self._token}"),)
+
+    def on_behalf_of(self, identity: Identity | None) -> tuple[tuple[str, str], ...]:
+        """Own credentials plus the actor and roles of `identity`."""
+        own = self.own()
+        if identity is None:
+            return own
+        return (*own, (c.ACTOR_HEADER, identity.subject),
+                (c.ROLES_HEADER, ",".join(identity.roles)))

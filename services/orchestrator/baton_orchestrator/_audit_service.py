@@ -1,0 +1,61 @@
+"""The AuditLog servicer: query records; accept those the other services send."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from baton.orchestrator.v1 import audit_pb2, audit_pb2_grpc
+from baton_core import (
+    AuditEntry,
+    InvalidArgument,
+    datetime_to_timestamp,
+    dict_to_struct,
+    struct_to_dict,
+)
+
+from ._audit_log import AuditLog, AuditQuery
+
+_MAX_WRITE = 1000
+
+
+def entry_proto(entry: AuditEntry) -> audit_pb2.AuditRecord:
+    return audit_pb2.AuditRecord(
+        record_id=entry.record_id, time=datetime_to_timestamp(entry.time), actor=entry.actor,
+        via=entry.via, action=entry.action, entity_type=entry.entity_type, entity=entry.entity,
+        changes=dict_to_struct(entry.changes), outcome=entry.outcome, service=entry.service,
+        roles=list(entry.roles))
+
+
+def _stamp(message, field: str):
+    return getattr(message, field).ToDatetime(tzinfo=dt.UTC) if message.HasField(field) else None
+
+
+class AuditLogServicer(audit_pb2_grpc.AuditLogServicer):
+    def __init__(self, log: AuditLog) -> None:
+        self._log = log
+
+    async def ListAuditRecords(self, request, context):
+        entries, token = await self._log.query(AuditQuery(
+            actor=request.actor, action=request.action, entity_type=request.entity_type,
+            entity=request.entity, outcome=request.outcome,
+            start_time=_stamp(request, "start_time"), end_time=_stamp(request, "end_time"),
+            page_size=request.page_size, page_token=request.page_token))
+        return audit_pb2.ListAuditRecordsResponse(records=[entry_proto(e) for e in entries],
+                                                  next_page_token=token)
+
+    async def WriteAuditRecords(self, request, context):
+        if len(request.records) > _MAX_WRITE:
+            raise InvalidArgument(f"at most {_MAX_WRITE} records per call",
+                                  violations=[("records", f"at most {_MAX_WRITE}")])
+        problems = [(f"records[{i}].{name}", "is required")
+                    for i, record in enumerate(request.records)
+                    for name in ("record_id", "actor", "action", "entity_type")
+                    if not getattr(record, name)]
+        if problems:
+            raise InvalidArgument("incomplete audit records", violations=problems)
+        entries = [AuditEntry(
+            actor=r.actor, action=r.action, entity_type=r.entity_type, entity=r.entity,
+            changes=struct_to_dict(r.changes), outcome=r.outcome or "OK", via=r.via,
+            roles=tuple(r.roles), service=r.service, record_id=r.record_id,
+            time=_stamp(r, "time") or dt.datetime.now(dt.UTC)) for r in request.records]
+        return audit_pb2.WriteAuditRecordsResponse(written=await self._log.write(entries))

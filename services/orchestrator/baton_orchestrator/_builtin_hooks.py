@@ -1,0 +1,87 @@
+"""The built-in hooks: metrics, audit and session_lifecycle (all post-hooks)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+from baton.sessions.v1 import sessions_pb2
+from baton_core import AuditEntry, AuditSink, Identity, dict_to_struct, seconds_to_duration
+
+from ._hooks import FAIL_OPEN, POST, HookInput, HookOutcome
+from ._sessions import SessionsGateway
+
+DISPATCH_TOTAL = Counter("baton_dispatch_total", "Executions by operation and outcome",
+                         ["operation", "outcome"])
+DISPATCH_SECONDS = Histogram("baton_dispatch_seconds",
+                             "Execution latency by operation and outcome",
+                             ["operation", "outcome"])
+
+
+def outcome_name(outcome: HookOutcome) -> str:
+    return "OK" if outcome.error is None else outcome.error.code.name
+
+
+class _Builtin:
+    name = ""
+    stage, order, skippable, description = POST, 0, False, ""
+    builtin, address, failure_mode, timeout = True, "", FAIL_OPEN, None
+
+    async def pre(self, call: HookInput) -> None:
+        return None
+
+    async def post(self, call: HookInput, outcome: HookOutcome) -> None:
+        return None
+
+
+class MetricsHook(_Builtin):
+    name, order = "metrics", 100
+    description = "Prometheus counters and latency histograms per operation and outcome."
+
+    async def post(self, call: HookInput, outcome: HookOutcome) -> None:
+        label = outcome_name(outcome)
+        DISPATCH_TOTAL.labels(call.operation, label).inc()
+        DISPATCH_SECONDS.labels(call.operation, label).observe(outcome.seconds)
+
+
+class AuditHook(_Builtin):
+    name, order = "audit", 150
+    description = "One audit record per executed operation: actor, operation, outcome."
+
+    def __init__(self, sink: AuditSink) -> None:
+        self._sink = sink
+
+    async def post(self, call: HookInput, outcome: HookOutcome) -> None:
+        changes = {"execution_id": call.execution_id, "policy": call.policy,
+                   "duration_ms": round(outcome.seconds * 1000, 3),
+                   "attempts": outcome.attempts}
+        for key in ("session_id", "run_id", "step_id"):
+            if getattr(call, key):
+                changes[key] = getattr(call, key)
+        if outcome.error is not None:
+            changes["error"] = outcome.error.message[:500]
+        self._sink.record(AuditEntry(
+            actor=call.actor, action="dispatch", entity_type="operation", entity=call.operation,
+            changes=changes, outcome=outcome_name(outcome), via=call.via, roles=call.roles,
+            service="orchestrator"))
+
+
+class SessionLifecycleHook(_Builtin):
+    name, order, skippable = "session_lifecycle", 200, True
+    description = "Records the execution in the caller's session history."
+
+    def __init__(self, sessions: SessionsGateway) -> None:
+        self._sessions = sessions
+
+    async def post(self, call: HookInput, outcome: HookOutcome) -> None:
+        if not call.session_id or call.dry_run:
+            return
+        status = (sessions_pb2.Execution.STATUS_SUCCEEDED if outcome.error is None
+                  else sessions_pb2.Execution.STATUS_FAILED)
+        execution = sessions_pb2.Execution(
+            execution_id=call.execution_id, session_id=call.session_id,
+            operation=call.operation, status=status,
+            duration=seconds_to_duration(outcome.seconds),
+            error="" if outcome.error is None else outcome.error.message,
+            run_id=call.run_id, step_id=call.step_id, actor=call.actor,
+            result=dict_to_struct(outcome.result or {}))
+        await self._sessions.track(execution, identity=Identity(call.actor, call.roles))

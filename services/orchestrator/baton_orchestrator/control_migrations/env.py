@@ -1,0 +1,3 @@
+from baton_core import run_alembic_env
+
+run_alembic_env()

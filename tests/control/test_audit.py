@@ -1,0 +1,136 @@
+"""Audit: one record per execution and per change, on every service, naming the real actor."""
+
+from __future__ import annotations
+
+from google.protobuf import field_mask_pb2
+
+from baton.orchestrator.v1 import (
+    audit_pb2,
+    hooks_pb2,
+    orchestrator_pb2,
+    policies_pb2,
+    workflows_pb2_grpc,
+)
+from baton.orchestrator.v1 import circuit_breakers_pb2 as cb
+from baton.orchestrator.v1 import workflows_pb2 as wf
+from baton.registry.v1 import registry_pb2
+from baton.sessions.v1 import sessions_pb2
+from baton_core import dict_to_struct, struct_to_dict
+
+from .conftest import until
+
+
+async def records_of(replica, metadata, **filters) -> list[audit_pb2.AuditRecord]:
+    found, token = [], ""
+    while True:
+        page = await replica.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
+            page_size=3, page_token=token, **filters), metadata=metadata)
+        found += page.records
+        token = page.next_page_token
+        if not token:
+            return found
+
+
+async def test_every_mutation_and_execution_is_recorded_with_the_real_actor(
+        control, probe, auth_keys, admin):
+    p = probe.prefix
+    actor = f"{p}-alice"
+    alice = auth_keys.bearer(actor, ["admin"])
+    a = control.a
+    # Orchestrator: policies, hooks, breakers, workflows.
+    created = (await a.policies.CreatePolicy(policies_pb2.CreatePolicyRequest(
+        policy=policies_pb2.Policy(name=f"{p}-audited", pattern=f"{p}.*")),
+        metadata=alice)).policy
+    await a.policies.UpdatePolicy(policies_pb2.UpdatePolicyRequest(
+        policy=policies_pb2.Policy(name=created.name, description="changed"),
+        update_mask=field_mask_pb2.FieldMask(paths=["description"])), metadata=alice)
+    await a.policies.DeletePolicy(policies_pb2.DeletePolicyRequest(name=created.name),
+                                  metadata=alice)
+    await a.hooks.RegisterHook(hooks_pb2.RegisterHookRequest(hook=hooks_pb2.Hook(
+        name=f"{p}-hook", stage=hooks_pb2.Hook.STAGE_PRE, address="127.0.0.1:9")),
+        metadata=alice)
+    await a.hooks.DeleteHook(hooks_pb2.DeleteHookRequest(name=f"{p}-hook"), metadata=alice)
+    await a.breakers.UpdateCircuitBreakerConfig(cb.UpdateCircuitBreakerConfigRequest(
+        endpoint=f"{p}:1", config=cb.CircuitBreakerConfig(failure_threshold=3)),
+        metadata=alice)
+    await a.breakers.ResetCircuitBreaker(cb.ResetCircuitBreakerRequest(
+        endpoint=f"{p}:1", clear_config=True), metadata=alice)
+    workflows = workflows_pb2_grpc.WorkflowsStub(control.workflows_channel)
+    workflow = (await workflows.CreateWorkflow(wf.CreateWorkflowRequest(workflow=wf.Workflow(
+        name=f"{p}-flow", steps=[wf.WorkflowStep(step_id="s", method=probe.echo,
+                                                 params=dict_to_struct({"value": "x"}))])),
+        metadata=alice)).workflow
+    await workflows.DeleteWorkflow(wf.DeleteWorkflowRequest(workflow_id=workflow.workflow_id),
+                                   metadata=alice)
+    # Registry: methods and tools.
+    await control.registry.UpdateMethod(registry_pb2.UpdateMethodRequest(
+        method=registry_pb2.Method(name=probe.echo, description="audited"),
+        update_mask=field_mask_pb2.FieldMask(paths=["description"])), metadata=alice)
+    await control.registry.RegisterTool(registry_pb2.RegisterToolRequest(
+        tool=registry_pb2.Tool(name=f"{p}_tool", method=probe.echo)), metadata=alice)
+    await control.registry.RegisterMethod(registry_pb2.RegisterMethodRequest(
+        method=registry_pb2.Method(name=f"{p}.spare", version="1.0.0")), metadata=alice)
+    await control.registry.DeleteMethod(registry_pb2.DeleteMethodRequest(name=f"{p}.spare"),
+                                        metadata=alice)
+    # Sessions, and an execution in one (tracked by the orchestrator for alice).
+    session = (await control.sessions.CreateSession(sessions_pb2.CreateSessionRequest(
+        user_id=actor), metadata=alice)).session
+    await control.sessions.UpdateSessionContext(sessions_pb2.UpdateSessionContextRequest(
+        session_id=session.session_id, values=dict_to_struct({"k": "v"})), metadata=alice)
+    executed = await control.b.dispatch.Dispatch(orchestrator_pb2.DispatchRequest(
+        operation=probe.echo, params=dict_to_struct({"value": "x"}),
+        session_id=session.session_id), metadata=alice)
+    await control.sessions.CloseSession(sessions_pb2.CloseSessionRequest(
+        session_id=session.session_id), metadata=alice)
+
+    expected = {
+        ("create", "policy", created.name), ("update", "policy", created.name),
+        ("delete", "policy", created.name), ("register", "hook", f"{p}-hook"),
+        ("delete", "hook", f"{p}-hook"), ("update", "circuit_breaker", f"{p}:1"),
+        ("reset", "circuit_breaker", f"{p}:1"),
+        ("create", "workflow", workflow.workflow_id),
+        ("delete", "workflow", workflow.workflow_id),
+        ("update", "method", probe.echo), ("register", "tool", f"{p}_tool"),
+        ("register", "method", f"{p}.spare"), ("delete", "method", f"{p}.spare"),
+        ("create", "session", session.session_id), ("update", "session", session.session_id),
+        ("track", "session", session.session_id), ("close", "session", session.session_id),
+        ("dispatch", "operation", probe.echo),
+    }
+    found: dict = {}
+
+    async def all_recorded() -> bool:
+        found.clear()
+        for record in await records_of(control.b, admin, actor=actor):
+            found[(record.action, record.entity_type, record.entity)] = record
+        return expected <= set(found)
+
+    await until(all_recorded, what="every change is in the audit log")
+    assert all(r.outcome == "OK" and r.actor == actor and r.time.seconds
+               for r in found.values())
+    services = {key[1]: found[key].service for key in expected}
+    assert services["method"] == "registry" and services["session"] == "sessions"
+    assert services["policy"] == "orchestrator"
+    # The orchestrator tracked the execution in alice's name, as itself.
+    tracked = found[("track", "session", session.session_id)]
+    assert tracked.via == "service:orchestrator" and tracked.roles == ["admin"]
+    dispatched = found[("dispatch", "operation", probe.echo)]
+    assert struct_to_dict(dispatched.changes)["execution_id"] == \
+        executed.metadata.execution_id
+    assert struct_to_dict(found[("update", "policy", created.name)].changes)[
+        "update_mask"] == "description"
+
+
+async def test_refused_changes_are_recorded_with_their_outcome(control, probe, auth_keys):
+    actor = f"{probe.prefix}-mallory"
+    mallory = auth_keys.bearer(actor, ["admin"])
+    try:
+        await control.a.policies.DeletePolicy(policies_pb2.DeletePolicyRequest(
+            name=f"{probe.prefix}-absent"), metadata=mallory)
+    except Exception:  # noqa: BLE001 - NOT_FOUND is the point
+        pass
+
+    async def recorded() -> bool:
+        records = await records_of(control.a, mallory, actor=actor, action="delete")
+        return [r.outcome for r in records] == ["NOT_FOUND"]
+
+    await until(recorded, what="the refused delete is recorded")

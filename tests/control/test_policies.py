@@ -1,0 +1,133 @@
+"""Policies: precedence, CRUD, the policies file, ExplainPolicy, roles and timeouts."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2, field_mask_pb2
+
+from baton.orchestrator.v1 import orchestrator_pb2, policies_pb2
+from baton_core import dict_to_struct, from_rpc_error
+
+from .conftest import put_policy
+
+
+def seconds(value: float) -> duration_pb2.Duration:
+    duration = duration_pb2.Duration()
+    duration.FromNanoseconds(int(value * 1e9))
+    return duration
+
+
+async def dispatch(replica, operation, metadata, params=None, **directives):
+    return await replica.dispatch.Dispatch(orchestrator_pb2.DispatchRequest(
+        operation=operation, params=dict_to_struct(params or {"value": "v"}),
+        directives=orchestrator_pb2.Directives(**directives)), metadata=metadata)
+
+
+async def test_the_most_specific_policy_wins(control, probe, admin):
+    p = probe.prefix
+    await put_policy(control, admin, name=f"{p}-family", pattern=f"{p}.*")
+    await put_policy(control, admin, name=f"{p}-exact", pattern=probe.echo)
+
+    assert (await dispatch(control.a, probe.echo, admin)).metadata.policy == f"{p}-exact"
+    slept = await dispatch(control.b, probe.sleep, admin, {"seconds": 0})
+    assert slept.metadata.policy == f"{p}-family"
+
+    explained = await control.b.policies.ExplainPolicy(
+        policies_pb2.ExplainPolicyRequest(operation=probe.echo), metadata=admin)
+    assert explained.policy.name == f"{p}-exact"
+    assert list(explained.matching_policies) == [f"{p}-exact", f"{p}-family", "default"]
+    listed = [x.name for x in (await control.a.policies.ListPolicies(
+        policies_pb2.ListPoliciesRequest(), metadata=admin)).policies]
+    assert listed.index(f"{p}-exact") < listed.index(f"{p}-family") < listed.index("default")
+
+    await control.a.policies.DeletePolicy(
+        policies_pb2.DeletePolicyRequest(name=f"{p}-exact"), metadata=admin)
+    assert (await dispatch(control.a, probe.echo, admin)).metadata.policy == f"{p}-family"
+
+
+async def test_policy_crud_with_masks_etags_and_conflicts(control, probe, admin):
+    p = probe.prefix
+    created = await put_policy(control, admin, name=f"{p}-crud", pattern=probe.echo,
+                               description="first", max_timeout=seconds(10))
+    assert created.source == "api" and created.etag and created.create_time.seconds
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await control.a.policies.CreatePolicy(policies_pb2.CreatePolicyRequest(
+            policy=policies_pb2.Policy(name=f"{p}-other", pattern=probe.echo)), metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
+
+    updated = (await control.a.policies.UpdatePolicy(policies_pb2.UpdatePolicyRequest(
+        policy=policies_pb2.Policy(name=f"{p}-crud", description="second",
+                                   etag=created.etag),
+        update_mask=field_mask_pb2.FieldMask(paths=["description"])), metadata=admin)).policy
+    assert updated.description == "second" and updated.etag != created.etag
+    assert updated.max_timeout.seconds == 10  # not in the mask: kept
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # stale etag
+        await control.a.policies.UpdatePolicy(policies_pb2.UpdatePolicyRequest(
+            policy=policies_pb2.Policy(name=f"{p}-crud", description="third",
+                                       etag=created.etag),
+            update_mask=field_mask_pb2.FieldMask(paths=["description"])), metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.ABORTED
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await control.a.policies.CreatePolicy(policies_pb2.CreatePolicyRequest(
+            policy=policies_pb2.Policy(name="Bad!", pattern="not a pattern", hooks=["nope"],
+                                       default_timeout=seconds(9),
+                                       max_timeout=seconds(5))), metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {f for f, _ in from_rpc_error(caught.value).violations} == {
+        "policy.name", "policy.pattern", "policy.hooks[0]", "policy.default_timeout"}
+
+    await control.a.policies.DeletePolicy(policies_pb2.DeletePolicyRequest(
+        name=f"{p}-crud", etag=updated.etag), metadata=admin)
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await control.a.policies.GetPolicy(policies_pb2.GetPolicyRequest(name=f"{p}-crud"),
+                                           metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_policies_file_is_loaded_at_start(control, admin):
+    policy = (await control.b.policies.GetPolicy(policies_pb2.GetPolicyRequest(
+        name="from-file"), metadata=admin)).policy
+    assert policy.source == "file" and policy.pattern == "filetest.*"
+    assert policy.max_timeout.seconds == 7
+
+
+async def test_required_roles_are_enforced_and_explained(control, probe, admin, auth_keys):
+    p = probe.prefix
+    await put_policy(control, admin, name=f"{p}-roles", pattern=probe.echo,
+                     required_roles=["operator"])
+    user = auth_keys.bearer("bob", ["user"])
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await dispatch(control.a, probe.echo, user)
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert from_rpc_error(caught.value).reason == "POLICY_ROLE_REQUIRED"
+    assert probe.calls["echo"] == 0
+    await dispatch(control.b, probe.echo, auth_keys.bearer("carol", ["operator"]))
+    assert probe.calls["echo"] == 1
+
+    explained = await control.a.policies.ExplainPolicy(
+        policies_pb2.ExplainPolicyRequest(operation=probe.echo), metadata=user)
+    assert explained.actor == "bob" and not explained.allowed and explained.denied_reason
+    for_carol = await control.a.policies.ExplainPolicy(policies_pb2.ExplainPolicyRequest(
+        operation=probe.echo, actor="carol", roles=["operator"]), metadata=admin)
+    assert for_carol.allowed and [h.name for h in for_carol.post_hooks] == [
+        "metrics", "audit", "session_lifecycle"]
+    assert probe.calls["echo"] == 1  # explaining executed nothing
+
+
+async def test_timeout_directive_never_exceeds_the_policy_maximum(control, probe, admin):
+    p = probe.prefix
+    await put_policy(control, admin, name=f"{p}-short", pattern=probe.sleep,
+                     max_timeout=seconds(0.3))
+    explained = await control.a.policies.ExplainPolicy(
+        policies_pb2.ExplainPolicyRequest(operation=probe.sleep), metadata=admin)
+    assert explained.max_timeout.ToNanoseconds() == 300_000_000
+    started = time.monotonic()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await dispatch(control.a, probe.sleep, admin, {"seconds": 3}, timeout=seconds(10))
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert time.monotonic() - started < 1.5

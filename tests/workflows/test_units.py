@@ -1,0 +1,110 @@
+"""Pure pieces: references, the state machine, dependency graphs, page tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+from baton_core import FailedPrecondition, InvalidArgument
+from baton_orchestrator.workflows._definition import (
+    StepDef,
+    ancestors,
+    find_cycle,
+    topological_order,
+)
+from baton_orchestrator.workflows._paging import decode, encode
+from baton_orchestrator.workflows._references import (
+    BadReference,
+    has_reference,
+    parse,
+    references_in,
+    resolve,
+)
+from baton_orchestrator.workflows._states import (
+    CANCELLED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    advance_run,
+    advance_step,
+)
+
+SCOPE = {"input": {"n": 2, "items": [{"id": "a"}, {"id": "b"}]},
+         "steps": {"create": {"casefile_id": "cf1", "tags": ["x"]}}, "context": {"who": "Ada"}}
+
+
+def test_a_whole_reference_keeps_the_value_type():
+    assert resolve("${input.n}", SCOPE) == 2
+    assert resolve("${steps.create.tags}", SCOPE) == ["x"]
+    assert resolve({"deep": ["${input.items[1].id}"]}, SCOPE) == {"deep": ["b"]}
+
+
+def test_references_inside_strings_become_text():
+    assert resolve("case ${steps.create.casefile_id} by ${context.who}", SCOPE) == \
+        "case cf1 by Ada"
+    assert resolve("n=${input.n} tags=${steps.create.tags}", SCOPE) == 'n=2 tags=["x"]'
+    assert resolve("price: $${not.this}", SCOPE) == "price: ${not.this}"
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("${input.missing}", "has no 'missing'"),
+    ("${input.items[9]}", "has no item [9]"),
+    ("${steps.nope.x}", "step output has no 'nope'"),
+    ("${input.n.deeper}", "has no 'deeper'"),
+])
+def test_missing_values_name_the_reference(text, problem):
+    with pytest.raises(BadReference) as info:
+        resolve(text, SCOPE)
+    assert text in str(info.value) and problem in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["other.x", "steps", "steps.[0]", "input..x", "input.x[",
+                                  "input x", ""])
+def test_malformed_references_are_refused(text):
+    with pytest.raises(BadReference):
+        parse(text)
+
+
+def test_references_are_found_anywhere_and_unterminated_ones_refused():
+    found = references_in({"a": ["${input.x}", {"b": "${steps.s1.y[0]}"}], "c": 3})
+    assert [(r.root, r.path) for r in found] == [("input", ("x",)), ("steps", ("s1", "y", 0))]
+    assert found[1].step_id == "s1"
+    assert has_reference(["x", {"y": "${input.z}"}]) and not has_reference({"a": "$${x}"})
+    with pytest.raises(BadReference):
+        references_in({"a": "${input.x"})
+
+
+def test_state_machine_allows_only_its_transitions():
+    assert advance_step("s", PENDING, RUNNING) == RUNNING
+    assert advance_step("s", RUNNING, RUNNING) == RUNNING  # a new attempt
+    assert advance_step("s", FAILED, PENDING) == PENDING  # RetryRun
+    for current, new in [(SUCCEEDED, RUNNING), (SKIPPED, SUCCEEDED), (CANCELLED, RUNNING),
+                         (PENDING, SUCCEEDED)]:
+        with pytest.raises(FailedPrecondition) as info:
+            advance_step("s", current, new)
+        assert info.value.reason == "INVALID_TRANSITION"
+    assert advance_run("r", FAILED, PENDING) == PENDING
+    with pytest.raises(FailedPrecondition):
+        advance_run("r", SUCCEEDED, PENDING)
+
+
+def _steps(**deps: list[str]) -> tuple[StepDef, ...]:
+    return tuple(StepDef(step_id=k, method="m", depends_on=tuple(v)) for k, v in deps.items())
+
+
+def test_graph_helpers():
+    steps = _steps(d=["b", "c"], a=[], b=["a"], c=["a"])
+    assert topological_order(steps) == ["a", "b", "c", "d"]
+    assert ancestors(steps, "d") == {"a", "b", "c"}
+    assert find_cycle(steps) == []
+    assert find_cycle(_steps(a=["c"], b=["a"], c=["b"])) in (
+        ["a", "c", "b", "a"], ["c", "b", "a", "c"], ["b", "a", "c", "b"])
+    assert topological_order(_steps(a=["b"], b=["a"])) is None
+
+
+def test_page_tokens_round_trip_and_garbage_is_invalid_argument():
+    assert decode(encode({"id": "run_1"})) == {"id": "run_1"}
+    assert decode("") == {}
+    with pytest.raises(InvalidArgument):
+        decode("!!not-a-token!!")
