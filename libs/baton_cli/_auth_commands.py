@@ -7,6 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
+import grpc
 import typer
 import yaml
 
@@ -57,3 +58,27 @@ def apikey_create(
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_text(yaml.safe_dump(data, sort_keys=False))
     typer.echo(key)
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
+    """Adds `authorization: Bearer $BATON_TOKEN` to every call of a sync channel."""
+
+    def __init__(self, token: str) -> None:
+        self._header = (c.AUTHORIZATION_HEADER, f"Bearer {token}")
+
+    def _details(self, details):
+        metadata = [*(details.metadata or ()), self._header]
+        return details._replace(metadata=metadata)
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+    def intercept_unary_stream(self, continuation, client_call_details, request):
+        return continuation(self._details(client_call_details), request)
+
+
+def authorized_channel(target: str) -> grpc.Channel:
+    """A sync channel to `target` that sends BATON_TOKEN, when set, with every call."""
+    channel = grpc.insecure_channel(target)
+    token = os.environ.get(c.ENV_TOKEN, "").strip()
+    return grpc.intercept_channel(channel, _Bearer(token)) if token else channel

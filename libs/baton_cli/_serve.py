@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Sequence
 
 import grpc
+import prometheus_client
 
 from baton_core import (
     App,
@@ -14,6 +17,9 @@ from baton_core import (
     Settings,
     auth_interceptor,
 )
+from baton_core import constants as c
+
+log = logging.getLogger("baton.serve")
 
 
 class _WithSink:
@@ -45,6 +51,11 @@ def hosted(kind: str, settings: Settings,
     off), then audit of mutating RPCs, kept by the app itself when it has an
     `audit_sink` (the orchestrator) and sent to the orchestrator otherwise."""
     auth = auth_interceptor(settings.auth)
+    metrics_port = os.environ.get(c.ENV_METRICS_PORT, "").strip()
+    if metrics_port:
+        prometheus_client.start_http_server(int(metrics_port), addr=settings.listen.rsplit(
+            ":", 1)[0].strip("[]") or "0.0.0.0")
+        log.info("Prometheus metrics on port %s (/metrics)", metrics_port)
     sink = getattr(app, "audit_sink", None)
     if sink is None:
         credentials = ServiceCredentials(settings.auth, kind)

@@ -83,7 +83,7 @@ class Platform:
         self.say("platform is up:")
         self.say(f"  registry      {cfg.addr(cfg.registry_port)}  ({c.REGISTRY_SERVICE})")
         self.say(f"  orchestrator  {cfg.addr(cfg.orchestrator_port)}  ({c.ORCHESTRATOR_SERVICE}, "
-                 "HookManager, PolicyEngine)")
+                 "Workflows, HookManager, PolicyEngine, AuditLog, CircuitBreakers)")
         self.say(f"  sessions      {cfg.addr(cfg.sessions_port)}  ({c.SESSIONS_SERVICE})")
         if cfg.with_worker:
             self.say(f"  worker        {cfg.addr(cfg.worker_port)}  (examples: casefile.*, demo.*)")

@@ -25,6 +25,7 @@ from baton_core import constants as c
 from baton_core import dict_to_struct, from_rpc_error
 from baton_sdk import load_workflow
 
+from ._auth_commands import authorized_channel
 from ._commands import fail, parse_json, show
 
 runs_app = typer.Typer(help="Workflow runs.", no_args_is_help=True)
@@ -39,7 +40,7 @@ _RUN_STATUSES = [n.removeprefix("STATUS_") for n in pb.Run.Status.keys()][1:]
 def _stub(address: str | None) -> workflows_pb2_grpc.WorkflowsStub:
     target = address or os.environ.get(c.ENV_ORCHESTRATOR_ADDR) \
         or f"127.0.0.1:{c.ORCHESTRATOR_PORT}"
-    return workflows_pb2_grpc.WorkflowsStub(grpc.insecure_channel(target))
+    return workflows_pb2_grpc.WorkflowsStub(authorized_channel(target))
 
 
 def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -125,11 +125,12 @@ class AuditInterceptor(grpc.aio.ServerInterceptor):
                  rules: dict[str, Rule] | None = None) -> None:
         self._sink = sink
         self._service = service
-        self._rules = RULES if rules is None else rules
+        # Keyed as grpc names methods ("/pkg.Service/Rpc").
+        self._rules = {f"/{k}": v for k, v in (RULES if rules is None else rules).items()}
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
-        rule = self._rules.get(handler_call_details.method.lstrip("/"))
+        rule = self._rules.get(handler_call_details.method)
         if handler is None or rule is None or not handler.unary_unary:
             return handler
         return grpc.unary_unary_rpc_method_handler(

@@ -13,7 +13,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,8 +43,8 @@ class Identity:
     roles: tuple[str, ...] = ()
     via: str = ""
 
-    def has_any(self, roles: Iterable[str]) -> bool:
-        return ADMIN in self.roles or any(r in self.roles for r in roles)
+    def has_any(self, roles: frozenset[str]) -> bool:
+        return ADMIN in self.roles or not roles.isdisjoint(self.roles)
 
 
 ANONYMOUS = Identity("anonymous", (ADMIN,))

@@ -15,12 +15,16 @@ from ._errors import BatonError, PermissionDenied
 
 log = logging.getLogger("baton.auth")
 
+# Outside an authenticated call (a background task, a server without this
+# interceptor) the identity is an anonymous caller holding no role.
+_NOBODY = Identity("anonymous")
 _identity: contextvars.ContextVar[Identity] = contextvars.ContextVar(
-    "baton_identity", default=ANONYMOUS)
+    "baton_identity", default=_NOBODY)
 
 
 def current_identity() -> Identity:
-    """The caller of the RPC being served (anonymous admin with auth off)."""
+    """The caller of the RPC being served (with auth off: whom the call names, else
+    anonymous with the admin role)."""
     return _identity.get()
 
 
@@ -29,6 +33,17 @@ def _header(metadata, name: str) -> str:
         if key == name:
             return value if isinstance(value, str) else value.decode()
     return ""
+
+
+def _credentials(metadata) -> tuple[str, str]:
+    """The authorization header and the API key, in one pass over the metadata."""
+    authorization = api_key = ""
+    for key, value in metadata or ():
+        if key == c.AUTHORIZATION_HEADER:
+            authorization = value if isinstance(value, str) else value.decode()
+        elif key == c.API_KEY_HEADER:
+            api_key = value if isinstance(value, str) else value.decode()
+    return authorization, api_key
 
 
 def _delegated(metadata, default: Identity, via: str = "") -> Identity:
@@ -56,8 +71,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         """The identity a call acts as, or raises Unauthenticated / PermissionDenied."""
         if self._authenticator is None:
             return _delegated(metadata, ANONYMOUS)
-        caller = self._authenticator.authenticate(
-            _header(metadata, c.AUTHORIZATION_HEADER), _header(metadata, c.API_KEY_HEADER))
+        caller = self._authenticator.authenticate(*_credentials(metadata))
         allowed = roles_for(method)
         if not caller.has_any(allowed):
             raise PermissionDenied(
@@ -75,52 +89,35 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or is_open(method):
             return handler
         try:
-            identity, error = self.identify(method, handler_call_details.invocation_metadata), None
+            identity = self.identify(method, handler_call_details.invocation_metadata)
         except BatonError as exc:
-            identity, error = None, exc
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                _unary(handler.unary_unary, identity, error),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                _stream(handler.unary_stream, identity, error),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
-        if error is not None or handler.stream_unary or handler.stream_stream:
-            # No Baton RPC streams requests; refuse rather than serve unchecked.
-            return grpc.unary_unary_rpc_method_handler(_unary(None, None, error or PermissionDenied(
-                f"{method} is not callable with authentication on")))
+            return _refusal(handler, exc)
+        if handler.stream_unary or handler.stream_stream:
+            # No Baton RPC streams requests; refuse rather than serve it unchecked.
+            return _refusal(handler, PermissionDenied(f"{method} is not callable here"))
+        # grpc.aio runs the interceptors and the handler in the call's own task,
+        # so the identity set here is the one the servicer reads; no wrapper needed.
+        _identity.set(identity)
         return handler
 
 
-async def _refuse(context: grpc.aio.ServicerContext, error: BatonError) -> None:
-    await context.abort(error.code, error.message, error.trailing_metadata())
+def _refusal(handler, error: BatonError):
+    """A handler of the same shape as `handler` that only refuses the call."""
 
+    async def refuse(request, context):
+        await context.abort(error.code, error.message, error.trailing_metadata())
 
-def _unary(fn, identity: Identity | None, error: BatonError | None):
-    async def handler(request, context):
-        if error is not None:
-            await _refuse(context, error)
-        token = _identity.set(identity)
-        try:
-            return await fn(request, context)
-        finally:
-            _identity.reset(token)
+    async def refuse_stream(request, context):
+        await context.abort(error.code, error.message, error.trailing_metadata())
+        yield  # pragma: no cover - makes this an async generator
 
-    return handler
-
-
-def _stream(fn, identity: Identity | None, error: BatonError | None):
-    async def handler(request, context):
-        if error is not None:
-            await _refuse(context, error)
-        _identity.set(identity)
-        async for item in fn(request, context):
-            yield item
-
-    return handler
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            refuse_stream, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
+    return grpc.unary_unary_rpc_method_handler(
+        refuse, request_deserializer=None if handler.stream_unary or handler.stream_stream
+        else handler.request_deserializer, response_serializer=handler.response_serializer)
 
 
 def auth_interceptor(config: AuthConfig) -> AuthInterceptor:

@@ -48,6 +48,9 @@ JWT_SECRET_FILE_NAME = "jwt-secret"
 DEFAULT_JWT_ISSUER = "baton"
 DEFAULT_JWT_AUDIENCE = "baton"
 
+# Port of the Prometheus /metrics endpoint of a service; unset: none.
+ENV_METRICS_PORT = "BATON_METRICS_PORT"
+
 # Call metadata.
 AUTHORIZATION_HEADER = "authorization"
 API_KEY_HEADER = "x-api-key"

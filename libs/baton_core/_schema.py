@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -27,15 +28,54 @@ def schema_problems(schema: Mapping[str, Any],
     return []
 
 
+# Keywords fastjsonschema (drafts 4-7) does not know; it would ignore them and
+# accept what 2020-12 rejects, so schemas using them take the slow path only.
+_NEWER_KEYWORDS = frozenset({
+    "prefixItems", "unevaluatedProperties", "unevaluatedItems", "dependentSchemas",
+    "dependentRequired", "$dynamicRef", "$dynamicAnchor", "$recursiveRef", "contentSchema",
+    "minContains", "maxContains",
+})
+
+
+def _uses_newer_keywords(node: Any) -> bool:
+    if isinstance(node, Mapping):
+        return any(k in _NEWER_KEYWORDS or _uses_newer_keywords(v) for k, v in node.items())
+    if isinstance(node, list):
+        return any(_uses_newer_keywords(v) for v in node)
+    return False
+
+
+def _fast_check(schema: Mapping[str, Any]):
+    """A compiled yes/no check for the common case, or None where it cannot be trusted."""
+    if _uses_newer_keywords(schema):
+        return None
+    try:
+        return fastjsonschema.compile(dict(schema), use_formats=False)
+    except Exception:  # noqa: BLE001 - any schema it cannot compile takes the slow path
+        return None
+
+
 class ParamsValidator:
-    """A compiled input schema that reports every violation at once."""
+    """A compiled input schema that reports every violation at once.
+
+    Valid params (the hot path) are confirmed by fastjsonschema's compiled
+    check; anything else goes to jsonschema (2020-12), which is authoritative
+    and lists every violation.
+    """
 
     def __init__(self, schema: Mapping[str, Any] | None) -> None:
         self._validator = Draft202012Validator(dict(schema)) if schema else None
+        self._fast = _fast_check(schema) if schema else None
 
     def violations(self, params: Any, prefix: str = "params") -> list[tuple[str, str]]:
         if self._validator is None:
             return []
+        if self._fast is not None:
+            try:
+                self._fast(params)
+                return []
+            except fastjsonschema.JsonSchemaException:
+                pass
         errors = sorted(self._validator.iter_errors(params), key=lambda e: list(e.path))
         return [(_error_field(prefix, e), e.message) for e in errors]
 

@@ -65,6 +65,7 @@ class Orchestrator:
 class ControlPlatform:
     backend: str
     addrs: dict[str, str]
+    metrics_port: int
     a: Orchestrator
     b: Orchestrator
     registry: registry_pb2_grpc.MethodRegistryStub
@@ -93,6 +94,7 @@ async def control(databases, redis_url, auth_keys, tmp_path_factory) -> ControlP
            c.ENV_REGISTRY_ADDR: addrs["registry"], c.ENV_SESSIONS_ADDR: addrs["sessions"],
            c.ENV_ORCHESTRATOR_ADDR: addrs["orchestrator"], c.ENV_LEASE_TTL: "5"}
     orchestrator_db = await databases.new_url_async("orch")
+    metrics_port = free_port()
     children = []
     for name in ("registry", "sessions", "orchestrator", "orchestrator-b"):
         kind = name.split("-")[0]
@@ -100,13 +102,14 @@ async def control(databases, redis_url, auth_keys, tmp_path_factory) -> ControlP
                  if kind == "orchestrator" else await databases.new_url_async(kind)}
         if name == "orchestrator":
             extra["BATON_POLICIES_FILE"] = str(policies_file)
+            extra["BATON_METRICS_PORT"] = str(metrics_port)
         child = ChildProcess.service(name, kind, {**env, **extra},
                                      data_dir / "logs" / f"{name}.log", addrs[name])
         await asyncio.to_thread(child.start)
         children.append(child)
     channels = {name: grpc.aio.insecure_channel(addr) for name, addr in addrs.items()}
     yield ControlPlatform(
-        backend=databases.backend, addrs=addrs,
+        backend=databases.backend, addrs=addrs, metrics_port=metrics_port,
         a=Orchestrator(addrs["orchestrator"], channels["orchestrator"]),
         b=Orchestrator(addrs["orchestrator-b"], channels["orchestrator-b"]),
         registry=registry_pb2_grpc.MethodRegistryStub(channels["registry"]),

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 import grpc
+import httpx
 import pytest
 from google.protobuf import duration_pb2
 
-from baton.orchestrator.v1 import hooks_pb2, orchestrator_pb2
+from baton.orchestrator.v1 import audit_pb2, hooks_pb2, orchestrator_pb2
 from baton_core import dict_to_struct, from_rpc_error, struct_to_dict
 
-from .conftest import put_policy
+from .conftest import put_policy, until
 from .hook_server import Behaviour
 
 BUILTINS = ["metrics", "audit", "session_lifecycle"]
@@ -53,6 +54,19 @@ async def test_hooks_run_in_the_order_list_hooks_shows_and_pass_context_on(
     assert first.seen[0].call.actor == "alice"
 
 
+async def test_metrics_count_executions_by_operation_and_outcome(control, probe, admin):
+    await control.a.dispatch.Dispatch(dispatch_request(probe.echo), metadata=admin)
+    probe.failing = True
+    with pytest.raises(grpc.aio.AioRpcError):
+        await control.a.dispatch.Dispatch(dispatch_request(probe.echo), metadata=admin)
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{control.metrics_port}/metrics")).text
+    for outcome in ("OK", "UNAVAILABLE"):
+        labels = f'operation="{probe.echo}",outcome="{outcome}"'
+        assert f"baton_dispatch_total{{{labels}}} 1.0" in text
+        assert f"baton_dispatch_seconds_count{{{labels}}} 1.0" in text
+
+
 async def test_post_hook_sees_the_result(control, probe, hook_servers, admin):
     p = probe.prefix
     after = await hook_servers(f"{p}-after", "post")
@@ -78,6 +92,14 @@ async def test_a_rejecting_pre_hook_blocks_the_call_with_its_reason(
     assert caught.value.details() == "casefile is frozen"
     assert from_rpc_error(caught.value).metadata["hook"] == f"{p}-gate"
     assert probe.calls["echo"] == 0
+
+    async def audited() -> bool:  # the refused call is on record, as not executed
+        records = (await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
+            action="dispatch", entity=probe.echo), metadata=admin)).records
+        return [(r.outcome, struct_to_dict(r.changes)["executed"]) for r in records] == [
+            (rejection, False)]
+
+    await until(audited, what="the refused dispatch is audited")
 
 
 async def test_a_failing_fail_closed_hook_blocks_the_call(control, probe, hook_servers, admin):

@@ -31,8 +31,8 @@ from baton_core import constants as c
 DEPLOY = REPO_ROOT / "deploy"
 HEALTH_SERVICE = {"registry": c.REGISTRY_SERVICE, "orchestrator": c.ORCHESTRATOR_SERVICE,
                   "sessions": c.SESSIONS_SERVICE}
-# Workers are called by the orchestrator, never through the gateway.
-NOT_BEHIND_THE_GATEWAY = {c.PROVIDER_SERVICE}
+# Workers and hooks are called by the orchestrator, never through the gateway.
+NOT_BEHIND_THE_GATEWAY = {c.PROVIDER_SERVICE, "baton.hook.v1.Hook"}
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +144,34 @@ def test_k8s_datastores_come_from_the_secret(k8s, kind):
         assert ref["key"] in secret["stringData"]
     assert env["BATON_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["key"] == (
         f"{kind}-database-url")
+
+
+def _k8s_env(k8s, name: str) -> dict[str, dict]:
+    (container,) = k8s["Deployment", name]["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e for e in container["env"]}
+
+
+def test_k8s_services_share_one_jwt_secret_and_the_worker_has_a_token(k8s):
+    secret = k8s["Secret", "baton-auth"]
+    refs = {kind: _k8s_env(k8s, split(DEPLOYMENTS["k8s"].upstreams[kind])[0])[
+        "BATON_JWT_SECRET"]["valueFrom"]["secretKeyRef"] for kind in HEALTH_SERVICE}
+    assert all(ref == {"name": "baton-auth", "key": "jwt-secret"} for ref in refs.values()), refs
+    worker = _k8s_env(k8s, "baton-example-worker")["BATON_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert worker["name"] == "baton-auth"
+    assert {"jwt-secret", worker["key"]} <= secret["stringData"].keys()
+    config = k8s["ConfigMap", "baton-config"]["data"]
+    # Registry and sessions send their audit records to the orchestrator.
+    assert config["BATON_AUTH"] == "on"
+    assert config["BATON_ORCHESTRATOR_ADDR"] == DEPLOYMENTS["k8s"].upstreams["orchestrator"]
+
+
+def test_compose_services_share_one_jwt_secret_and_the_worker_has_a_token(compose):
+    secrets = {compose["services"][split(address)[0]]["environment"]["BATON_JWT_SECRET"]
+               for address in DEPLOYMENTS["compose"].upstreams.values()}
+    assert len(secrets) == 1 and secrets.pop().startswith("${BATON_JWT_SECRET")
+    assert all(compose["services"][split(address)[0]]["environment"]["BATON_AUTH"] == "on"
+               for address in DEPLOYMENTS["compose"].upstreams.values())
+    assert compose["services"]["worker"]["environment"]["BATON_TOKEN"].startswith("${")
 
 
 def test_k8s_service_addresses_match_the_services(k8s):

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -35,9 +36,21 @@ DEFAULT_PORTS = {"registry": c.REGISTRY_PORT, "orchestrator": c.ORCHESTRATOR_POR
 class RunningPlatform:
     platform: Platform
     ports: Mapping[str, int]
+    # The conftest's AuthKeys when the services run with auth on, else None.
+    auth: Any = None
 
     def addr(self, name: str) -> str:
         return f"127.0.0.1:{self.ports[name]}"
+
+    def token(self, subject: str = "tester", roles=("admin",), **kwargs) -> str:
+        assert self.auth is not None, "this platform runs with auth off"
+        return self.auth.token(subject, roles, **kwargs)
+
+    def headers(self, subject: str = "tester", roles=("admin",), **kwargs) -> dict[str, str]:
+        """`authorization: Bearer <fresh token>` with auth on, nothing with it off."""
+        if self.auth is None:
+            return {}
+        return {"authorization": f"Bearer {self.token(subject, roles, **kwargs)}"}
 
     @property
     def http(self) -> str:
@@ -45,9 +58,10 @@ class RunningPlatform:
 
 
 @asynccontextmanager
-async def platform_running(databases, redis_url: str,
-                           data_dir: Path) -> AsyncIterator[RunningPlatform]:
-    """Runs `baton up`'s Platform on free ports with the backend's databases."""
+async def platform_running(databases, redis_url: str, data_dir: Path,
+                           auth: Any = None) -> AsyncIterator[RunningPlatform]:
+    """Runs `baton up`'s Platform on free ports with the backend's databases;
+    with `auth` (the conftest's AuthKeys) every service runs with auth on."""
     ports = {name: free_port() for name in DEFAULT_PORTS}
     config = PlatformConfig(
         data_dir=data_dir, registry_port=ports["registry"],
@@ -57,6 +71,8 @@ async def platform_running(databases, redis_url: str,
     # `baton up` does; children copy it when they start.
     urls = {f"BATON_{kind.upper()}_DATABASE_URL": await databases.new_url_async(kind)
             for kind in SERVICES}
+    # With auth on, `baton up` also mints the example worker's token from these.
+    urls.update(auth.env() if auth is not None else {})
     saved = {key: os.environ.get(key) for key in urls}
     log = data_dir / "baton-up.log"
     platform = Platform(config, out=log.open("w"))
@@ -72,7 +88,7 @@ async def platform_running(databases, redis_url: str,
             else:
                 os.environ[key] = value
     try:
-        running = RunningPlatform(platform, ports)
+        running = RunningPlatform(platform, ports, auth)
         await wait_for_method(running, "casefile.create")
         yield running
     finally:
@@ -82,7 +98,8 @@ async def platform_running(databases, redis_url: str,
 
 async def wait_for_method(running: RunningPlatform, name: str, timeout: float = 20.0) -> dict:
     """Reads GET /v1/methods:watch (NDJSON) until `name` has a live endpoint."""
-    async with httpx.AsyncClient(base_url=running.http, timeout=timeout) as client:
+    async with httpx.AsyncClient(base_url=running.http, timeout=timeout,
+                                 headers=running.headers()) as client:
         async with client.stream("GET", "/v1/methods:watch") as reply:
             assert reply.status_code == 200, await reply.aread()
             deadline = time.monotonic() + timeout
@@ -123,13 +140,33 @@ def localize(block: str, running: RunningPlatform) -> str:
     return re.sub(r"\blocalhost:(\d+)\b", swap, block)
 
 
+def token_command() -> str:
+    """The Quick start's `export BATON_TOKEN=$(...)` line, as written."""
+    text = README.read_text()
+    start = text.index("\n## Quick start\n")
+    section = text[start:text.find("\n## ", start + 1)]
+    (line,) = [line.split(" #")[0].strip() for block in _FENCE.findall(section)
+               for line in block.splitlines() if line.startswith("export BATON_TOKEN=")]
+    return line
+
+
 def run_blocks(blocks: list[str], running: RunningPlatform, timeout: float = 90.0) -> list[str]:
-    """Runs the blocks in one bash (so variables carry over); returns each one's output."""
+    """Runs the blocks in one bash (so variables carry over); returns each one's output.
+
+    With auth on, the shell first runs the Quick start's `export BATON_TOKEN=...`
+    line as written: `baton token` signs an admin token with the platform's
+    secret, which it finds in the environment (BATON_JWT_SECRET) as a user's
+    shell would find it under the data directory of `baton up`."""
     marker = "::readme-block::"
-    script = "set -euo pipefail\n" + "".join(
+    env = dict(os.environ)
+    prelude = ""
+    if running.auth is not None:
+        env.update(running.auth.env())
+        prelude = f'{token_command()}\ntest -n "$BATON_TOKEN"\n'
+    script = "set -euo pipefail\n" + prelude + "".join(
         f"echo '{marker}'\n{localize(block, running)}\necho\n" for block in blocks)
     done = subprocess.run(["bash", "-c", script], cwd=REPO_ROOT, capture_output=True,
-                          text=True, timeout=timeout, check=False)
+                          text=True, timeout=timeout, check=False, env=env)
     assert done.returncode == 0, f"README commands failed:\n{done.stdout}\n{done.stderr}"
     outputs = done.stdout.split(marker + "\n")[1:]
     assert len(outputs) == len(blocks)

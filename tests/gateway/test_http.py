@@ -9,8 +9,6 @@ import grpc
 
 from ._platform import wait_for_method
 
-AUTH = {"authorization": "Bearer test-token"}
-
 
 def unique(prefix: str) -> str:
     return f"{prefix}{uuid.uuid4().hex[:8]}"
@@ -39,7 +37,7 @@ async def test_a_method_registered_over_http_can_be_read_searched_and_deleted(ht
 
 
 async def test_dispatch_over_http_returns_the_result_and_its_metadata(http, running):
-    reply = await http.post("/v1/dispatch", headers=AUTH, json={
+    reply = await http.post("/v1/dispatch", json={
         "operation": "casefile.create", "params": {"title": "Broken boiler"}})
 
     assert reply.status_code == 200, reply.text
@@ -62,7 +60,7 @@ async def test_a_workflow_created_and_run_over_http_streams_its_events_as_ndjson
     assert created.status_code == 200, created.text
     assert created.json()["workflow"]["version"] == 1
 
-    started = await http.post("/v1/runs", headers=AUTH, json={
+    started = await http.post("/v1/runs", json={
         "workflow_id": workflow_id, "input": {"title": "Leaking tap"}})
     assert started.status_code == 200, started.text
     run_id = started.json()["run"]["run_id"]
@@ -131,13 +129,15 @@ async def test_grpc_clients_reach_every_service_through_the_gateway(running):
     from baton.registry.v1 import registry_pb2, registry_pb2_grpc
     from baton.sessions.v1 import sessions_pb2, sessions_pb2_grpc
 
+    metadata = tuple(running.headers().items())
     async with grpc.aio.insecure_channel(running.addr("gateway")) as channel:
         method = await registry_pb2_grpc.MethodRegistryStub(channel).GetMethod(
-            registry_pb2.GetMethodRequest(name="casefile.create"), timeout=5)
+            registry_pb2.GetMethodRequest(name="casefile.create"), timeout=5, metadata=metadata)
         policies = await policies_pb2_grpc.PolicyEngineStub(channel).ListPolicies(
-            policies_pb2.ListPoliciesRequest(), timeout=5)
+            policies_pb2.ListPoliciesRequest(), timeout=5, metadata=metadata)
         session = await sessions_pb2_grpc.SessionOrchestratorStub(channel).CreateSession(
-            sessions_pb2.CreateSessionRequest(user_id="grpc-user"), timeout=5)
+            sessions_pb2.CreateSessionRequest(user_id="grpc-user"), timeout=5,
+            metadata=metadata)
     assert method.method.name == "casefile.create"
     assert policies.policies
     assert session.session.session_id

@@ -1,9 +1,7 @@
 """Real service errors through the gateway: HTTP status + google.rpc.Status JSON.
 
-401, 403 and 429 come from authentication and rate limits (issue 5), which do
-not exist yet: their end-to-end checks are written and skipped. The gateway's
-mapping of those codes is already pinned against a fake service in
-test_gateway.py.
+The platform runs with auth on: 401 and 403 come from the services' auth
+interceptor, 429 from a policy's `actor_rate_limit`.
 """
 
 from __future__ import annotations
@@ -12,11 +10,8 @@ import asyncio
 import time
 import uuid
 
-import pytest
-
 from baton_core import free_port
 
-NO_AUTH_YET = "authentication and rate limits (issue 5) are not implemented yet"
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 
@@ -104,33 +99,76 @@ async def test_dispatch_to_a_method_whose_worker_is_gone_is_503(http):
     assert reply.json()["code"] == 14  # UNAVAILABLE
 
 
-async def test_authorization_header_is_accepted_and_passed_on(http):
-    reply = await http.get("/v1/policies", headers={"authorization": "Bearer anything"})
-    assert reply.status_code == 200
+async def test_missing_credentials_are_401(anonymous):
+    reply = await anonymous.post("/v1/dispatch", json={"operation": "casefile.create",
+                                                       "params": {"title": "t"}})
 
-
-@pytest.mark.skip(reason=NO_AUTH_YET)
-async def test_missing_credentials_are_401(http):
-    reply = await http.post("/v1/dispatch", json={"operation": "casefile.create",
-                                                  "params": {"title": "t"}})
     assert reply.status_code == 401
-    assert reply.json()["code"] == 16  # UNAUTHENTICATED
+    body = reply.json()
+    assert body["code"] == 16  # UNAUTHENTICATED
+    assert "authorization: Bearer" in body["message"]
+    assert detail(body, ERROR_INFO)["reason"] == "CREDENTIALS_MISSING"
 
 
-@pytest.mark.skip(reason=NO_AUTH_YET)
-async def test_a_caller_without_the_required_role_is_403(http):
-    reply = await http.post("/v1/dispatch", headers={"authorization": "Bearer no-roles"},
-                            json={"operation": "casefile.create", "params": {"title": "t"}})
+async def test_an_expired_token_is_401(anonymous, running):
+    expired = running.headers(ttl=-120)
+    reply = await anonymous.post("/v1/dispatch", headers=expired, json={
+        "operation": "casefile.create", "params": {"title": "t"}})
+
+    assert reply.status_code == 401
+    body = reply.json()
+    assert body["code"] == 16
+    assert body["message"] == "token expired"
+    assert detail(body, ERROR_INFO)["reason"] == "TOKEN_EXPIRED"
+
+
+async def test_an_api_key_in_the_authorization_header_reaches_the_services(anonymous, running):
+    reply = await anonymous.get("/v1/policies",
+                                headers={"authorization": f"ApiKey {running.auth.api_key}"})
+
+    assert reply.status_code == 200, reply.text
+    assert "default" in [p["name"] for p in reply.json()["policies"]]
+
+
+async def test_a_caller_without_the_required_role_is_403(anonymous, running):
+    worker = running.headers("worker:someone", roles=("worker",))
+    reply = await anonymous.post("/v1/dispatch", headers=worker, json={
+        "operation": "casefile.create", "params": {"title": "t"}})
+
     assert reply.status_code == 403
-    assert reply.json()["code"] == 7  # PERMISSION_DENIED
+    body = reply.json()
+    assert body["code"] == 7  # PERMISSION_DENIED
+    assert "Dispatch" in body["message"]
+    assert detail(body, ERROR_INFO)["reason"] == "ROLE_REQUIRED"
 
 
-@pytest.mark.skip(reason=NO_AUTH_YET)
-async def test_a_caller_over_its_rate_limit_is_429_with_retry_info(http):
-    replies = [await http.get("/v1/policies", headers={"authorization": "Bearer limited"})
-               for _ in range(200)]
-    limited = [r for r in replies if r.status_code == 429]
-    assert limited
-    body = limited[0].json()
+async def test_a_caller_over_its_rate_limit_is_429_with_retry_info(http, anonymous, running):
+    name = f"limited-{uuid.uuid4().hex[:8]}"
+    created = await http.post("/v1/policies", json={
+        "name": name, "pattern": "demo.sleep", "description": "rate limit test",
+        "actor_rate_limit": {"requests_per_second": 0.01, "burst": 2}})
+    assert created.status_code == 200, created.text
+    assert created.json()["policy"]["actor_rate_limit"]["burst"] == 2
+    # Each actor has its own bucket: a fresh subject starts with a full one.
+    caller = running.headers(f"limited-{uuid.uuid4().hex[:8]}", roles=("user",))
+    try:
+        replies = []
+        for _ in range(5):
+            replies.append(await anonymous.post("/v1/dispatch", headers=caller, json={
+                "operation": "demo.sleep", "params": {"seconds": 0}}))
+        other = await http.post("/v1/dispatch", json={
+            "operation": "demo.sleep", "params": {"seconds": 0}})
+    finally:
+        assert (await http.delete(f"/v1/policies/{name}")).status_code == 200
+
+    assert [r.status_code for r in replies] == [200, 200, 429, 429, 429], [
+        r.text for r in replies]
+    body = replies[2].json()
     assert body["code"] == 8  # RESOURCE_EXHAUSTED
-    assert detail(body, "type.googleapis.com/google.rpc.RetryInfo")["retry_delay"]
+    assert name in body["message"]
+    info = detail(body, ERROR_INFO)
+    assert info["reason"] == "RATE_LIMITED"
+    assert info["metadata"]["policy"] == name
+    delay = detail(body, "type.googleapis.com/google.rpc.RetryInfo")["retry_delay"]
+    assert delay.endswith("s") and float(delay[:-1]) > 0
+    assert other.status_code == 200, other.text  # another caller has its own bucket

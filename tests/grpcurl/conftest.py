@@ -1,4 +1,4 @@
-"""Fixtures: the platform (gateway included) and a grpcurl runner."""
+"""Fixtures: the platform (gateway included, auth on) and a grpcurl runner."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shut
 
 
 @pytest.fixture(scope="session")
-async def running(databases, redis_url, tmp_path_factory) -> RunningPlatform:
+async def running(databases, redis_url, tmp_path_factory, auth_keys) -> RunningPlatform:
     data_dir = tmp_path_factory.mktemp(f"grpcurl-{databases.backend}")
-    async with platform_running(databases, redis_url, data_dir) as running:
+    async with platform_running(databases, redis_url, data_dir, auth_keys) as running:
         yield running
 
 

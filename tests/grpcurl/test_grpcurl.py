@@ -12,11 +12,17 @@ from baton_core import constants as c
 SERVICES_BY_PORT = {
     "registry": {c.REGISTRY_SERVICE},
     "orchestrator": {c.ORCHESTRATOR_SERVICE, c.HOOK_MANAGER_SERVICE, c.POLICY_ENGINE_SERVICE,
-                     "baton.orchestrator.v1.Workflows"},
+                     "baton.orchestrator.v1.Workflows", "baton.orchestrator.v1.AuditLog",
+                     "baton.orchestrator.v1.CircuitBreakers"},
     "sessions": {c.SESSIONS_SERVICE},
     "worker": {c.PROVIDER_SERVICE},
 }
-AUTH = {"authorization": "Bearer dev-token"}
+
+
+@pytest.fixture
+def auth(running) -> dict[str, str]:
+    """An admin's `authorization: Bearer` header (the platform runs with auth on)."""
+    return running.headers()
 
 
 @pytest.mark.parametrize("port", sorted(SERVICES_BY_PORT))
@@ -65,33 +71,36 @@ async def test_describe_a_method_by_name_from_the_descriptor_set(grpcurl, runnin
     assert "Dispatch runs one operation" in done.stdout  # comments are kept
 
 
-async def test_dispatch_with_json_and_an_authorization_header(grpcurl, running):
+async def test_dispatch_with_json_and_an_authorization_header(grpcurl, running, auth):
     reply = await grpcurl.call(
         running.addr("orchestrator"), f"{c.ORCHESTRATOR_SERVICE}/Dispatch",
-        {"operation": "casefile.create", "params": {"title": "Broken boiler"}}, AUTH)
+        {"operation": "casefile.create", "params": {"title": "Broken boiler"}}, auth)
 
     assert reply["result"]["casefile_id"].startswith("cf_")
     assert reply["metadata"]["worker_address"] == running.addr("worker")
 
 
-async def test_start_run_with_json_and_an_authorization_header_then_watch_it(grpcurl, running):
+async def test_start_run_with_json_and_an_authorization_header_then_watch_it(
+        grpcurl, running, auth):
     started = await grpcurl.call(
         running.addr("orchestrator"), "baton.orchestrator.v1.Workflows/StartRun",
         {"definition": {"name": "hello", "steps": [
             {"step_id": "echo", "method": "demo.echo", "params": {"text": "hello"}}]},
-         "input": {"who": "grpcurl"}}, AUTH)
+         "input": {"who": "grpcurl"}}, auth)
     run_id = started["run"]["run_id"]
 
-    watched = await grpcurl.text("-plaintext", "-d", json.dumps({"run_id": run_id}),
+    watched = await grpcurl.text("-plaintext", "-H", f"authorization: {auth['authorization']}",
+                                 "-d", json.dumps({"run_id": run_id}),
                                  running.addr("orchestrator"),
                                  "baton.orchestrator.v1.Workflows/WatchRun")
     events = [value["event"] for value in json_values(watched.stdout)]
     assert events[-1]["run_status"] == "STATUS_SUCCEEDED"
 
 
-async def test_errors_show_the_grpc_code_and_message(grpcurl, running):
+async def test_errors_show_the_grpc_code_and_message(grpcurl, running, auth):
     done = await grpcurl.text(
-        "-plaintext", "-d", json.dumps({"name": "no.such_method"}), running.addr("registry"),
+        "-plaintext", "-H", f"authorization: {auth['authorization']}",
+        "-d", json.dumps({"name": "no.such_method"}), running.addr("registry"),
         f"{c.REGISTRY_SERVICE}/GetMethod", ok=False)
 
     assert done.returncode != 0
@@ -99,10 +108,22 @@ async def test_errors_show_the_grpc_code_and_message(grpcurl, running):
 
 
 async def test_grpcurl_reaches_the_services_through_the_gateway_with_a_protoset(
-        grpcurl, running):
+        grpcurl, running, auth):
     descriptor = running.platform.config.data_dir / "gateway" / "descriptor.binpb"
     done = await grpcurl.text(
-        "-plaintext", "-protoset", str(descriptor), "-d", json.dumps({"name": "casefile.create"}),
+        "-plaintext", "-protoset", str(descriptor),
+        "-H", f"authorization: {auth['authorization']}",
+        "-d", json.dumps({"name": "casefile.create"}),
         running.addr("gateway"), f"{c.REGISTRY_SERVICE}/GetMethod")
 
     assert json.loads(done.stdout)["method"]["name"] == "casefile.create"
+
+
+async def test_a_call_without_a_token_is_unauthenticated(grpcurl, running):
+    done = await grpcurl.text(
+        "-plaintext", "-d", json.dumps({"name": "casefile.create"}), running.addr("registry"),
+        f"{c.REGISTRY_SERVICE}/GetMethod", ok=False)
+
+    assert done.returncode != 0
+    assert "Code: Unauthenticated" in done.stderr
+    assert "authorization: Bearer" in done.stderr

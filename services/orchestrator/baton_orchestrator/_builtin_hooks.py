@@ -53,7 +53,7 @@ class AuditHook(_Builtin):
     async def post(self, call: HookInput, outcome: HookOutcome) -> None:
         changes = {"execution_id": call.execution_id, "policy": call.policy,
                    "duration_ms": round(outcome.seconds * 1000, 3),
-                   "attempts": outcome.attempts}
+                   "attempts": outcome.attempts, "executed": call.executed}
         for key in ("session_id", "run_id", "step_id"):
             if getattr(call, key):
                 changes[key] = getattr(call, key)
@@ -73,7 +73,7 @@ class SessionLifecycleHook(_Builtin):
         self._sessions = sessions
 
     async def post(self, call: HookInput, outcome: HookOutcome) -> None:
-        if not call.session_id or call.dry_run:
+        if not call.session_id or call.dry_run or not call.executed:
             return
         status = (sessions_pb2.Execution.STATUS_SUCCEEDED if outcome.error is None
                   else sessions_pb2.Execution.STATUS_FAILED)

@@ -132,7 +132,12 @@ class ControlPlane:
         data = yaml.safe_load(path.read_text()) or {}
         for entry in data.get("policies", []):
             message = parse_spec(entry)
-            validate(message, self.known_hooks())
+            # Hooks may be registered after the file is written: warn, run the rest.
+            missing = set(message.hooks) - self.known_hooks()
+            if missing:
+                log.warning("policy %s in %s names hooks not registered (yet): %s",
+                            message.name, path, ", ".join(sorted(missing)))
+            validate(message, self.known_hooks() | missing)
             if await self.store.put_file_policy(message):
                 log.info("policy %s loaded from %s", message.name, path)
                 self._audit.record(AuditEntry(

@@ -19,7 +19,7 @@ from baton_core import (
 )
 
 from ._admission import Admission
-from ._hooks import HookInput, HookOutcome, HookRegistry
+from ._hooks import HookChain, HookInput, HookOutcome, HookRegistry
 from ._idempotency import Idempotency, fingerprint
 from ._invoker import CallContext, Invoker
 from ._method_cache import CachedMethod, MethodCache
@@ -98,6 +98,29 @@ class Dispatcher:
     async def dispatch(self, call: DispatchCall) -> DispatchResult:
         started = time.perf_counter()
         policy = self._policies.match(call.operation)
+        hooks = self._hooks.chain(policy.hooks, call.skip_hooks, policy.skippable_hooks)
+        hook_input = HookInput(
+            operation=call.operation, params=call.params, execution_id=new_id("ex_"),
+            session_id=call.session_id, actor=call.actor, roles=call.roles or (),
+            via=call.via, run_id=call.run_id, step_id=call.step_id, dry_run=call.dry_run,
+            policy=policy.name)
+        try:
+            out = await self._execute(call, policy, hooks, hook_input, started)
+        except BatonError as err:
+            # Refusals count as much as failures: audit and metrics see both.
+            if not call.dry_run:
+                await hooks.post(hook_input, HookOutcome(None, err,
+                                                         time.perf_counter() - started))
+            raise
+        if not (call.dry_run or out.replayed):
+            out.total_seconds = time.perf_counter() - started
+            await hooks.post(hook_input, HookOutcome(out.result, None, out.total_seconds,
+                                                     out.attempts))
+        out.total_seconds = time.perf_counter() - started
+        return out
+
+    async def _execute(self, call: DispatchCall, policy: Policy, hooks: HookChain,
+                       hook_input: HookInput, started: float) -> DispatchResult:
         self._authorize(call, policy)
         method = await self._method(call.operation)
         timeout = self.timeout(call, policy, method)
@@ -112,52 +135,39 @@ class Dispatcher:
             if stored is not None:
                 return stored
         try:
-            out = await self._run(call, policy, method, deadline, timeout, started)
+            out = await self._run(call, policy, method, hooks, hook_input, deadline, timeout)
         except BaseException:
             if replay_key:
                 await self._guards.idempotency.release(call.actor, replay_key)
             raise
         if replay_key:
+            out.total_seconds = time.perf_counter() - started
             await self._guards.idempotency.complete(
                 call.actor, replay_key, fingerprint(call.operation, call.params), asdict(out),
                 policy.idempotency_window or self._guards.idempotency_window)
         return out
 
     async def _run(self, call: DispatchCall, policy: Policy, method: CachedMethod,
-                   deadline: float, timeout: float, started: float) -> DispatchResult:
-        hooks = self._hooks.chain(policy.hooks, call.skip_hooks, policy.skippable_hooks)
-        execution_id = new_id("ex_")
-        hook_input = HookInput(
-            operation=call.operation, params=call.params, execution_id=execution_id,
-            session_id=call.session_id, actor=call.actor, roles=call.roles or (),
-            via=call.via, run_id=call.run_id, step_id=call.step_id, dry_run=call.dry_run,
-            policy=policy.name)
+                   hooks: HookChain, hook_input: HookInput, deadline: float,
+                   timeout: float) -> DispatchResult:
         await hooks.pre(hook_input)
-        out = DispatchResult(result={}, execution_id=execution_id, policy=policy.name,
-                             hooks_run=hooks.names, method_version=method.proto.version,
-                             dry_run=call.dry_run)
+        out = DispatchResult(result={}, execution_id=hook_input.execution_id,
+                             policy=policy.name, hooks_run=hooks.names,
+                             method_version=method.proto.version, dry_run=call.dry_run)
         if call.dry_run:
-            out.total_seconds = time.perf_counter() - started
             return out
         ctx = CallContext(session_id=call.session_id, run_id=call.run_id,
                           step_id=call.step_id, actor=call.actor, roles=call.roles or (),
-                          idempotency_key=call.idempotency_key or execution_id,
+                          idempotency_key=call.idempotency_key or hook_input.execution_id,
                           hook_context=hook_input.context)
-        try:
-            async with self._admission(policy, call, execution_id, timeout):
-                outcome = await self._invoker.invoke(
-                    method, call.params, ctx, deadline, call.retry or policy.retry,
-                    call.first_attempt, policy)
-        except BatonError as err:
-            await hooks.post(hook_input, HookOutcome(None, err, time.perf_counter() - started))
-            raise
+        async with self._admission(policy, call, hook_input.execution_id, timeout):
+            hook_input.executed = True
+            outcome = await self._invoker.invoke(
+                method, call.params, ctx, deadline, call.retry or policy.retry,
+                call.first_attempt, policy)
         out.result, out.attempts = outcome.result, outcome.attempts
         out.worker_id, out.worker_address = outcome.worker_id, outcome.worker_address
         out.worker_seconds = outcome.worker_seconds
-        out.total_seconds = time.perf_counter() - started
-        await hooks.post(hook_input, HookOutcome(out.result, None, out.total_seconds,
-                                                 out.attempts))
-        out.total_seconds = time.perf_counter() - started
         return out
 
     def _admission(self, policy: Policy, call: DispatchCall, execution_id: str,

@@ -38,6 +38,8 @@ class HookInput:
     dry_run: bool = False
     policy: str = ""
     context: dict[str, Any] = field(default_factory=dict)
+    # Set once the worker is called: a refusal before that executed nothing.
+    executed: bool = False
 
 
 @dataclass

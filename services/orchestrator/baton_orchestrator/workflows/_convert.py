@@ -6,6 +6,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from baton.orchestrator.v1 import orchestrator_pb2
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.registry.v1 import registry_pb2
 from baton_core import (
@@ -26,6 +27,7 @@ from ._definition import (
     StepDef,
     WorkflowDef,
 )
+from ._directives import RunDirectives
 from ._records import utc
 from ._states import FAILED, PARTIAL, RUNNING
 from ._store import WorkflowRecord
@@ -148,6 +150,26 @@ def run_to_proto(row: Any, counts: dict[str, int], outputs: dict[str, Any] | Non
         _set_time(message, field, getattr(row, field))
     if with_definition:
         message.definition.CopyFrom(definition_to_proto(WorkflowDef.from_dict(row.definition)))
+    if row.directives:
+        message.directives.CopyFrom(directives_to_proto(RunDirectives.from_dict(row.directives)))
+    return message
+
+
+def directives_from_proto(message: orchestrator_pb2.Directives) -> RunDirectives:
+    timeout = duration_to_seconds(message.timeout) if message.HasField("timeout") else None
+    if timeout is not None and timeout < 0:
+        raise InvalidArgument("timeout must not be negative",
+                              violations=[("directives.timeout", "must be positive")])
+    return RunDirectives(skip_hooks=tuple(message.skip_hooks), timeout=timeout or None,
+                         dry_run=message.dry_run, idempotency_key=message.idempotency_key)
+
+
+def directives_to_proto(directives: RunDirectives) -> orchestrator_pb2.Directives:
+    message = orchestrator_pb2.Directives(
+        skip_hooks=directives.skip_hooks, dry_run=directives.dry_run,
+        idempotency_key=directives.idempotency_key)
+    if directives.timeout:
+        message.timeout.CopyFrom(seconds_to_duration(directives.timeout))
     return message
 
 

@@ -27,9 +27,11 @@ from .._method_cache import MethodCache
 from .._policies import PolicyBook
 from .._sessions import SessionsGateway
 from . import _constants as k
+from ._attempts import ExecutorContext
 from ._definition import WorkflowDef
+from ._directives import RunDirectives
 from ._events import EventHub
-from ._executor import ExecutorContext, RunExecutor
+from ._executor import RunExecutor
 from ._records import Changes, Recorder, RunState, StepState
 from ._runs import RunStore
 from ._states import CANCELLED, RUN_ACTIVE, RUN_TERMINAL, advance_run
@@ -64,6 +66,7 @@ class WorkflowEngine:
         self.config = config or EngineConfig()
         self.replica = self.config.replica_id or new_id("rep_")
         self.cache = cache
+        self.policies = policies
         self.sessions = sessions
         self._url = database_url
         self._deps = (dispatcher, cache, policies, sessions)
@@ -112,13 +115,22 @@ class WorkflowEngine:
     async def start_run(self, defn: WorkflowDef, *, workflow_id: str | None = None,
                         version: int = 0, input: dict[str, Any] | None = None,
                         session_id: str = "", request_id: str = "",
-                        actor: str = "") -> RunState | str:
+                        actor: str = "",
+                        directives: RunDirectives | None = None) -> RunState | str:
         """Accepts a run once it is durably recorded; returns its state as accepted, or
-        the id of the run an earlier call with the same request_id started."""
-        # A repeated request_id breaks the unique constraint on commit; see below.
+        the id of the run an earlier call with the same request_id (or the same actor
+        and idempotency key) started."""
+        directives = directives or RunDirectives()
+        key = directives.idempotency_key
+        if key:
+            existing = await self.runs.by_idempotency_key(actor, key)
+            if existing is not None:
+                return existing
+        # A repeated request_id (or key) breaks a unique constraint on commit; see below.
         state = RunState(run_id=new_id("run_"), definition=defn, workflow_id=workflow_id,
                          workflow_version=version, input=dict(input or {}),
-                         session_id=session_id, actor=actor, request_id=request_id or None)
+                         session_id=session_id, actor=actor, request_id=request_id or None,
+                         directives=directives)
         state.steps = {s.step_id: StepState(step_id=s.step_id, position=i, method=s.method)
                        for i, s in enumerate(defn.steps)}
         try:
@@ -137,6 +149,10 @@ class WorkflowEngine:
         except Exception:
             if request_id:
                 existing = await self.runs.by_request_id(request_id)
+                if existing is not None:
+                    return existing
+            if key:
+                existing = await self.runs.by_idempotency_key(actor, key)
                 if existing is not None:
                     return existing
             raise

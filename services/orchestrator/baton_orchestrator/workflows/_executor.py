@@ -1,4 +1,5 @@
-"""Drives one run to its end: scheduling, attempts, cancellation, timeouts.
+"""Drives one run to its end: scheduling, cancellation, timeouts (each step's
+calls and retries are in _attempts).
 
 The owner of a run keeps its state in memory and makes every change through
 the Recorder (the state machine), then commits it before acting on it: a
@@ -13,16 +14,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-from baton_core import BatonError, struct_to_dict, utcnow
+from baton_core import struct_to_dict, utcnow
 
-from .._dispatch import DispatchCall, Dispatcher
-from .._method_cache import MethodCache
-from .._policies import PolicyBook
-from .._retry import Retry
-from .._sessions import SessionsGateway
+from ._attempts import ExecutorContext, StepAttempts
 from ._definition import SEQUENTIAL, STOP_ON_FAILURE, topological_order
 from ._records import Recorder, RunState, StepState
 from ._references import BadReference, has_reference, resolve
@@ -37,31 +33,9 @@ from ._states import (
     STEP_UNSUCCESSFUL,
     SUCCEEDED,
 )
-from ._writer import LeaseLost, Writer
+from ._writer import LeaseLost
 
 log = logging.getLogger("baton.workflows.executor")
-NO_RETRY = Retry(strategy="none", max_attempts=1)
-# A call's deadline runs this much past the run's, so the run timeout reports first.
-_RUN_DEADLINE_SLACK = 0.05
-
-
-@dataclass
-class ExecutorContext:
-    """What every run executor of one replica shares."""
-
-    writer: Writer
-    dispatcher: Dispatcher
-    cache: MethodCache
-    policies: PolicyBook
-    sessions: SessionsGateway | None
-    replica: str
-    default_concurrency: int
-
-
-def error_dict(err: BaseException) -> dict[str, Any]:
-    if isinstance(err, BatonError):
-        return {"code": err.code.name, "message": err.message, "reason": err.reason}
-    return {"code": "INTERNAL", "message": f"{type(err).__name__}: {err}", "reason": "INTERNAL"}
 
 
 class RunExecutor:
@@ -71,6 +45,8 @@ class RunExecutor:
         self.ctx = ctx
         self._on_exit = on_exit
         self.rec = Recorder(state, ctx.replica)
+        self._inbox: asyncio.Queue = asyncio.Queue()
+        self._calls = StepAttempts(ctx, state, self.rec, self._inbox.put_nowait)
         defn = state.definition
         if new:
             self.rec.changes.new_run = state.row()
@@ -83,7 +59,6 @@ class RunExecutor:
         self._after = {sid: ((self._order[i - 1],) if sequential and i else ())
                        for i, sid in enumerate(self._order)}
         self._limit = 1 if sequential else (defn.max_concurrency or ctx.default_concurrency)
-        self._inbox: asyncio.Queue = asyncio.Queue()
         self._tasks: dict[str, asyncio.Task] = {}
         self._stopping = False
         self.broken = False
@@ -158,7 +133,7 @@ class RunExecutor:
                 return await self._finish()
             await self._commit()
             for step, params in starts:
-                self._tasks[step.step_id] = asyncio.create_task(self._attempts(step, params))
+                self._tasks[step.step_id] = asyncio.create_task(self._calls.run(step, params))
             message = await self._next_message()
             while message is not None:
                 if message[0] == "cancel":
@@ -204,6 +179,10 @@ class RunExecutor:
             if slots <= 0 or any(steps[d].status != SUCCEEDED for d in self._needs[sid]) \
                     or any(steps[a].status not in STEP_TERMINAL for a in self._after[sid]):
                 continue
+            if self.state.directives.skips(self.state.definition.step(sid).params):
+                self.rec.step(step, SKIPPED, "not run: a dry run produces no step outputs "
+                              "for its ${steps...} references to read")
+                continue
             try:
                 params = await self._resolve(sid)
             except BadReference as exc:
@@ -243,53 +222,6 @@ class RunExecutor:
             self.rec.step(step, FAILED, f"failed: {error['code']}: {error['message']}",
                           error=error, end_time=utcnow())
             self._failed()
-
-    async def _attempts(self, step: StepState, params: dict[str, Any]) -> None:
-        """Calls the step's method until it succeeds or its retry policy gives up."""
-        defn, state = self.state.definition.step(step.step_id), self.state
-        policy = self.ctx.policies.match(defn.method)
-        method = self.ctx.cache.peek(defn.method)
-        retry = defn.retry_policy() or policy.retry or (method.retry if method else NO_RETRY)
-        attempt = step.attempts
-        while True:
-            call = DispatchCall(
-                operation=defn.method, params=params, session_id=state.session_id,
-                timeout=self._call_timeout(defn.timeout), actor=state.actor,
-                idempotency_key=f"{state.run_id}:{step.step_id}", run_id=state.run_id,
-                step_id=step.step_id, retry=NO_RETRY, first_attempt=attempt)
-            try:
-                out = await self.ctx.dispatcher.dispatch(call)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - every failure is the step's outcome
-                code = getattr(exc, "code", None)
-                tries = attempt - step.first_attempt + 1
-                pause = retry.delay(tries)
-                left = (state.deadline - time.time()) if state.deadline else None
-                if code is None or not retry.should_retry(code, tries) or \
-                        (left is not None and pause >= left):
-                    self._inbox.put_nowait(("done", step.step_id, None, error_dict(exc)))
-                    return
-                await asyncio.sleep(pause)
-                attempt += 1
-                err = error_dict(exc)
-                self.rec.step(step, RUNNING, f"attempt {attempt} after {err['code']}: "
-                              f"{err['message']} (waited {pause:.3f}s)", attempts=attempt,
-                              error=err)
-                try:
-                    await self.ctx.writer.commit(self.rec.take())
-                except Exception as lost:  # noqa: BLE001 - the driver decides what it means
-                    self._inbox.put_nowait(("broken", lost))
-                    return
-                continue
-            self._inbox.put_nowait(("done", step.step_id, out.result, None))
-            return
-
-    def _call_timeout(self, step_timeout: float | None) -> float | None:
-        if self.state.deadline is None:
-            return step_timeout
-        left = max(self.state.deadline - time.time(), 0.001) + _RUN_DEADLINE_SLACK
-        return min(step_timeout, left) if step_timeout else left
 
     async def _stop_tasks(self) -> list[str]:
         tasks, self._tasks = self._tasks, {}

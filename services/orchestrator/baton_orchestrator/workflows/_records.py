@@ -9,6 +9,7 @@ from typing import Any
 from baton_core import utcnow
 
 from ._definition import WorkflowDef
+from ._directives import RunDirectives
 from ._states import PENDING, advance_run, advance_step
 
 
@@ -71,6 +72,7 @@ class RunState:
     cancel_requested: bool = False
     steps: dict[str, StepState] = field(default_factory=dict)
     seq: int = 0
+    directives: RunDirectives = field(default_factory=RunDirectives)
 
     def row(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "workflow_id": self.workflow_id,
@@ -82,7 +84,9 @@ class RunState:
                 "start_time": self.start_time, "end_time": self.end_time,
                 "update_time": self.update_time, "deadline": self.deadline,
                 "owner": self.owner, "lease_expires_at": self.lease_expires_at,
-                "cancel_requested": self.cancel_requested}
+                "cancel_requested": self.cancel_requested,
+                "directives": self.directives.to_dict(),
+                "idempotency_key": self.directives.idempotency_key or None}
 
     def mutable_row(self) -> dict[str, Any]:
         """The columns the owner rewrites; owner, lease and cancel flag are not among them."""
@@ -101,7 +105,8 @@ class RunState:
                     start_time=utc(run.start_time), end_time=utc(run.end_time),
                     update_time=utc(run.update_time), deadline=run.deadline, owner=run.owner,
                     lease_expires_at=run.lease_expires_at,
-                    cancel_requested=bool(run.cancel_requested), seq=seq)
+                    cancel_requested=bool(run.cancel_requested), seq=seq,
+                    directives=RunDirectives.from_dict(run.directives))
         for row in sorted(steps, key=lambda r: r.position):
             state.steps[row.step_id] = StepState.from_row(row)
         return state

@@ -41,6 +41,11 @@ class RunStore:
             return (await conn.execute(select(t.runs.c.run_id).where(
                 t.runs.c.request_id == request_id))).scalar()
 
+    async def by_idempotency_key(self, actor: str, key: str) -> str | None:
+        async with self._engine.connect() as conn:
+            return (await conn.execute(select(t.runs.c.run_id).where(
+                t.runs.c.actor == actor, t.runs.c.idempotency_key == key))).scalar()
+
     async def load(self, run_id: str) -> RunState:
         run, steps = await self.get(run_id)
         async with self._engine.connect() as conn:

@@ -8,13 +8,21 @@ from types import SimpleNamespace
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.orchestrator.v1 import workflows_pb2_grpc
-from baton_core import FailedPrecondition, InvalidArgument, struct_to_dict, timestamp_to_datetime
+from baton_core import (
+    FailedPrecondition,
+    InvalidArgument,
+    PermissionDenied,
+    current_identity,
+    struct_to_dict,
+    timestamp_to_datetime,
+)
 
-from .._service import actor_of
+from .._policies import PolicyBook
 from . import _constants as k
 from . import _paging as paging
 from ._convert import (
     definition_from_proto,
+    directives_from_proto,
     event_to_proto,
     log_entry,
     merge_definition,
@@ -33,6 +41,22 @@ _STATUS = {pb.Workflow.STATUS_UNSPECIFIED: ACTIVE, pb.Workflow.STATUS_ACTIVE: AC
            pb.Workflow.STATUS_DELETED: DELETED}
 # CancelRun waits this long at most for the run to end when the caller set no deadline.
 _CANCEL_WAIT = 10.0
+
+
+def authorize_steps(defn, policies: PolicyBook, roles: tuple[str, ...]) -> None:
+    """Refuses a run whose caller lacks the roles a policy requires for some step's
+    method; every such step is named. Steps then dispatch as trusted calls."""
+    denied = []
+    for step in defn.steps:
+        policy = policies.match(step.method)
+        if not policy.allows(roles):
+            denied.append((step.step_id, step.method, policy))
+    if denied:
+        listed = "; ".join(f"{sid} ({method}: policy {p.name} needs one of "
+                           f"{', '.join(p.required_roles)})" for sid, method, p in denied)
+        raise PermissionDenied(f"the caller lacks the roles for steps: {listed}",
+                               reason="POLICY_ROLE_REQUIRED",
+                               metadata={"steps": ",".join(sid for sid, _, _ in denied)})
 
 
 def _required(value: str, field: str) -> str:
@@ -112,14 +136,17 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
                                          reason="WORKFLOW_DELETED",
                                          metadata={"workflow_id": record.workflow_id})
             defn, workflow_id, version = record.definition, record.workflow_id, record.version
+        directives = directives_from_proto(request.directives)
+        who = current_identity()
+        authorize_steps(defn, self._engine.policies, who.roles)
         sessions = self._engine.sessions
         if request.session_id and sessions is not None:
             await sessions.require_active(request.session_id, 5.0)
         started = await self._engine.start_run(
             defn, workflow_id=workflow_id, version=version, input=struct_to_dict(request.input),
             session_id=request.session_id, request_id=request.request_id,
-            actor=actor_of(context))
-        if isinstance(started, str):  # an earlier StartRun with this request_id
+            actor=who.subject, directives=directives)
+        if isinstance(started, str):  # an earlier StartRun with this request_id or key
             return pb.StartRunResponse(run=await self._run(started))
         counts = Counter(step.status for step in started.steps.values())
         return pb.StartRunResponse(run=run_to_proto(SimpleNamespace(**started.row()),

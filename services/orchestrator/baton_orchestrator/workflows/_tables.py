@@ -54,6 +54,10 @@ runs = sa.Table(
     sa.Column("owner", sa.String(64), nullable=True),
     sa.Column("lease_expires_at", sa.Float, nullable=True),
     sa.Column("cancel_requested", sa.Boolean, nullable=False),
+    # The StartRun directives (RunDirectives.to_dict); NULL when none were given.
+    sa.Column("directives", JSON, nullable=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=True),
+    sa.Index("uq_wf_runs_actor_idempotency_key", "actor", "idempotency_key", unique=True),
 )
 
 run_steps = sa.Table(

@@ -1,5 +1,6 @@
 import datetime
 
+from baton.orchestrator.v1 import orchestrator_pb2 as _orchestrator_pb2
 from baton.registry.v1 import registry_pb2 as _registry_pb2
 from google.api import annotations_pb2 as _annotations_pb2
 from google.api import field_behavior_pb2 as _field_behavior_pb2
@@ -112,7 +113,7 @@ class RunError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., step_id: _Optional[str] = ...) -> None: ...
 
 class Run(_message.Message):
-    __slots__ = ("run_id", "workflow_id", "workflow_version", "workflow_name", "status", "input", "session_id", "output", "error", "request_id", "create_time", "start_time", "end_time", "retry_count", "owner", "definition", "step_counts")
+    __slots__ = ("run_id", "workflow_id", "workflow_version", "workflow_name", "status", "input", "session_id", "output", "error", "request_id", "create_time", "start_time", "end_time", "retry_count", "owner", "definition", "step_counts", "directives")
     class Status(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         STATUS_UNSPECIFIED: _ClassVar[Run.Status]
@@ -153,6 +154,7 @@ class Run(_message.Message):
     OWNER_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_FIELD_NUMBER: _ClassVar[int]
     STEP_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    DIRECTIVES_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     workflow_id: str
     workflow_version: int
@@ -170,7 +172,8 @@ class Run(_message.Message):
     owner: str
     definition: Workflow
     step_counts: _containers.ScalarMap[str, int]
-    def __init__(self, run_id: _Optional[str] = ..., workflow_id: _Optional[str] = ..., workflow_version: _Optional[int] = ..., workflow_name: _Optional[str] = ..., status: _Optional[_Union[Run.Status, str]] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., session_id: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retry_count: _Optional[int] = ..., owner: _Optional[str] = ..., definition: _Optional[_Union[Workflow, _Mapping]] = ..., step_counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    directives: _orchestrator_pb2.Directives
+    def __init__(self, run_id: _Optional[str] = ..., workflow_id: _Optional[str] = ..., workflow_version: _Optional[int] = ..., workflow_name: _Optional[str] = ..., status: _Optional[_Union[Run.Status, str]] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., session_id: _Optional[str] = ..., output: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., error: _Optional[_Union[RunError, _Mapping]] = ..., request_id: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., retry_count: _Optional[int] = ..., owner: _Optional[str] = ..., definition: _Optional[_Union[Workflow, _Mapping]] = ..., step_counts: _Optional[_Mapping[str, int]] = ..., directives: _Optional[_Union[_orchestrator_pb2.Directives, _Mapping]] = ...) -> None: ...
 
 class RunStep(_message.Message):
     __slots__ = ("run_id", "step_id", "method", "status", "attempts", "input", "output", "error", "start_time", "end_time", "idempotency_key")
@@ -355,20 +358,22 @@ class ListWorkflowVersionsResponse(_message.Message):
     def __init__(self, workflows: _Optional[_Iterable[_Union[Workflow, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class StartRunRequest(_message.Message):
-    __slots__ = ("workflow_id", "workflow_version", "definition", "input", "session_id", "request_id")
+    __slots__ = ("workflow_id", "workflow_version", "definition", "input", "session_id", "request_id", "directives")
     WORKFLOW_ID_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_VERSION_FIELD_NUMBER: _ClassVar[int]
     DEFINITION_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    DIRECTIVES_FIELD_NUMBER: _ClassVar[int]
     workflow_id: str
     workflow_version: int
     definition: Workflow
     input: _struct_pb2.Struct
     session_id: str
     request_id: str
-    def __init__(self, workflow_id: _Optional[str] = ..., workflow_version: _Optional[int] = ..., definition: _Optional[_Union[Workflow, _Mapping]] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., session_id: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
+    directives: _orchestrator_pb2.Directives
+    def __init__(self, workflow_id: _Optional[str] = ..., workflow_version: _Optional[int] = ..., definition: _Optional[_Union[Workflow, _Mapping]] = ..., input: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., session_id: _Optional[str] = ..., request_id: _Optional[str] = ..., directives: _Optional[_Union[_orchestrator_pb2.Directives, _Mapping]] = ...) -> None: ...
 
 class StartRunResponse(_message.Message):
     __slots__ = ("run",)

@@ -175,10 +175,14 @@ class WorkflowsServicer:
     def StartRun(self, request, context):
         """StartRun starts a run of a stored workflow (latest or given version) or
         of an inline definition, and returns it at once, before any step runs.
-        A repeated request_id returns the run the first call started. Errors:
-        NOT_FOUND for an unknown workflow or version; FAILED_PRECONDITION for a
-        deleted workflow; INVALID_ARGUMENT for an invalid inline definition or a
-        request naming both or neither of workflow_id and definition.
+        A repeated request_id, or idempotency_key from the same actor, returns
+        the run the first call started. Errors: NOT_FOUND for an unknown
+        workflow or version; FAILED_PRECONDITION for a deleted workflow;
+        INVALID_ARGUMENT for an invalid inline definition, a negative timeout
+        directive or a request naming both or neither of workflow_id and
+        definition; PERMISSION_DENIED (reason POLICY_ROLE_REQUIRED) when the
+        caller lacks the roles a policy requires for some step's method, with
+        those steps listed (checked before the run is created).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

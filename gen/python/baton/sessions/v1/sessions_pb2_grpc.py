@@ -96,7 +96,9 @@ class SessionOrchestratorServicer:
     def CreateSession(self, request, context):
         """CreateSession starts a new active session and returns it. A repeated
         request_id returns the session the first call created.
-        Errors: INVALID_ARGUMENT without user_id.
+        Errors: INVALID_ARGUMENT without user_id; ALREADY_EXISTS when (user_id,
+        casefile_id) already has an active session (its id is in the ErrorInfo
+        metadata; FindOrCreateSession returns it instead).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

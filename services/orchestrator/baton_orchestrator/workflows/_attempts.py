@@ -1,0 +1,111 @@
+"""Calling one step's method: its DispatchCall (with the run's directives) and the
+retry loop around it. The run's driver (_executor) decides when a step starts and
+receives its outcome as a ("done", step_id, result, error) message in its inbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from baton_core import BatonError
+
+from .._dispatch import DispatchCall, Dispatcher
+from .._method_cache import MethodCache
+from .._policies import PolicyBook
+from .._retry import Retry
+from .._sessions import SessionsGateway
+from ._records import Recorder, RunState, StepState
+from ._states import RUNNING
+from ._writer import Writer
+
+NO_RETRY = Retry(strategy="none", max_attempts=1)
+# A call's deadline runs this much past the run's, so the run timeout reports first.
+_RUN_DEADLINE_SLACK = 0.05
+
+
+@dataclass
+class ExecutorContext:
+    """What every run executor of one replica shares."""
+
+    writer: Writer
+    dispatcher: Dispatcher
+    cache: MethodCache
+    policies: PolicyBook
+    sessions: SessionsGateway | None
+    replica: str
+    default_concurrency: int
+
+
+def error_dict(err: BaseException) -> dict[str, Any]:
+    if isinstance(err, BatonError):
+        return {"code": err.code.name, "message": err.message, "reason": err.reason}
+    return {"code": "INTERNAL", "message": f"{type(err).__name__}: {err}", "reason": "INTERNAL"}
+
+
+class StepAttempts:
+    """Calls one step's method until it succeeds or its retry policy gives up."""
+
+    def __init__(self, ctx: ExecutorContext, state: RunState, rec: Recorder,
+                 post: Callable[[tuple], None]) -> None:
+        self.ctx = ctx
+        self.state = state
+        self.rec = rec
+        self._post = post
+
+    async def run(self, step: StepState, params: dict[str, Any]) -> None:
+        defn, state = self.state.definition.step(step.step_id), self.state
+        policy = self.ctx.policies.match(defn.method)
+        method = self.ctx.cache.peek(defn.method)
+        retry = defn.retry_policy() or policy.retry or (method.retry if method else NO_RETRY)
+        directives = state.directives
+        step_timeout = defn.timeout
+        if directives.timeout:
+            # Bound what the step would get (its own, else the policy's or method's).
+            step_timeout = directives.step_timeout(self.ctx.dispatcher.timeout(
+                DispatchCall(operation=defn.method, params={}, timeout=defn.timeout),
+                policy, method))
+        attempt = step.attempts
+        while True:
+            call = DispatchCall(
+                operation=defn.method, params=params, session_id=state.session_id,
+                timeout=self._call_timeout(step_timeout), actor=state.actor,
+                idempotency_key=f"{state.run_id}:{step.step_id}", run_id=state.run_id,
+                step_id=step.step_id, retry=NO_RETRY, first_attempt=attempt,
+                skip_hooks=directives.skip_hooks, dry_run=directives.dry_run)
+            try:
+                out = await self.ctx.dispatcher.dispatch(call)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is the step's outcome
+                code = getattr(exc, "code", None)
+                tries = attempt - step.first_attempt + 1
+                pause = retry.delay(tries)
+                left = (state.deadline - time.time()) if state.deadline else None
+                if code is None or not retry.should_retry(code, tries) or \
+                        (left is not None and pause >= left):
+                    self._post(("done", step.step_id, None, error_dict(exc)))
+                    return
+                await asyncio.sleep(pause)
+                attempt += 1
+                err = error_dict(exc)
+                self.rec.step(step, RUNNING, f"attempt {attempt} after {err['code']}: "
+                              f"{err['message']} (waited {pause:.3f}s)", attempts=attempt,
+                              error=err)
+                try:
+                    await self.ctx.writer.commit(self.rec.take())
+                except Exception as lost:  # noqa: BLE001 - the driver decides what it means
+                    self._post(("broken", lost))
+                    return
+                continue
+            self._post(("done", step.step_id, out.result, None))
+            return
+
+    def _call_timeout(self, step_timeout: float | None) -> float | None:
+        if self.state.deadline is None:
+            return step_timeout
+        left = max(self.state.deadline - time.time(), 0.001) + _RUN_DEADLINE_SLACK
+        return min(step_timeout, left) if step_timeout else left

@@ -1,0 +1,98 @@
+"""Credentials: API keys, RS256, delegation between services, and turning auth off."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+
+import grpc
+import pytest
+import yaml
+
+from baton.orchestrator.v1 import audit_pb2, audit_pb2_grpc, policies_pb2, policies_pb2_grpc
+from baton.registry.v1 import registry_pb2, registry_pb2_grpc
+from baton_core import AuthConfig, Authenticator, auth_interceptor, from_rpc_error
+
+
+async def test_api_keys_authenticate_in_either_header(secured_channels, auth_keys):
+    stub = policies_pb2_grpc.PolicyEngineStub(secured_channels["orchestrator"])
+    for metadata in ((("x-api-key", auth_keys.api_key),),
+                     (("authorization", f"ApiKey {auth_keys.api_key}"),)):
+        reply = await stub.ExplainPolicy(
+            policies_pb2.ExplainPolicyRequest(operation="demo.echo"), metadata=metadata)
+        assert reply.actor == "ci-bot" and list(reply.roles) == ["operator"]
+
+
+async def test_rs256_tokens_name_their_subject(secured_channels, auth_keys):
+    stub = policies_pb2_grpc.PolicyEngineStub(secured_channels["orchestrator"])
+    reply = await stub.ExplainPolicy(
+        policies_pb2.ExplainPolicyRequest(operation="demo.echo"),
+        metadata=auth_keys.bearer("rita", ["viewer"], alg="RS256"))
+    assert reply.actor == "rita" and list(reply.roles) == ["viewer"]
+
+
+async def test_error_details_say_why_a_call_was_refused(secured_channels, auth_keys):
+    stub = registry_pb2_grpc.MethodRegistryStub(secured_channels["registry"])
+    cases = {"TOKEN_EXPIRED": auth_keys.bearer(ttl=-60),
+             "TOKEN_WRONG_AUDIENCE": auth_keys.bearer(aud="elsewhere"),
+             "CREDENTIALS_MISSING": ()}
+    for reason, metadata in cases.items():
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListMethods(registry_pb2.ListMethodsRequest(), metadata=metadata)
+        assert from_rpc_error(caught.value).reason == reason
+
+
+async def test_only_services_may_name_the_actor_they_act_for(secured_channels, auth_keys):
+    orchestrator = secured_channels["orchestrator"]
+    policies = policies_pb2_grpc.PolicyEngineStub(orchestrator)
+    request = policies_pb2.ExplainPolicyRequest(operation="demo.echo")
+    spoof = (("x-baton-actor", "the-boss"), ("x-baton-roles", "admin"))
+    mallory = await policies.ExplainPolicy(
+        request, metadata=(*auth_keys.bearer("mallory", ["viewer"]), *spoof))
+    assert mallory.actor == "mallory" and list(mallory.roles) == ["viewer"]
+    carried = await policies.ExplainPolicy(
+        request, metadata=(*auth_keys.bearer("service:sessions", ["service"]), *spoof))
+    assert carried.actor == "the-boss" and list(carried.roles) == ["admin"]
+    # Audit records of such calls name the actor and the service that carried it.
+    written = await audit_pb2_grpc.AuditLogStub(orchestrator).WriteAuditRecords(
+        audit_pb2.WriteAuditRecordsRequest(records=[audit_pb2.AuditRecord(
+            record_id="aud_test_1", actor="the-boss", via="service:sessions",
+            action="create", entity_type="session", entity="s1")]),
+        metadata=auth_keys.bearer("service:sessions", ["service"]))
+    assert written.written == 1
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # only services write records
+        await audit_pb2_grpc.AuditLogStub(orchestrator).WriteAuditRecords(
+            audit_pb2.WriteAuditRecordsRequest(), metadata=auth_keys.bearer(roles=["operator"]))
+    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_apikey_command_stores_only_the_hash(tmp_path, monkeypatch):
+    keys = tmp_path / "keys.yaml"
+    done = subprocess.run([sys.executable, "-m", "baton_cli", "apikey", "create", "--subject",
+                           "ci", "--role", "operator", "--file", str(keys)],
+                          capture_output=True, text=True, timeout=60, check=True)
+    key = done.stdout.strip()
+    assert key.startswith("bk_") and key not in keys.read_text()
+    (entry,) = yaml.safe_load(keys.read_text())["keys"]
+    assert entry["subject"] == "ci"
+    monkeypatch.setenv("BATON_API_KEYS_FILE", str(keys))
+    identity = Authenticator(AuthConfig.from_env()).verify_api_key(key)
+    assert identity.subject == "ci" and identity.roles == ("operator",)
+
+
+def test_auth_off_is_a_warning_at_every_start(caplog):
+    with caplog.at_level(logging.WARNING, logger="baton.auth"):
+        auth_interceptor(AuthConfig(enabled=False))
+    assert "AUTHENTICATION IS OFF" in caplog.text
+
+
+def test_auth_on_without_any_key_refuses_to_start(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
+    env.update({"BATON_AUTH": "on", "BATON_DATA_DIR": str(tmp_path),
+                "BATON_LISTEN": "127.0.0.1:0"})
+    done = subprocess.run([sys.executable, "-m", "baton_cli", "serve", "registry"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "no key is configured" in done.stderr and "BATON_AUTH=off" in done.stderr
