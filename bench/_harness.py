@@ -65,15 +65,24 @@ class BenchPlatform:
     `token()` mints one; without it they run with auth off.
     """
 
-    def __init__(self, directory: Path, auth: bool = False) -> None:
+    def __init__(self, directory: Path, auth: bool = False,
+                 orchestrator_db: str = "") -> None:
         self.directory = directory
+        self.orchestrator_db = orchestrator_db
         self.auth = AuthConfig(enabled=auth, secret=secrets.token_hex(32))
         self.redis = RedisServer(directory / "redis", persist=False)
         self.addrs = {k: f"127.0.0.1:{free_port()}"
                       for k in ("registry", "sessions", "orchestrator", "worker")}
-        self.children: list[ChildProcess] = []
+        self.children: dict[str, ChildProcess] = {}
 
     def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         self.redis.start()
         env = {c.ENV_DATA_DIR: str(self.directory), c.ENV_REDIS_URL: self.redis.url,
                c.ENV_REGISTRY_ADDR: self.addrs["registry"],
@@ -82,21 +91,24 @@ class BenchPlatform:
                c.ENV_AUTH: "on" if self.auth.enabled else "off",
                c.ENV_JWT_SECRET: self.auth.secret}
         for kind in ("registry", "sessions", "orchestrator"):
-            child = ChildProcess.service(kind, kind, {**env, c.ENV_LISTEN: self.addrs[kind]},
+            extra = {c.ENV_LISTEN: self.addrs[kind]}
+            if kind == "orchestrator" and self.orchestrator_db:
+                extra[c.ENV_DATABASE_URL] = self.orchestrator_db
+            child = ChildProcess.service(kind, kind, {**env, **extra},
                                          self.directory / f"{kind}.log", self.addrs[kind])
+            self.children[kind] = child
             child.start()
-            self.children.append(child)
         worker = ChildProcess("worker", [sys.executable, "-m", "baton_examples.casefile_worker"],
                               {**env, c.ENV_WORKER_LISTEN: self.addrs["worker"],
                                c.ENV_TOKEN: self.token("worker")},
                               self.directory / "worker.log", self.addrs["worker"])
+        self.children["worker"] = worker
         worker.start()
-        self.children.append(worker)
 
     def token(self, role: str = "admin") -> str:
         return issue_token(self.auth, f"bench-{role}", [role])
 
     def stop(self) -> None:
-        for child in reversed(self.children):
+        for child in reversed(list(self.children.values())):
             child.stop()
         self.redis.stop()

@@ -28,10 +28,11 @@ import grpc
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.orchestrator.v1 import workflows_pb2_grpc
 from baton.provider.v1 import provider_pb2, provider_pb2_grpc
-from baton_cli._process import ChildProcess
-from baton_core import RedisServer, dict_to_struct, free_port
-from baton_core import constants as c
-from baton_sdk._builder import WorkflowBuilder
+from baton_core import dict_to_struct
+from baton_sdk import WorkflowBuilder
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _harness import BenchPlatform  # noqa: E402
 
 STEPS = 10
 TERMINAL = {pb.Run.STATUS_SUCCEEDED, pb.Run.STATUS_FAILED, pb.Run.STATUS_CANCELLED,
@@ -61,39 +62,9 @@ def reset_peak(pid: int) -> None:
         pass
 
 
-class Platform:
-    def __init__(self, directory: Path, database_url: str) -> None:
-        self.directory = directory
-        self.database_url = database_url
-        self.redis = RedisServer(directory / "redis", persist=False)
-        self.addrs = {k: f"127.0.0.1:{free_port()}"
-                      for k in ("registry", "sessions", "orchestrator", "worker")}
-        self.children: dict[str, ChildProcess] = {}
-
-    def start(self) -> None:
-        self.redis.start()
-        env = {c.ENV_DATA_DIR: str(self.directory), c.ENV_REDIS_URL: self.redis.url,
-               c.ENV_REGISTRY_ADDR: self.addrs["registry"],
-               c.ENV_SESSIONS_ADDR: self.addrs["sessions"], c.ENV_LOG_LEVEL: "WARNING",
-               c.ENV_AUTH: "off"}
-        for kind in ("registry", "sessions", "orchestrator"):
-            extra = {c.ENV_LISTEN: self.addrs[kind]}
-            if kind == "orchestrator":
-                extra[c.ENV_DATABASE_URL] = self.database_url
-            child = ChildProcess.service(kind, kind, {**env, **extra},
-                                         self.directory / f"{kind}.log", self.addrs[kind])
-            child.start()
-            self.children[kind] = child
-        worker = ChildProcess("worker", [sys.executable, "-m", "baton_examples.casefile_worker"],
-                              {**env, "BATON_WORKER_LISTEN": self.addrs["worker"]},
-                              self.directory / "worker.log", self.addrs["worker"])
-        worker.start()
-        self.children["worker"] = worker
-
-    def stop(self) -> None:
-        for child in reversed(list(self.children.values())):
-            child.stop()
-        self.redis.stop()
+def Platform(directory: Path, database_url: str) -> BenchPlatform:  # noqa: N802
+    """The shared bench platform with the orchestrator on `database_url`, auth off."""
+    return BenchPlatform(directory, orchestrator_db=database_url)
 
 
 async def run_once(stub, workflow: pb.Workflow) -> int:

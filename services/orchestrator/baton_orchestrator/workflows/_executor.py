@@ -60,6 +60,7 @@ class RunExecutor:
                        for i, sid in enumerate(self._order)}
         self._limit = 1 if sequential else (defn.max_concurrency or ctx.default_concurrency)
         self._tasks: dict[str, asyncio.Task] = {}
+        self._pending: asyncio.Future | None = None
         self._stopping = False
         self.broken = False
         # When the run was first committed by this executor (monotonic clock).
@@ -99,13 +100,34 @@ class RunExecutor:
             log.exception("run %s: executor failed; its lease is given back", self.run_id)
             self.broken = True
         finally:
+            if self._pending is not None:
+                await asyncio.gather(self._pending, return_exceptions=True)
             await self._stop_tasks()
             if not self.created.done():
                 self.created.cancel()
             self._on_exit(self)
 
     async def _commit(self) -> None:
-        changes = self.rec.take()
+        await self._settle()
+        await self._write(self.rec.take())
+
+    def _commit_behind(self) -> None:
+        """Hands the recorded changes to the writer without waiting for them.
+
+        Used once the run exists, for the commit that marks steps RUNNING: the
+        worker calls go out while it is written. A crash before it lands leaves
+        those steps as they were, so they run again under the same idempotency
+        key (`run_id:step_id`), exactly as a crash during the call would.
+        """
+        self._pending = asyncio.ensure_future(self._write(self.rec.take()))
+
+    async def _settle(self) -> None:
+        """Waits for the commit handed over last (commits land in order)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            await pending
+
+    async def _write(self, changes) -> None:
         if changes:
             await self.ctx.writer.commit(changes)
         if not self.created.done():
@@ -131,7 +153,11 @@ class RunExecutor:
             starts = await self._schedule()
             if not starts and not self._tasks:
                 return await self._finish()
-            await self._commit()
+            await self._settle()
+            if starts and self.created.done():
+                self._commit_behind()
+            else:
+                await self._commit()
             for step, params in starts:
                 self._tasks[step.step_id] = asyncio.create_task(self._calls.run(step, params))
             message = await self._next_message()
