@@ -61,6 +61,7 @@ up: install
 
 test: install
 	$(BIN)/buf lint
+	$(BIN)/ruff check libs services examples tests bench
 	$(MAKE) -s breaking
 	$(MAKE) -s proto-check
 	$(MAKE) -s deploy-check

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, Self
 
 import grpc
 
@@ -96,3 +96,22 @@ class Connection:
         if not self._closed:
             self._closed = True
             await self.channel.close()
+
+
+class ClientLifecycle:
+    """What every client shares: its Connection, `address`, `close()`, `async with`."""
+
+    _conn: Connection
+
+    @property
+    def address(self) -> str:
+        return self._conn.address
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._conn.close()

@@ -15,7 +15,7 @@ from baton.orchestrator.v1 import (
 )
 from baton_core import constants, dict_to_struct, seconds_to_duration
 
-from ._channel import DEFAULT_TIMEOUT, Connection
+from ._channel import DEFAULT_TIMEOUT, ClientLifecycle, Connection
 
 # Time granted beyond a dispatch's own timeout, so the orchestrator's
 # DEADLINE_EXCEEDED (with its details) reaches us before our own deadline cuts in.
@@ -28,7 +28,7 @@ _IDEMPOTENT = [
 ]
 
 
-class OrchestratorClient:
+class OrchestratorClient(ClientLifecycle):
     """Client of the orchestrator process (Orchestrator, HookManager, PolicyEngine).
 
     Every method raises the BatonError subclass matching the returned status.
@@ -49,18 +49,6 @@ class OrchestratorClient:
         self._hooks = hooks_pb2_grpc.HookManagerStub(self._conn.channel)
         self._policies = policies_pb2_grpc.PolicyEngineStub(self._conn.channel)
 
-    @property
-    def address(self) -> str:
-        return self._conn.address
-
-    async def __aenter__(self) -> OrchestratorClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._conn.close()
 
     async def dispatch(self, operation: str, params: Mapping[str, Any] | None = None, *,
                        session_id: str = "", timeout: float | None = None,

@@ -8,11 +8,11 @@ from typing import Any
 from baton.provider.v1 import provider_pb2, provider_pb2_grpc
 from baton_core import dict_to_struct
 
-from ._channel import DEFAULT_TIMEOUT, Connection
+from ._channel import DEFAULT_TIMEOUT, ClientLifecycle, Connection
 from ._context import InvocationContext
 
 
-class ProviderClient:
+class ProviderClient(ClientLifecycle):
     """Client of one worker, as the orchestrator uses it (no hooks, no policies).
 
     Args:
@@ -28,18 +28,6 @@ class ProviderClient:
         self._conn = Connection(address, token=token, metadata=metadata, timeout=timeout)
         self._stub = provider_pb2_grpc.MethodProviderStub(self._conn.channel)
 
-    @property
-    def address(self) -> str:
-        return self._conn.address
-
-    async def __aenter__(self) -> ProviderClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._conn.close()
 
     async def invoke(self, method: str, params: Mapping[str, Any] | None = None, *,
                      version: str = "", context: InvocationContext | None = None,

@@ -11,7 +11,7 @@ from baton.registry.v1 import registry_pb2 as pb
 from baton.registry.v1 import registry_pb2_grpc
 from baton_core import constants, dict_to_struct, seconds_to_duration
 
-from ._channel import DEFAULT_TIMEOUT, Connection
+from ._channel import DEFAULT_TIMEOUT, ClientLifecycle, Connection
 from ._method import MethodDefinition
 
 _IDEMPOTENT = [(constants.REGISTRY_SERVICE, name) for name in (
@@ -19,7 +19,7 @@ _IDEMPOTENT = [(constants.REGISTRY_SERVICE, name) for name in (
     "RegisterTool", "GetTool", "ListTools", "Heartbeat")]
 
 
-class RegistryClient:
+class RegistryClient(ClientLifecycle):
     """Client of the method registry over one reused channel.
 
     Every method raises the BatonError subclass matching the status the
@@ -39,18 +39,6 @@ class RegistryClient:
                                 idempotent=_IDEMPOTENT)
         self._stub = registry_pb2_grpc.MethodRegistryStub(self._conn.channel)
 
-    @property
-    def address(self) -> str:
-        return self._conn.address
-
-    async def __aenter__(self) -> RegistryClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._conn.close()
 
     async def register_method(self, method: pb.Method | MethodDefinition, *,
                               worker_id: str = "", address: str = "",

@@ -11,14 +11,14 @@ from baton.sessions.v1 import sessions_pb2 as pb
 from baton.sessions.v1 import sessions_pb2_grpc
 from baton_core import constants, dict_to_struct
 
-from ._channel import DEFAULT_TIMEOUT, Connection
+from ._channel import DEFAULT_TIMEOUT, ClientLifecycle, Connection
 
 _IDEMPOTENT = [(constants.SESSIONS_SERVICE, name) for name in (
     "GetSession", "CloseSession", "FindOrCreateSession", "ListSessionExecutions",
     "ListSessions")]
 
 
-class SessionsClient:
+class SessionsClient(ClientLifecycle):
     """Client of the session service over one reused channel.
 
     Every method raises the BatonError subclass matching the returned status.
@@ -37,18 +37,6 @@ class SessionsClient:
                                 idempotent=_IDEMPOTENT)
         self._stub = sessions_pb2_grpc.SessionOrchestratorStub(self._conn.channel)
 
-    @property
-    def address(self) -> str:
-        return self._conn.address
-
-    async def __aenter__(self) -> SessionsClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        await self._conn.close()
 
     async def create_session(self, user_id: str, *, casefile_id: str = "",
                              labels: Mapping[str, str] | None = None, request_id: str = "",
