@@ -10,11 +10,15 @@ Run it with ``python -m baton_examples.casefile_worker``. Environment:
   or a unique id when the port is 0).
 - ``BATON_DATA_DIR``: where ``casefile_worker.db`` lives (default ./.baton).
 - ``BATON_TOKEN``: bearer token (role ``worker``) for the registry when auth is on.
+- ``BATON_AUTH`` / ``BATON_JWT_SECRET`` (or the secret ``baton up`` keeps in the
+  data directory): with auth on and a key known, only the orchestrator (role
+  ``service``) or an admin may invoke the methods.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from pathlib import Path
@@ -22,10 +26,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from baton_core import configure_logging, constants, error_for_code, run, status_code_named
+from baton_core import (
+    AuthConfig,
+    configure_logging,
+    constants,
+    error_for_code,
+    run,
+    status_code_named,
+)
 from baton_sdk import InvocationContext, RetryPolicy, Worker, method
 
 from .casefile_store import CasefileStore
+
+log = logging.getLogger("baton.examples.casefile")
 
 ENV_WORKER_LISTEN = constants.ENV_WORKER_LISTEN
 ENV_WORKER_ADVERTISE_HOST = constants.ENV_WORKER_ADVERTISE_HOST
@@ -163,7 +176,12 @@ async def main() -> None:
     host = host.strip("[]")
     advertise = _env(ENV_WORKER_ADVERTISE_HOST,
                      "127.0.0.1" if host in ("", "0.0.0.0", "::") else host)
-    store = CasefileStore(Path(_env(constants.ENV_DATA_DIR, "./.baton")).resolve() / DB_FILE)
+    data_dir = Path(_env(constants.ENV_DATA_DIR, "./.baton")).resolve()
+    store = CasefileStore(data_dir / DB_FILE)
+    auth = AuthConfig.from_env(data_dir)
+    if auth.enabled and not (auth.secret or auth.public_key or auth.api_keys):
+        log.warning("auth is on but this worker holds no key: it cannot verify its callers")
+        auth = None
     await store.open()
     try:
         worker = build_worker(
@@ -172,7 +190,7 @@ async def main() -> None:
             worker_id=os.environ.get(ENV_WORKER_ID) or (
                 f"casefile-worker@{advertise}:{port}" if port != "0" else None),
             lease_ttl=float(_env(constants.ENV_LEASE_TTL, "10")),
-            token=os.environ.get(constants.ENV_TOKEN) or None)
+            token=os.environ.get(constants.ENV_TOKEN) or None, auth=auth)
         await worker.run()
     finally:
         await store.close()

@@ -11,7 +11,15 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from baton_core import BatonError, DeadlineExceeded, GrpcServer, Unavailable, constants
+from baton_core import (
+    AuthConfig,
+    AuthInterceptor,
+    BatonError,
+    DeadlineExceeded,
+    GrpcServer,
+    Unavailable,
+    constants,
+)
 
 from ._method import MethodDefinition
 from ._provider import MethodProvider
@@ -41,6 +49,9 @@ class Worker:
         lease_ttl: Seconds a registration stays valid without a heartbeat.
         token: Bearer token for the registry.
         shutdown_grace: Seconds calls in flight may take to finish on stop.
+        auth: Verify callers with these keys: only callers holding the `service`
+            (the orchestrator) or `admin` role may Invoke. None serves without
+            checking, for workers that hold no key.
     """
 
     def __init__(self, methods: Iterable[Callable[..., Any] | MethodDefinition], *,
@@ -48,7 +59,7 @@ class Worker:
                  listen: str = "127.0.0.1:0", advertise_host: str = "127.0.0.1",
                  worker_id: str | None = None, heartbeat_interval: float | None = None,
                  lease_ttl: float = 10.0, token: str | None = None,
-                 shutdown_grace: float = 5.0) -> None:
+                 shutdown_grace: float = 5.0, auth: AuthConfig | None = None) -> None:
         self._provider = MethodProvider(methods)
         if not self._provider.definitions:
             raise ValueError("a Worker needs at least one method")
@@ -63,6 +74,7 @@ class Worker:
         self.shutdown_grace = shutdown_grace
         self.address: str | None = None
         self._token = token
+        self._auth = auth if auth is not None and auth.enabled else None
         self._server: GrpcServer | None = None
         self._registry: RegistryClient | None = None
         self._heartbeats: asyncio.Task[None] | None = None
@@ -88,7 +100,8 @@ class Worker:
         """
         if self._server is not None:
             raise RuntimeError("worker already started")
-        server = GrpcServer(self.listen, [self._provider.service()])
+        interceptors = [AuthInterceptor(self._auth)] if self._auth else []
+        server = GrpcServer(self.listen, [self._provider.service()], interceptors)
         port = await server.start()
         self._server = server
         self.address = f"{self.advertise_host}:{port}"

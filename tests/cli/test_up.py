@@ -112,6 +112,14 @@ def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, 
     assert refused.returncode != 0 and "Unauthenticated" in refused.stderr
     reply = json.loads(grpcurl("-H", f"authorization: Bearer {token}", *dispatch))
     assert reply["result"]["casefile_id"]
+    # The worker holds the platform's key too: a user cannot go around the orchestrator.
+    user = baton_cli(env, "token", "--role", "user", "--data-dir", data).stdout.strip()
+    bypass = subprocess.run(
+        [GRPCURL, "-plaintext", "-H", f"authorization: Bearer {user}", "-d",
+         '{"method": "casefile.create", "params": {"title": "sneaky"}}',
+         f"127.0.0.1:{ports['worker']}", "baton.provider.v1.MethodProvider/Invoke"],
+        capture_output=True, text=True, timeout=30)
+    assert bypass.returncode != 0 and "PermissionDenied" in bypass.stderr
 
     env = {**env, "BATON_TOKEN": token,
            "BATON_ORCHESTRATOR_ADDR": f"127.0.0.1:{ports['orchestrator']}",
