@@ -20,6 +20,10 @@ from baton_core import RedisServer
 # auth and control tests do, with their own secrets); set before anything
 # reads the environment.
 os.environ.setdefault("BATON_AUTH", "off")
+# The suite keeps several platforms (each three services) alive on one
+# PostgreSQL at once: small pools keep it under max_connections (100).
+os.environ.setdefault("BATON_DB_POOL_SIZE", "1")
+os.environ.setdefault("BATON_DB_MAX_OVERFLOW", "7")
 
 PG_URL = os.environ.get("BATON_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", "postgres"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import zlib
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ._constants import ENV_DB_MAX_OVERFLOW, ENV_DB_POOL_SIZE
 
 log = logging.getLogger("baton.db")
 
@@ -24,7 +27,13 @@ def make_engine(url: str) -> AsyncEngine:
     """Creates an async engine; SQLite gets WAL, a busy timeout and its directory."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # Idle connections kept per engine, and extra ones opened under load;
+        # every replica of every service holds up to the first, so keep it small
+        # where many processes share one PostgreSQL (its max_connections).
+        return create_async_engine(
+            url, pool_pre_ping=True,
+            pool_size=int(os.environ.get(ENV_DB_POOL_SIZE) or 10),
+            max_overflow=int(os.environ.get(ENV_DB_MAX_OVERFLOW) or 20))
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(url, connect_args={"timeout": 30})
