@@ -40,6 +40,7 @@ from ._errors import (
     Unavailable,
     error_for_code,
     from_rpc_error,
+    from_status,
     status_code_named,
 )
 from ._ids import new_id
@@ -90,6 +91,7 @@ __all__ = [
     "field_path",
     "free_port",
     "from_rpc_error",
+    "from_status",
     "hash_api_key",
     "is_sqlite",
     "issue_token",

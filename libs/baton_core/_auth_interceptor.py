@@ -92,8 +92,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             identity = self.identify(method, handler_call_details.invocation_metadata)
         except BatonError as exc:
             return _refusal(handler, exc)
-        if handler.stream_unary or handler.stream_stream:
-            # No Baton RPC streams requests; refuse rather than serve it unchecked.
+        if handler.stream_unary:
+            # No Baton RPC streams requests into one answer; refuse rather than serve it
+            # unchecked.
             return _refusal(handler, PermissionDenied(f"{method} is not callable here"))
         # grpc.aio runs the interceptors and the handler in the call's own task,
         # so the identity set here is the one the servicer reads; no wrapper needed.
@@ -115,8 +116,12 @@ def _refusal(handler, error: BatonError):
         return grpc.unary_stream_rpc_method_handler(
             refuse_stream, request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer)
+    if handler.stream_stream:
+        return grpc.stream_stream_rpc_method_handler(
+            refuse_stream, request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer)
     return grpc.unary_unary_rpc_method_handler(
-        refuse, request_deserializer=None if handler.stream_unary or handler.stream_stream
+        refuse, request_deserializer=None if handler.stream_unary
         else handler.request_deserializer, response_serializer=handler.response_serializer)
 
 

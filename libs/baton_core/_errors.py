@@ -159,8 +159,18 @@ def parse_status(trailing_metadata) -> status_pb2.Status | None:
 def from_rpc_error(err: grpc.RpcError) -> BatonError:
     """Turns a client-side RpcError into the matching BatonError."""
     code = err.code()
-    message = err.details() or code.name
     status = parse_status(err.trailing_metadata() if hasattr(err, "trailing_metadata") else ())
+    return _from_parts(code, err.details() or code.name, status)
+
+
+def from_status(status: status_pb2.Status) -> BatonError:
+    """Turns a google.rpc.Status (as BatonError.to_status makes) into a BatonError."""
+    code = status_code_from_value(status.code)
+    return _from_parts(code, status.message or code.name, status)
+
+
+def _from_parts(code: grpc.StatusCode, message: str,
+                status: status_pb2.Status | None) -> BatonError:
     reason, metadata, violations, retry_after = None, {}, [], None
     if status is not None:
         for detail in status.details:

@@ -23,6 +23,7 @@ from baton_core import (
     InvalidArgument,
     NotFound,
     Service,
+    Unavailable,
     constants,
     dict_to_struct,
     error_for_code,
@@ -61,6 +62,8 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
             if definition.name in self._methods:
                 raise ValueError(f"method {definition.name!r} is given twice")
             self._methods[definition.name] = definition
+        self.draining = False
+        self._channels: set[_Channel] = set()
 
     @property
     def definitions(self) -> list[MethodDefinition]:
@@ -72,6 +75,31 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
 
     async def Invoke(self, request: provider_pb2.InvokeRequest,  # noqa: N802 - gRPC name
                      context: grpc.aio.ServicerContext) -> provider_pb2.InvokeResponse:
+        return await self._invoke(request, context.time_remaining())
+
+    async def OpenChannel(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802
+        """Runs each invocation the caller sends as its own task and streams back
+        completions in batches, as they finish."""
+        channel = _Channel(self)
+        self._channels.add(channel)
+        reader = asyncio.create_task(channel.read(request_iterator))
+        try:
+            async for batch in channel.completions():
+                yield batch
+        finally:
+            self._channels.discard(channel)
+            reader.cancel()
+            channel.cancel_all()
+
+    def drain(self) -> None:
+        """Refuses new channel invocations with UNAVAILABLE (WORKER_DRAINING), so
+        callers retry them elsewhere while the server stops."""
+        self.draining = True
+        for channel in self._channels:
+            channel.wake()
+
+    async def _invoke(self, request: provider_pb2.InvokeRequest,
+                      remaining: float | None) -> provider_pb2.InvokeResponse:
         definition = self._methods.get(request.method)
         if definition is None:
             raise NotFound(f"method {request.method!r} is not served by this worker",
@@ -80,7 +108,6 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
             raise NotFound(f"{definition.name} version {request.version} is not served by "
                            f"this worker (it serves {definition.version})",
                            reason="VERSION_NOT_SERVED", metadata={"method": definition.name})
-        remaining = context.time_remaining()
         if remaining is not None and remaining <= 0:
             raise DeadlineExceeded(f"the deadline of {definition.name} passed before it started")
         params = _validate_params(definition, request.params)
@@ -89,6 +116,90 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
                                            version=definition.version, timeout=timeout)
         result = await _run(definition, params, ctx, timeout)
         return provider_pb2.InvokeResponse(result=dict_to_struct(_dump_result(definition, result)))
+
+
+_BATCH_BYTES = 4 * 1024 * 1024  # well under the 16 MiB message limit
+_WAKE = object()
+
+
+class _Channel:
+    """One OpenChannel call: its running invocations and finished completions."""
+
+    def __init__(self, provider: MethodProvider) -> None:
+        self._provider = provider
+        self._running: dict[int, asyncio.Task[None]] = {}
+        # Completions, None once the caller stops sending, or _WAKE.
+        self._done: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def read(self, request_iterator) -> None:
+        try:
+            async for batch in request_iterator:
+                for invocation in batch.invocations:
+                    self._start(invocation)
+                for invocation_id in batch.cancelled_ids:
+                    task = self._running.get(invocation_id)
+                    if task is not None:
+                        task.cancel()
+        finally:
+            self._done.put_nowait(None)  # the caller is done sending
+
+    def _start(self, invocation: provider_pb2.Invocation) -> None:
+        if self._provider.draining:
+            error = Unavailable("the worker is stopping", reason="WORKER_DRAINING")
+            self._done.put_nowait(provider_pb2.Completion(id=invocation.id,
+                                                          error=error.to_status()))
+            return
+        timeout = (invocation.timeout.ToTimedelta().total_seconds()
+                   if invocation.HasField("timeout") else None)
+        task = asyncio.create_task(self._complete(invocation.id, invocation.request, timeout))
+        self._running[invocation.id] = task
+
+    async def _complete(self, invocation_id: int, request: provider_pb2.InvokeRequest,
+                        timeout: float | None) -> None:
+        try:
+            completion = provider_pb2.Completion(
+                id=invocation_id, response=await self._provider._invoke(request, timeout))
+        except BatonError as exc:
+            completion = provider_pb2.Completion(id=invocation_id, error=exc.to_status())
+        except asyncio.CancelledError:
+            # The caller gave up on it and expects no completion; the wake-up
+            # lets `completions` see that nothing is running any more.
+            self.wake()
+            return
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one clear status
+            log.exception("unhandled error in %s", request.method, exc_info=exc)
+            error = Internal(f"internal error: {type(exc).__name__}: {exc}")
+            completion = provider_pb2.Completion(id=invocation_id, error=error.to_status())
+        finally:
+            self._running.pop(invocation_id, None)
+        self._done.put_nowait(completion)
+
+    async def completions(self):
+        """Batches of completions until the caller half-closes (or the worker
+        drains) and every invocation has finished."""
+        reading = True
+        while (reading and not self._provider.draining) or self._running:
+            item = await self._done.get()
+            batch = provider_pb2.OpenChannelResponse()
+            size = 0
+            while True:
+                if item is None:
+                    reading = False
+                elif item is not _WAKE:
+                    batch.completions.append(item)
+                    size += item.ByteSize()
+                if size >= _BATCH_BYTES or self._done.empty():
+                    break
+                item = self._done.get_nowait()
+            if batch.completions:
+                yield batch
+
+    def wake(self) -> None:
+        self._done.put_nowait(_WAKE)
+
+    def cancel_all(self) -> None:
+        for task in list(self._running.values()):
+            task.cancel()
 
 
 def _validate_params(definition: MethodDefinition, params) -> BaseModel:

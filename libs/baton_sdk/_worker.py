@@ -135,6 +135,7 @@ class Worker:
             await registry.close()
         server, self._server = self._server, None
         if server is not None:
+            self._provider.drain()
             await server.stop(self.shutdown_grace)
             log.info("worker %s stopped", self.worker_id)
 

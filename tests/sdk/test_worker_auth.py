@@ -51,3 +51,31 @@ async def test_invoke_with_a_token_from_another_key_is_unauthenticated(guarded):
 async def test_the_orchestrators_service_token_is_served(guarded):
     reply = await invoke(guarded, issue_token(AUTH, "orchestrator", ["service"]))
     assert struct_to_dict(reply.result) == {"price": 4}
+
+
+async def open_channel(stub, token: str | None = None):
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
+    call = stub.OpenChannel(metadata=metadata, timeout=5)
+    await call.write(provider_pb2.OpenChannelRequest(invocations=[provider_pb2.Invocation(
+        id=1, request=provider_pb2.InvokeRequest(
+            method="parcel.quote",
+            params=dict_to_struct({"weight_kg": 2, "destination": "NL"})))]))
+    return call
+
+
+@pytest.mark.parametrize(("token", "code"), [
+    (None, grpc.StatusCode.UNAUTHENTICATED),
+    (issue_token(AUTH, "alice", ["user"]), grpc.StatusCode.PERMISSION_DENIED),
+])
+async def test_open_channel_is_refused_like_invoke(guarded, token, code):
+    call = await open_channel(guarded, token)
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call.read()
+    assert info.value.code() == code
+
+
+async def test_open_channel_serves_the_orchestrators_service_token(guarded):
+    call = await open_channel(guarded, issue_token(AUTH, "orchestrator", ["service"]))
+    reply = await call.read()
+    assert struct_to_dict(reply.completions[0].response.result) == {"price": 4}
+    call.cancel()

@@ -26,6 +26,7 @@ from ._breakers import Breakers, Ticket
 from ._method_cache import CachedMethod
 from ._policies import Policy
 from ._retry import Retry
+from ._worker_channel import ChannelUnsupported, WorkerChannel
 
 log = logging.getLogger("baton.orchestrator.invoke")
 
@@ -61,7 +62,8 @@ class InvokeOutcome:
 
 
 class Invoker:
-    """Invokes methods on their workers over one reused channel per worker.
+    """Invokes methods on their workers over one reused gRPC channel per worker:
+    through OpenChannel streams, or unary Invoke calls for a worker without it.
 
     With `breakers`, each endpoint whose config (its override, else the
     policy's) asks for one is guarded by a circuit breaker; endpoints without
@@ -69,11 +71,14 @@ class Invoker:
     """
 
     def __init__(self, breakers: Breakers | None = None,
-                 credentials: ServiceCredentials | None = None) -> None:
+                 credentials: ServiceCredentials | None = None,
+                 use_channels: bool = True) -> None:
         self._stubs: dict[str, provider_pb2_grpc.MethodProviderStub] = {}
         self._channels: list[grpc.aio.Channel] = []
+        self._workers: dict[str, WorkerChannel] = {}
         self.breakers = breakers
         self._credentials = credentials
+        self._use_channels = use_channels
 
     def _stub(self, address: str) -> provider_pb2_grpc.MethodProviderStub:
         stub = self._stubs.get(address)
@@ -83,7 +88,37 @@ class Invoker:
             stub = self._stubs[address] = provider_pb2_grpc.MethodProviderStub(channel)
         return stub
 
+    def _worker(self, address: str) -> WorkerChannel | None:
+        if not self._use_channels:
+            return None
+        worker = self._workers.get(address)
+        if worker is None:
+            worker = self._workers[address] = WorkerChannel(address, self._stub(address),
+                                                            self._own_metadata)
+        return None if worker.unsupported else worker
+
+    def _own_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._credentials.own() if self._credentials is not None else ()
+
+    async def _call(self, address: str, request: provider_pb2.InvokeRequest, timeout: float,
+                    ctx: CallContext) -> provider_pb2.InvokeResponse:
+        """One invocation on the worker at `address`; failures raise BatonErrors."""
+        worker = self._worker(address)
+        if worker is not None:
+            try:
+                return await worker.invoke(request, timeout)
+            except ChannelUnsupported:
+                log.info("the worker at %s has no OpenChannel; calling Invoke", address)
+        metadata = (self._credentials.on_behalf_of(Identity(ctx.actor, ctx.roles))
+                    if self._credentials is not None else ())
+        try:
+            return await self._stub(address).Invoke(request, timeout=timeout, metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+
     async def close(self) -> None:
+        workers, self._workers = self._workers, {}
+        await asyncio.gather(*(w.close() for w in workers.values()))
         channels, self._channels, self._stubs = self._channels, [], {}
         for channel in channels:
             await channel.close()
@@ -113,8 +148,6 @@ class Invoker:
         """Calls a live worker, retrying per policy, never past `deadline` (monotonic)."""
         retry = retry or method.retry
         struct = dict_to_struct(params)
-        metadata = (self._credentials.on_behalf_of(Identity(ctx.actor, ctx.roles))
-                    if self._credentials is not None else ())
         attempt = first_attempt - 1
         while True:
             attempt += 1
@@ -138,13 +171,12 @@ class Invoker:
                         else None))
                 started = time.perf_counter()
                 try:
-                    reply = await self._stub(endpoint.address).Invoke(
-                        request, timeout=remaining, metadata=metadata)
-                except grpc.aio.AioRpcError as exc:
-                    code = exc.code()
+                    reply = await self._call(endpoint.address, request, remaining, ctx)
+                except BatonError as exc:
+                    code = exc.code
                     if ticket is not None:
                         await self.breakers.record(ticket, code)
-                    error = from_rpc_error(exc)
+                    error = exc
                     error.metadata.setdefault("worker_address", endpoint.address)
                     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                         raise DeadlineExceeded(

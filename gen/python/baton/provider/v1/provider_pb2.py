@@ -23,10 +23,12 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n baton/provider/v1/provider.proto\x12\x11\x62\x61ton.provider.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1cgoogle/protobuf/struct.proto\"\xb0\x01\n\x11InvocationContext\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07step_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12-\n\x0chook_context\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x90\x01\n\rInvokeRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\'\n\x06params\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x35\n\x07\x63ontext\x18\x04 \x01(\x0b\x32$.baton.provider.v1.InvocationContext\"9\n\x0eInvokeResponse\x12\'\n\x06result\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct2\x7f\n\x0eMethodProvider\x12m\n\x06Invoke\x12 .baton.provider.v1.InvokeRequest\x1a!.baton.provider.v1.InvokeResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/provider:invoke:\x01*b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n baton/provider/v1/provider.proto\x12\x11\x62\x61ton.provider.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17google/rpc/status.proto\"_\n\x12OpenChannelRequest\x12\x32\n\x0binvocations\x18\x01 \x03(\x0b\x32\x1d.baton.provider.v1.Invocation\x12\x15\n\rcancelled_ids\x18\x02 \x03(\x04\"w\n\nInvocation\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x31\n\x07request\x18\x02 \x01(\x0b\x32 .baton.provider.v1.InvokeRequest\x12*\n\x07timeout\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"I\n\x13OpenChannelResponse\x12\x32\n\x0b\x63ompletions\x18\x01 \x03(\x0b\x32\x1d.baton.provider.v1.Completion\"\x7f\n\nCompletion\x12\n\n\x02id\x18\x01 \x01(\x04\x12\x35\n\x08response\x18\x02 \x01(\x0b\x32!.baton.provider.v1.InvokeResponseH\x00\x12#\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x12.google.rpc.StatusH\x00\x42\t\n\x07outcome\"\xb0\x01\n\x11InvocationContext\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06run_id\x18\x02 \x01(\t\x12\x0f\n\x07step_id\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12-\n\x0chook_context\x18\x07 \x01(\x0b\x32\x17.google.protobuf.Struct\"\x90\x01\n\rInvokeRequest\x12\x0e\n\x06method\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\'\n\x06params\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x35\n\x07\x63ontext\x18\x04 \x01(\x0b\x32$.baton.provider.v1.InvocationContext\"9\n\x0eInvokeResponse\x12\'\n\x06result\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct2\x87\x02\n\x0eMethodProvider\x12m\n\x06Invoke\x12 .baton.provider.v1.InvokeRequest\x1a!.baton.provider.v1.InvokeResponse\"\x1e\x82\xd3\xe4\x93\x02\x18\"\x13/v1/provider:invoke:\x01*\x12\x85\x01\n\x0bOpenChannel\x12%.baton.provider.v1.OpenChannelRequest\x1a&.baton.provider.v1.OpenChannelResponse\"#\x82\xd3\xe4\x93\x02\x1d\"\x18/v1/provider:openChannel:\x01*(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,12 +37,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_METHODPROVIDER'].methods_by_name['Invoke']._loaded_options = None
   _globals['_METHODPROVIDER'].methods_by_name['Invoke']._serialized_options = b'\202\323\344\223\002\030\"\023/v1/provider:invoke:\001*'
-  _globals['_INVOCATIONCONTEXT']._serialized_start=116
-  _globals['_INVOCATIONCONTEXT']._serialized_end=292
-  _globals['_INVOKEREQUEST']._serialized_start=295
-  _globals['_INVOKEREQUEST']._serialized_end=439
-  _globals['_INVOKERESPONSE']._serialized_start=441
-  _globals['_INVOKERESPONSE']._serialized_end=498
-  _globals['_METHODPROVIDER']._serialized_start=500
-  _globals['_METHODPROVIDER']._serialized_end=627
+  _globals['_METHODPROVIDER'].methods_by_name['OpenChannel']._loaded_options = None
+  _globals['_METHODPROVIDER'].methods_by_name['OpenChannel']._serialized_options = b'\202\323\344\223\002\035\"\030/v1/provider:openChannel:\001*'
+  _globals['_OPENCHANNELREQUEST']._serialized_start=172
+  _globals['_OPENCHANNELREQUEST']._serialized_end=267
+  _globals['_INVOCATION']._serialized_start=269
+  _globals['_INVOCATION']._serialized_end=388
+  _globals['_OPENCHANNELRESPONSE']._serialized_start=390
+  _globals['_OPENCHANNELRESPONSE']._serialized_end=463
+  _globals['_COMPLETION']._serialized_start=465
+  _globals['_COMPLETION']._serialized_end=592
+  _globals['_INVOCATIONCONTEXT']._serialized_start=595
+  _globals['_INVOCATIONCONTEXT']._serialized_end=771
+  _globals['_INVOKEREQUEST']._serialized_start=774
+  _globals['_INVOKEREQUEST']._serialized_end=918
+  _globals['_INVOKERESPONSE']._serialized_start=920
+  _globals['_INVOKERESPONSE']._serialized_end=977
+  _globals['_METHODPROVIDER']._serialized_start=980
+  _globals['_METHODPROVIDER']._serialized_end=1243
 # @@protoc_insertion_point(module_scope)

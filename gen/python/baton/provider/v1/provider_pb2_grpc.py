@@ -26,8 +26,10 @@ if _version_not_supported:
 
 
 class MethodProviderStub:
-    """MethodProvider is what every worker implements. The orchestrator calls it
-    to execute one method; the caller's deadline travels as the gRPC deadline.
+    """MethodProvider is what every worker implements. Invoke executes one method;
+    the caller's deadline travels as the gRPC deadline. OpenChannel carries many
+    invocations over one long-lived call; the orchestrator prefers it and falls
+    back to Invoke for a worker that answers it with UNIMPLEMENTED.
     """
 
     def __init__(self, channel):
@@ -41,11 +43,18 @@ class MethodProviderStub:
                 request_serializer=baton_dot_provider_dot_v1_dot_provider__pb2.InvokeRequest.SerializeToString,
                 response_deserializer=baton_dot_provider_dot_v1_dot_provider__pb2.InvokeResponse.FromString,
                 _registered_method=True)
+        self.OpenChannel = channel.stream_stream(
+                '/baton.provider.v1.MethodProvider/OpenChannel',
+                request_serializer=baton_dot_provider_dot_v1_dot_provider__pb2.OpenChannelRequest.SerializeToString,
+                response_deserializer=baton_dot_provider_dot_v1_dot_provider__pb2.OpenChannelResponse.FromString,
+                _registered_method=True)
 
 
 class MethodProviderServicer:
-    """MethodProvider is what every worker implements. The orchestrator calls it
-    to execute one method; the caller's deadline travels as the gRPC deadline.
+    """MethodProvider is what every worker implements. Invoke executes one method;
+    the caller's deadline travels as the gRPC deadline. OpenChannel carries many
+    invocations over one long-lived call; the orchestrator prefers it and falls
+    back to Invoke for a worker that answers it with UNIMPLEMENTED.
     """
 
     def Invoke(self, request, context):
@@ -59,6 +68,21 @@ class MethodProviderServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def OpenChannel(self, request_iterator, context):
+        """OpenChannel runs invocations sent over one bidirectional stream: each
+        request carries a batch of invocations (and ids of invocations the caller
+        gave up on, which the worker cancels); each response carries the
+        completions that finished since the last, in any order. An invocation's
+        failure is its completion's `error` (the statuses Invoke would answer,
+        UNAVAILABLE with reason WORKER_DRAINING while the worker stops); the
+        stream itself ends with UNAUTHENTICATED or PERMISSION_DENIED for a caller
+        that may not invoke, and OK once the caller half-closes and every
+        invocation has completed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MethodProviderServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -66,6 +90,11 @@ def add_MethodProviderServicer_to_server(servicer, server):
                     servicer.Invoke,
                     request_deserializer=baton_dot_provider_dot_v1_dot_provider__pb2.InvokeRequest.FromString,
                     response_serializer=baton_dot_provider_dot_v1_dot_provider__pb2.InvokeResponse.SerializeToString,
+            ),
+            'OpenChannel': grpc.stream_stream_rpc_method_handler(
+                    servicer.OpenChannel,
+                    request_deserializer=baton_dot_provider_dot_v1_dot_provider__pb2.OpenChannelRequest.FromString,
+                    response_serializer=baton_dot_provider_dot_v1_dot_provider__pb2.OpenChannelResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -76,8 +105,10 @@ def add_MethodProviderServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class MethodProvider:
-    """MethodProvider is what every worker implements. The orchestrator calls it
-    to execute one method; the caller's deadline travels as the gRPC deadline.
+    """MethodProvider is what every worker implements. Invoke executes one method;
+    the caller's deadline travels as the gRPC deadline. OpenChannel carries many
+    invocations over one long-lived call; the orchestrator prefers it and falls
+    back to Invoke for a worker that answers it with UNIMPLEMENTED.
     """
 
     @staticmethod
@@ -97,6 +128,33 @@ class MethodProvider:
             '/baton.provider.v1.MethodProvider/Invoke',
             baton_dot_provider_dot_v1_dot_provider__pb2.InvokeRequest.SerializeToString,
             baton_dot_provider_dot_v1_dot_provider__pb2.InvokeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def OpenChannel(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/baton.provider.v1.MethodProvider/OpenChannel',
+            baton_dot_provider_dot_v1_dot_provider__pb2.OpenChannelRequest.SerializeToString,
+            baton_dot_provider_dot_v1_dot_provider__pb2.OpenChannelResponse.FromString,
             options,
             channel_credentials,
             insecure,
