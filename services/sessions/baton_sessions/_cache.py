@@ -57,8 +57,8 @@ class HotTier:
             # One immediate retry re-dials a pooled connection that a Redis
             # restart broke; redis-py's default would back off for seconds.
             # No socket_timeout: redis-py would wrap every read and write in
-            # asyncio.wait_for (a task each); `_call` bounds the whole
-            # operation instead.
+            # asyncio.wait_for (a task each). The pipeline bounds its own
+            # round trips; `_call` bounds what goes through this client.
             self._client = Redis.from_url(
                 self.url, decode_responses=False,
                 socket_connect_timeout=self.config.redis_timeout, retry=Retry(NoBackoff(), 1))
@@ -170,7 +170,8 @@ class HotTier:
         ids = list(session_ids)
 
         async def action(client: Redis) -> list[Any]:
-            async with client.pipeline(transaction=False) as pipe:
+            async with asyncio.timeout(self.config.redis_timeout), \
+                    client.pipeline(transaction=False) as pipe:
                 for sid in ids:
                     pipe.hmget(k.session_key(sid), "la", "s")
                 return await pipe.execute()
@@ -190,15 +191,16 @@ class HotTier:
             self._retry_at = time.monotonic() + self.config.redis_retry_interval
         client = self.client
         try:
-            async with asyncio.timeout(self.config.redis_timeout):
-                if self._pending:
+            if self._pending:
+                async with asyncio.timeout(self.config.redis_timeout):
                     await self._delete_pending(client)
-                try:
-                    result = await action(client)
-                except NoScriptError:  # Redis restarted and forgot the scripts
+            try:
+                result = await action(client)
+            except NoScriptError:  # Redis restarted and forgot the scripts
+                async with asyncio.timeout(self.config.redis_timeout):
                     for script in lua.ALL:
                         await client.script_load(script.source)
-                    result = await action(client)
+                result = await action(client)
         except _ERRORS as exc:
             self._failed(operation, exc, invalidate)
             return _FAILED

@@ -45,16 +45,38 @@ def execution_status_name(status: int) -> str:
 
 
 def session_to_proto(record: SessionRecord) -> pb.Session:
-    message = pb.Session(
-        session_id=record.session_id, user_id=record.user_id, casefile_id=record.casefile_id,
-        status=_SESSION_STATUS[record.status], labels=record.labels,
-        create_time=timestamp(record.create_time),
-        last_activity_time=timestamp(record.last_activity_time),
-        execution_count=record.execution_count,
-        context=pb.SessionContext(values=dict_to_struct(record.context), etag=record.etag))
-    if record.end_time is not None:
-        message.end_time.CopyFrom(timestamp(record.end_time))
+    message = pb.Session()
+    fill_session(message, record)
     return message
+
+
+def fill_session(message: pb.Session, record: SessionRecord) -> None:
+    """Writes `record` into an empty `message`, such as a response's field.
+
+    Setting fields in place costs a third of building the submessages and
+    copying them in, which shows on GetSession.
+    """
+    message.session_id = record.session_id
+    message.user_id = record.user_id
+    message.casefile_id = record.casefile_id
+    message.status = _SESSION_STATUS[record.status]
+    if record.labels:
+        message.labels.update(record.labels)
+    _set_timestamp(message.create_time, record.create_time)
+    _set_timestamp(message.last_activity_time, record.last_activity_time)
+    if record.end_time is not None:
+        _set_timestamp(message.end_time, record.end_time)
+    message.execution_count = record.execution_count
+    context = message.context
+    context.values.SetInParent()  # present even when empty, as clients have always seen
+    if record.context:
+        context.values.update(record.context)
+    context.etag = record.etag
+
+
+def _set_timestamp(message: timestamp_pb2.Timestamp, us: int) -> None:
+    message.seconds = us // 1_000_000
+    message.nanos = us % 1_000_000 * 1000
 
 
 def context_to_proto(record: SessionRecord) -> pb.SessionContext:

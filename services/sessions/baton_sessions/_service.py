@@ -62,7 +62,9 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
     async def GetSession(self, request: pb.GetSessionRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetSessionResponse:
         record = await self.sessions.get(_require("session_id", request.session_id))
-        return pb.GetSessionResponse(session=cv.session_to_proto(record))
+        response = pb.GetSessionResponse()
+        cv.fill_session(response.session, record)
+        return response
 
     async def CloseSession(self, request: pb.CloseSessionRequest,
                            context: grpc.aio.ServicerContext) -> pb.CloseSessionResponse:
