@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, create_engine, event, insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -26,6 +26,7 @@ from baton_core import Aborted
 
 from . import _tables as t
 from ._records import Changes
+from ._sqlite_writer import SqliteWriter
 
 log = logging.getLogger("baton.workflows.writer")
 
@@ -37,6 +38,16 @@ class LeaseLost(Aborted):
 _Step = tuple[Any, Any, int | None]
 
 
+# Touches the runs being changed that this replica owns: as many rows as runs, or
+# another replica has taken one over.
+_FENCE = (update(t.runs).where(t.runs.c.run_id.in_(bindparam("f_run_ids", expanding=True)),
+                               t.runs.c.owner == bindparam("f_owner"))
+          .values(lease_expires_at=t.runs.c.lease_expires_at))
+_FENCE_ONE = (update(t.runs).where(t.runs.c.run_id == bindparam("f_run_id"),
+                                   t.runs.c.owner == bindparam("f_owner"))
+              .values(lease_expires_at=t.runs.c.lease_expires_at))
+_INSERT_RUNS, _INSERT_STEPS, _INSERT_EVENTS = (
+    insert(t.runs), insert(t.run_steps), insert(t.run_events))
 _UPDATE_RUN = (update(t.runs).where(t.runs.c.run_id == bindparam("b_run_id"))
                .values({c: bindparam(c) for c in ("status", "error", "retry_count",
                                                    "start_time", "end_time", "update_time",
@@ -56,9 +67,10 @@ class Writer:
                  on_commit: Callable[[list[dict[str, Any]]], None] = lambda events: None,
                  max_batch: int = 512) -> None:
         self._engine = engine
-        # SQLite: a whole transaction in one hop to a private thread, instead of one
-        # hop per statement through aiosqlite (several times faster per commit).
-        self._sync = sync_sqlite_engine(engine) if engine.dialect.name == "sqlite" else None
+        # SQLite: a whole transaction in one hop to a private thread, on a sqlite3
+        # connection of its own, instead of one hop per statement through aiosqlite.
+        self._sqlite = (SqliteWriter(engine.url.database, self._check_count)
+                        if engine.dialect.name == "sqlite" else None)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="wf-writer")
         self._replica = replica
         self._on_commit = on_commit
@@ -78,9 +90,9 @@ class Writer:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._sync is not None:
-            self._thread.shutdown(wait=True)
-            self._sync.dispose()
+        if self._sqlite is not None:
+            self._thread.submit(self._sqlite.close)
+        self._thread.shutdown(wait=True)
         for queue in self._queues:
             while not queue.empty():
                 _, future = queue.get_nowait()
@@ -147,8 +159,8 @@ class Writer:
 
     async def _transaction(self, batch: Sequence[Changes], shard: int) -> None:
         plan = self._plan(batch)
-        if self._sync is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._run_sync, plan)
+        if self._sqlite is not None:
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._run_sqlite, plan)
             return
         # Each shard keeps its connection: no pool checkout (and ping) per commit.
         conn = self._conns.get(shard)
@@ -167,14 +179,19 @@ class Writer:
                 await conn.close()
             raise
 
-    def _run_sync(self, plan: list[_Step]) -> None:
-        with self._sync.begin() as conn:
-            for statement, params, expected in plan:
-                self._check(conn.execute(statement, params), expected)
+    def _run_sqlite(self, plan: list[_Step]) -> None:
+        if plan and plan[0][0] is _FENCE:  # as one statement per run: no expanding IN
+            fence = plan[0][1]
+            plan = [(_FENCE_ONE, [{"f_run_id": run_id, "f_owner": fence["f_owner"]}
+                                  for run_id in fence["f_run_ids"]], plan[0][2]), *plan[1:]]
+        self._sqlite.run(plan)
 
     def _check(self, result: Any, expected: int | None) -> None:
-        if expected is not None and result.rowcount != expected:
-            raise LeaseLost(f"this replica no longer owns {expected - result.rowcount} "
+        self._check_count(result.rowcount, expected)
+
+    def _check_count(self, rowcount: int, expected: int | None) -> None:
+        if expected is not None and rowcount != expected:
+            raise LeaseLost(f"this replica no longer owns {expected - rowcount} "
                             "of the runs it is writing", metadata={"replica": self._replica})
 
     def _plan(self, batch: Sequence[Changes]) -> list[_Step]:
@@ -182,16 +199,14 @@ class Writer:
         plan: list[_Step] = []
         fenced = sorted({c.run_id for c in batch if c.fence and not c.new_run})
         if fenced:
-            plan.append((update(t.runs).where(t.runs.c.run_id.in_(fenced),
-                                              t.runs.c.owner == self._replica)
-                         .values(lease_expires_at=t.runs.c.lease_expires_at), None,
+            plan.append((_FENCE, {"f_run_ids": fenced, "f_owner": self._replica},
                          len(fenced)))
         new_runs = [c.new_run for c in batch if c.new_run]
         if new_runs:
-            plan.append((insert(t.runs), new_runs, None))
+            plan.append((_INSERT_RUNS, new_runs, None))
         new_steps = [s for c in batch for s in c.new_steps]
         if new_steps:
-            plan.append((insert(t.run_steps), new_steps, None))
+            plan.append((_INSERT_STEPS, new_steps, None))
         run_rows = [c.run for c in batch if c.run]
         if run_rows:
             plan.append((_UPDATE_RUN, run_rows, None))
@@ -200,7 +215,7 @@ class Writer:
             plan.append((_UPDATE_STEP, step_rows, None))
         events = [e for c in batch for e in c.events]
         if events:
-            plan.append((insert(t.run_events), events, None))
+            plan.append((_INSERT_EVENTS, events, None))
         return plan
 
 
@@ -217,19 +232,3 @@ def _settle(future: asyncio.Future, exc: BaseException | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(exc)
-
-
-def sync_sqlite_engine(engine: AsyncEngine) -> Engine:
-    """A blocking engine on the same SQLite file, with make_engine's pragmas."""
-    sync = create_engine(engine.url.set(drivername="sqlite"), connect_args={"timeout": 30},
-                         pool_size=1, max_overflow=0)
-
-    @event.listens_for(sync, "connect")
-    def _pragmas(dbapi_conn, _record):
-        cur = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
-                       "foreign_keys=ON"):
-            cur.execute(f"PRAGMA {pragma}")
-        cur.close()
-
-    return sync
