@@ -1,5 +1,8 @@
 """Shared plumbing for Baton services: settings, server bootstrap, errors, stores."""
 
+# First: gRPC reads its settings when it is imported (see _grpc_env).
+from . import _grpc_env  # noqa: F401, I001
+
 from . import _access as access
 from . import _constants as constants
 from ._audit import AuditEntry, AuditInterceptor, AuditSink

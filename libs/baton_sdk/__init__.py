@@ -11,6 +11,8 @@ Clients: RegistryClient, OrchestratorClient, SessionsClient and ProviderClient,
 each over one reused channel, raising baton_core's BatonError subclasses.
 """
 
+import baton_core as _baton_core  # noqa: F401, I001 - first: it sets gRPC up before gRPC loads
+
 from ._builder import WorkflowBuilder, load_workflow, workflow_from_dict, workflow_to_dict
 from ._context import InvocationContext
 from ._method import MethodDefinition, method

@@ -80,23 +80,19 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
     async def OpenChannel(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802
         """Runs each invocation the caller sends as its own task and streams back
         completions in batches, as they finish."""
-        channel = _Channel(self)
+        channel = _Channel(self, context)
         self._channels.add(channel)
-        reader = asyncio.create_task(channel.read(request_iterator))
         try:
-            async for batch in channel.completions():
-                yield batch
+            await channel.serve(request_iterator)
         finally:
             self._channels.discard(channel)
-            reader.cancel()
-            channel.cancel_all()
 
     def drain(self) -> None:
         """Refuses new channel invocations with UNAVAILABLE (WORKER_DRAINING), so
         callers retry them elsewhere while the server stops."""
         self.draining = True
         for channel in self._channels:
-            channel.wake()
+            channel.check()
 
     async def _invoke(self, request: provider_pb2.InvokeRequest,
                       remaining: float | None) -> provider_pb2.InvokeResponse:
@@ -119,87 +115,104 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
 
 
 _BATCH_BYTES = 4 * 1024 * 1024  # well under the 16 MiB message limit
-_WAKE = object()
 
 
 class _Channel:
-    """One OpenChannel call: its running invocations and finished completions."""
+    """One OpenChannel call: its running invocations and the completions to send.
 
-    def __init__(self, provider: MethodProvider) -> None:
+    A finished invocation writes its completion itself, with any that finished
+    meanwhile, unless a write is already in flight: then that writer takes it
+    along. The call ends once the caller stops sending (or the worker drains)
+    and nothing is running or left to write.
+    """
+
+    def __init__(self, provider: MethodProvider, context: grpc.aio.ServicerContext) -> None:
         self._provider = provider
+        self._context = context
         self._running: dict[int, asyncio.Task[None]] = {}
-        # Completions, None once the caller stops sending, or _WAKE.
-        self._done: asyncio.Queue[Any] = asyncio.Queue()
+        self._outbox: list[provider_pb2.Completion] = []
+        self._writing = False
+        self._reading = True
+        self._finished = asyncio.Event()
 
-    async def read(self, request_iterator) -> None:
+    async def serve(self, request_iterator) -> None:
+        reader = asyncio.create_task(self._read(request_iterator))
+        try:
+            await self._finished.wait()
+        finally:
+            reader.cancel()
+            for task in list(self._running.values()):
+                task.cancel()
+
+    async def _read(self, request_iterator) -> None:
         try:
             async for batch in request_iterator:
                 for invocation in batch.invocations:
-                    self._start(invocation)
+                    self._running[invocation.id] = asyncio.create_task(
+                        self._complete(invocation))
                 for invocation_id in batch.cancelled_ids:
                     task = self._running.get(invocation_id)
                     if task is not None:
                         task.cancel()
         finally:
-            self._done.put_nowait(None)  # the caller is done sending
+            self._reading = False
+            self.check()
 
-    def _start(self, invocation: provider_pb2.Invocation) -> None:
-        if self._provider.draining:
-            error = Unavailable("the worker is stopping", reason="WORKER_DRAINING")
-            self._done.put_nowait(provider_pb2.Completion(id=invocation.id,
-                                                          error=error.to_status()))
-            return
-        timeout = (invocation.timeout.ToTimedelta().total_seconds()
-                   if invocation.HasField("timeout") else None)
-        task = asyncio.create_task(self._complete(invocation.id, invocation.request, timeout))
-        self._running[invocation.id] = task
+    def check(self) -> None:
+        """Ends the call when nothing more can come of it."""
+        if (not self._reading or self._provider.draining) and not self._running \
+                and not self._writing and not self._outbox:
+            self._finished.set()
 
-    async def _complete(self, invocation_id: int, request: provider_pb2.InvokeRequest,
-                        timeout: float | None) -> None:
+    async def _complete(self, invocation: provider_pb2.Invocation) -> None:
+        invocation_id = invocation.id
         try:
+            if self._provider.draining:
+                raise Unavailable("the worker is stopping", reason="WORKER_DRAINING")
+            timeout = (invocation.timeout.seconds + invocation.timeout.nanos / 1e9
+                       if invocation.HasField("timeout") else None)
             completion = provider_pb2.Completion(
-                id=invocation_id, response=await self._provider._invoke(request, timeout))
+                id=invocation_id,
+                response=await self._provider._invoke(invocation.request, timeout))
         except BatonError as exc:
             completion = provider_pb2.Completion(id=invocation_id, error=exc.to_status())
         except asyncio.CancelledError:
-            # The caller gave up on it and expects no completion; the wake-up
-            # lets `completions` see that nothing is running any more.
-            self.wake()
+            # The caller gave up on it and expects no completion.
+            self._running.pop(invocation_id, None)
+            self.check()
             return
         except Exception as exc:  # noqa: BLE001 - every failure becomes one clear status
-            log.exception("unhandled error in %s", request.method, exc_info=exc)
+            log.exception("unhandled error in %s", invocation.request.method, exc_info=exc)
             error = Internal(f"internal error: {type(exc).__name__}: {exc}")
             completion = provider_pb2.Completion(id=invocation_id, error=error.to_status())
+        # From here on the task is not cancellable by id: a write must not be cut.
+        self._running.pop(invocation_id, None)
+        self._outbox.append(completion)
+        if not self._writing:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        self._writing = True
+        try:
+            while self._outbox:
+                batch = provider_pb2.OpenChannelResponse()
+                size, taken = 0, 0
+                for completion in self._outbox:
+                    batch.completions.append(completion)
+                    taken += 1
+                    size += completion.ByteSize()
+                    if size >= _BATCH_BYTES:
+                        break
+                del self._outbox[:taken]
+                await self._context.write(batch)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the call is over; nobody waits for these
+            log.debug("channel write failed: %r", exc)
+            self._outbox.clear()
         finally:
-            self._running.pop(invocation_id, None)
-        self._done.put_nowait(completion)
-
-    async def completions(self):
-        """Batches of completions until the caller half-closes (or the worker
-        drains) and every invocation has finished."""
-        reading = True
-        while (reading and not self._provider.draining) or self._running:
-            item = await self._done.get()
-            batch = provider_pb2.OpenChannelResponse()
-            size = 0
-            while True:
-                if item is None:
-                    reading = False
-                elif item is not _WAKE:
-                    batch.completions.append(item)
-                    size += item.ByteSize()
-                if size >= _BATCH_BYTES or self._done.empty():
-                    break
-                item = self._done.get_nowait()
-            if batch.completions:
-                yield batch
-
-    def wake(self) -> None:
-        self._done.put_nowait(_WAKE)
-
-    def cancel_all(self) -> None:
-        for task in list(self._running.values()):
-            task.cancel()
+            self._writing = False
+            self.check()
 
 
 def _validate_params(definition: MethodDefinition, params) -> BaseModel:
