@@ -32,6 +32,7 @@ from ._definition import WorkflowDef
 from ._directives import RunDirectives
 from ._events import EventHub
 from ._executor import RunExecutor
+from ._memory import BURST, IDLE_DELAY, release_free_memory
 from ._records import Changes, Recorder, RunState, StepState
 from ._runs import RunStore
 from ._states import CANCELLED, RUN_ACTIVE, RUN_TERMINAL, advance_run
@@ -71,6 +72,7 @@ class WorkflowEngine:
         self._url = database_url
         self._deps = (dispatcher, cache, policies, sessions)
         self._executors: dict[str, RunExecutor] = {}
+        self._peak = 0  # most runs in flight at once since the last trim
         self._lease_task: asyncio.Task | None = None
         self.hub = EventHub()
         self.db = None
@@ -235,6 +237,7 @@ class WorkflowEngine:
     def _launch(self, state: RunState, new: bool = False) -> RunExecutor:
         executor = RunExecutor(state, self._ctx, self._exited, new=new)
         self._executors[state.run_id] = executor
+        self._peak = max(self._peak, len(self._executors))
         executor.start()
         return executor
 
@@ -249,10 +252,17 @@ class WorkflowEngine:
     def _exited(self, executor: RunExecutor) -> None:
         if self._executors.get(executor.run_id) is executor:
             del self._executors[executor.run_id]
+        if not self._executors and self._peak >= BURST:
+            self._peak = 0
+            asyncio.get_running_loop().call_later(IDLE_DELAY, self._trim)
         if executor.broken and self._lease_task is not None:
             # Give the run back; a claim (here or elsewhere) resumes it from the database.
             asyncio.get_running_loop().create_task(
                 self.runs.release(self.replica, [executor.run_id]))
+
+    def _trim(self) -> None:
+        if not self._executors:  # still idle after the burst
+            release_free_memory()
 
     async def _lease_loop(self) -> None:
         interval = self.config.lease_seconds / 3
