@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,9 @@ def main() -> None:
             echo.terminate()
             platform.stop()
     print("\n## Dispatch (64 concurrent callers for throughput)\n")
+    # The echo server inherits this process's environment, so both rows run on
+    # the same gRPC I/O path (baton_core._grpc_env).
+    print(f"GRPC_EXPERIMENTS={os.environ.get('GRPC_EXPERIMENTS', '')!r} for every process\n")
     print("| call | p50 ms | p99 ms | calls/s |\n| --- | --- | --- | --- |")
     print(bare.row())
     print(dispatch.row())
