@@ -34,6 +34,9 @@ class _Topic:
         self.wakeup = asyncio.Event()
 
 
+_CLOSE_TIMEOUT = 1.0
+
+
 class EventHub:
     """Wakes the watchers of a session when its event log may have grown."""
 
@@ -108,7 +111,7 @@ class EventHub:
                     self.notify(k.session_id_of_channel(message["channel"].decode()))
             except asyncio.CancelledError:
                 if pubsub is not None:
-                    await pubsub.aclose()
+                    await _close(pubsub)
                 raise
             except Exception as exc:  # noqa: BLE001 - watchers fall back to polling SQL
                 if not failing:
@@ -116,10 +119,18 @@ class EventHub:
                                 "watchers poll SQL", type(exc).__name__, exc)
                     failing = True
                 if pubsub is not None:
-                    with contextlib.suppress(Exception):
-                        await pubsub.aclose()
+                    await _close(pubsub)
                 pubsub = None
                 await asyncio.sleep(self.config.redis_retry_interval)
+
+
+async def _close(pubsub: PubSub) -> None:
+    """Closes a pub/sub connection, giving up after a second: a read cut short
+    by cancellation can leave redis-py's close waiting forever, and stopping the
+    service must not."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(_CLOSE_TIMEOUT):
+            await pubsub.aclose()
 
 
 async def watch(hub: EventHub, sessions: SessionStore, history: HistoryStore,
