@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import grpc
 import pytest
@@ -115,3 +116,19 @@ async def test_a_live_replica_takes_over_the_runs_of_a_killed_one(cluster, datab
         for run in runs:
             assert (await stub_b.GetRun(pb.GetRunRequest(run_id=run.run_id))).run.owner \
                 == "replica-b"
+
+
+async def test_runs_queued_over_capacity_start_as_soon_as_there_is_room(cluster, databases):
+    # A 30 s lease: the lease loop claims every 10 s, so only claiming on room
+    # lets these runs finish within a few seconds.
+    url = await databases.new_url_async("capacity")
+    async with orchestrator_process(cluster, f"capacity-{databases.backend}", url,
+                                    BATON_MAX_ACTIVE_RUNS="2",
+                                    BATON_RUN_LEASE_SECONDS="30") as (_, stub):
+        workflow = WorkflowBuilder("capacity").add_step(
+            "demo.sleep", {"seconds": 0.2}, step_id="nap").build()
+        began = time.monotonic()
+        runs = [await start(stub, workflow) for _ in range(6)]
+        ended = await asyncio.gather(*(wait_run(stub, r.run_id, timeout=20) for r in runs))
+        assert {r.status for r in ended} == {R.STATUS_SUCCEEDED}
+        assert time.monotonic() - began < 6

@@ -73,6 +73,8 @@ class WorkflowEngine:
         self._deps = (dispatcher, cache, policies, sessions)
         self._executors: dict[str, RunExecutor] = {}
         self._peak = 0  # most runs in flight at once since the last trim
+        self._queued = False  # runs may wait in SQL for a replica with room
+        self._claiming = False
         self._lease_task: asyncio.Task | None = None
         self.hub = EventHub()
         self.db = None
@@ -141,7 +143,8 @@ class WorkflowEngine:
                 state.lease_expires_at = time.time() + self.config.lease_seconds
                 executor = self._launch(state, new=True)
                 await asyncio.shield(executor.created)
-            else:  # Over capacity: queued unowned; any replica's claim loop takes it.
+            else:  # Over capacity: queued unowned; any replica's claim takes it.
+                self._queued = True
                 rec = Recorder(state, self.replica)
                 rec.event("run created (queued)")
                 changes = rec.take()
@@ -252,6 +255,10 @@ class WorkflowEngine:
     def _exited(self, executor: RunExecutor) -> None:
         if self._executors.get(executor.run_id) is executor:
             del self._executors[executor.run_id]
+        if self._queued and not self._claiming and self._lease_task is not None:
+            # Room for a queued run: claim now rather than at the next lease round.
+            self._claiming = True
+            asyncio.get_running_loop().create_task(self._claim_queued())
         if not self._executors and self._peak >= BURST:
             self._peak = 0
             asyncio.get_running_loop().call_later(IDLE_DELAY, self._trim)
@@ -259,6 +266,23 @@ class WorkflowEngine:
             # Give the run back; a claim (here or elsewhere) resumes it from the database.
             asyncio.get_running_loop().create_task(
                 self.runs.release(self.replica, [executor.run_id]))
+
+    async def _claim_queued(self) -> None:
+        try:
+            while self._queued:
+                room = self.config.max_active_runs - len(self._executors)
+                if room <= 0:
+                    return
+                claimed = await self.runs.claim(self.replica, self.config.lease_seconds,
+                                                min(room, 200))
+                if not claimed:
+                    self._queued = False  # until the next run is queued here
+                for run_id in claimed:
+                    await self._adopt(run_id)
+        except Exception:  # noqa: BLE001 - the lease loop claims them later
+            log.exception("claiming queued runs failed; the lease loop will")
+        finally:
+            self._claiming = False
 
     def _trim(self) -> None:
         if not self._executors:  # still idle after the burst
