@@ -67,3 +67,31 @@ async def test_two_workers_share_a_method_and_survivor_takes_over(
     for _ in range(5):
         reply = await orchestrator.Dispatch(dispatch_request(name, {}), timeout=5)
         assert struct_to_dict(reply.result)["pid"] == workers[1].pid
+
+
+async def test_a_worker_restarted_on_its_address_is_reached_again(orchestrator, registry,
+                                                                  platform):
+    # The orchestrator holds long-lived OpenChannel streams to the first process;
+    # they break with it, and the next calls open new ones to its successor.
+    name = f"ping.p{free_port()}"
+    listen = f"127.0.0.1:{free_port()}"
+    first = platform.start_worker(f"{name}-first", [PING, listen, name], {}, listen)
+    await wait_for_method(registry, name)
+    for _ in range(3):
+        reply = await orchestrator.Dispatch(dispatch_request(name, {}), timeout=5)
+        assert struct_to_dict(reply.result)["pid"] == first.pid
+    first.kill()
+    second = platform.start_worker(f"{name}-second", [PING, listen, name], {}, listen)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            reply = await orchestrator.Dispatch(dispatch_request(name, {}), timeout=3)
+        except grpc.aio.AioRpcError as exc:
+            assert exc.code() == grpc.StatusCode.UNAVAILABLE, exc
+        else:
+            break
+        assert time.monotonic() < deadline, "the restarted worker was never reached"
+    assert struct_to_dict(reply.result)["pid"] == second.pid
+    for _ in range(3):  # and it stays reachable
+        reply = await orchestrator.Dispatch(dispatch_request(name, {}), timeout=5)
+        assert struct_to_dict(reply.result)["pid"] == second.pid
