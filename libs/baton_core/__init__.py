@@ -18,6 +18,7 @@ from ._auth import (
 )
 from ._auth_interceptor import AuthInterceptor, auth_interceptor, current_identity
 from ._convert import (
+    batch_length,
     datetime_to_timestamp,
     dict_to_struct,
     duration_to_seconds,
@@ -26,7 +27,7 @@ from ._convert import (
     timestamp_to_datetime,
     utcnow,
 )
-from ._db import is_sqlite, make_engine, migrate, run_alembic_env
+from ._db import apply_sqlite_pragmas, is_sqlite, make_engine, migrate, run_alembic_env
 from ._errors import (
     Aborted,
     AlreadyExists,
@@ -82,7 +83,9 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "access",
+    "apply_sqlite_pragmas",
     "auth_interceptor",
+    "batch_length",
     "configure_logging",
     "constants",
     "current_identity",

@@ -68,3 +68,18 @@ def timestamp_to_datetime(message: timestamp_pb2.Timestamp) -> dt.datetime:
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+# Messages that carry batches stay well under the 16 MiB message limit.
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+
+
+def batch_length(messages: list, max_bytes: int = MAX_BATCH_BYTES) -> int:
+    """How many of `messages`, from the first, go in one batch of about `max_bytes`
+    (at least one: a single larger message still goes alone)."""
+    size = 0
+    for count, message in enumerate(messages, 1):
+        size += message.ByteSize()
+        if size >= max_bytes:
+            return count
+    return len(messages)

@@ -23,6 +23,17 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
+                  "foreign_keys=ON")
+
+
+def apply_sqlite_pragmas(dbapi_conn) -> None:
+    """WAL, a busy timeout and foreign keys on a sqlite3 connection: every SQLite
+    connection Baton opens, through SQLAlchemy or not, gets these."""
+    for pragma in SQLITE_PRAGMAS:
+        dbapi_conn.execute(f"PRAGMA {pragma}")
+
+
 def make_engine(url: str) -> AsyncEngine:
     """Creates an async engine; SQLite gets WAL, a busy timeout and its directory."""
     parsed = make_url(url)
@@ -40,12 +51,7 @@ def make_engine(url: str) -> AsyncEngine:
 
     @event.listens_for(engine.sync_engine, "connect")
     def _pragmas(dbapi_conn, _record):
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.close()
+        apply_sqlite_pragmas(dbapi_conn)
 
     return engine
 

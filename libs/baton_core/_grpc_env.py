@@ -16,18 +16,15 @@ BATON_GRPC_EVENT_ENGINE=on keeps gRPC's defaults.
 from __future__ import annotations
 
 import os
-import sys
 
 ENV_EVENT_ENGINE = "BATON_GRPC_EVENT_ENGINE"
 LEGACY_IO = "-event_engine_client,-event_engine_listener"
 
 
-def apply() -> bool:
-    """Asks gRPC for the iomgr path unless told otherwise; True if it will be used."""
-    if os.environ.get(ENV_EVENT_ENGINE, "off").strip().lower() in ("on", "1", "true", "yes"):
-        return False
-    current = os.environ.setdefault("GRPC_EXPERIMENTS", LEGACY_IO)
-    return current == LEGACY_IO and "grpc" not in sys.modules
+def apply() -> None:
+    """Asks gRPC for the iomgr path unless told otherwise."""
+    if os.environ.get(ENV_EVENT_ENGINE, "off").strip().lower() not in ("on", "1", "true", "yes"):
+        os.environ.setdefault("GRPC_EXPERIMENTS", LEGACY_IO)
 
 
 apply()

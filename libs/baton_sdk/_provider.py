@@ -24,6 +24,7 @@ from baton_core import (
     NotFound,
     Service,
     Unavailable,
+    batch_length,
     constants,
     dict_to_struct,
     error_for_code,
@@ -114,9 +115,6 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
         return provider_pb2.InvokeResponse(result=dict_to_struct(_dump_result(definition, result)))
 
 
-_BATCH_BYTES = 4 * 1024 * 1024  # well under the 16 MiB message limit
-
-
 class _Channel:
     """One OpenChannel call: its running invocations and the completions to send.
 
@@ -195,14 +193,8 @@ class _Channel:
         self._writing = True
         try:
             while self._outbox:
-                batch = provider_pb2.OpenChannelResponse()
-                size, taken = 0, 0
-                for completion in self._outbox:
-                    batch.completions.append(completion)
-                    taken += 1
-                    size += completion.ByteSize()
-                    if size >= _BATCH_BYTES:
-                        break
+                taken = batch_length(self._outbox)
+                batch = provider_pb2.OpenChannelResponse(completions=self._outbox[:taken])
                 del self._outbox[:taken]
                 await self._context.write(batch)
         except asyncio.CancelledError:

@@ -71,14 +71,12 @@ class Invoker:
     """
 
     def __init__(self, breakers: Breakers | None = None,
-                 credentials: ServiceCredentials | None = None,
-                 use_channels: bool = True) -> None:
+                 credentials: ServiceCredentials | None = None) -> None:
         self._stubs: dict[str, provider_pb2_grpc.MethodProviderStub] = {}
         self._channels: list[grpc.aio.Channel] = []
         self._workers: dict[str, WorkerChannel] = {}
         self.breakers = breakers
         self._credentials = credentials
-        self._use_channels = use_channels
 
     def _stub(self, address: str) -> provider_pb2_grpc.MethodProviderStub:
         stub = self._stubs.get(address)
@@ -89,8 +87,6 @@ class Invoker:
         return stub
 
     def _worker(self, address: str) -> WorkerChannel | None:
-        if not self._use_channels:
-            return None
         worker = self._workers.get(address)
         if worker is None:
             worker = self._workers[address] = WorkerChannel(address, self._stub(address),

@@ -17,13 +17,12 @@ from collections.abc import Callable, Sequence
 import grpc
 
 from baton.provider.v1 import provider_pb2, provider_pb2_grpc
-from baton_core import DeadlineExceeded, Unavailable, from_rpc_error, from_status
+from baton_core import DeadlineExceeded, Unavailable, batch_length, from_rpc_error, from_status
 
 log = logging.getLogger("baton.orchestrator.channel")
 
 STREAMS_PER_WORKER = 2
 MAX_STREAM_AGE = 600.0  # seconds; then new invocations go to a fresh stream (fresh token)
-_BATCH_BYTES = 4 * 1024 * 1024  # well under the 16 MiB message limit
 _PASSED_THROUGH = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
 
@@ -82,15 +81,10 @@ class _Stream:
             self._end(exc)
 
     def _next_batch(self) -> provider_pb2.OpenChannelRequest:
-        batch = provider_pb2.OpenChannelRequest(cancelled_ids=self._cancelled)
+        taken = batch_length(self._outbox)
+        batch = provider_pb2.OpenChannelRequest(invocations=self._outbox[:taken],
+                                                cancelled_ids=self._cancelled)
         self._cancelled = []
-        size, taken = 0, 0
-        for invocation in self._outbox:
-            batch.invocations.append(invocation)
-            taken += 1
-            size += invocation.ByteSize()
-            if size >= _BATCH_BYTES:
-                break
         del self._outbox[:taken]
         return batch
 

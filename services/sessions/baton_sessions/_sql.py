@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from baton_core import make_engine, migrate
+from baton_core import apply_sqlite_pragmas, make_engine, migrate
 
 from . import _tables as t
 from ._records import EventRecord, ExecutionRecord, SessionRecord
@@ -58,9 +58,7 @@ def _sqlite_engine(url: str, begin: str) -> Engine:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we say BEGIN ourselves (below)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
-                       "foreign_keys=ON"):
-            dbapi_conn.execute(f"PRAGMA {pragma}")
+        apply_sqlite_pragmas(dbapi_conn)
 
     @event.listens_for(engine, "begin")
     def _begin(conn):

@@ -17,8 +17,9 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
 
+from baton_core import apply_sqlite_pragmas
+
 _DIALECT = sqlite.dialect(paramstyle="qmark")
-_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000", "foreign_keys=ON")
 
 
 class _Compiled:
@@ -51,8 +52,7 @@ class SqliteWriter:
         if self._conn is None:
             conn = sqlite3.connect(self._path, timeout=30, isolation_level=None,
                                    check_same_thread=False)
-            for pragma in _PRAGMAS:
-                conn.execute(f"PRAGMA {pragma}")
+            apply_sqlite_pragmas(conn)
             self._conn = conn
         return self._conn
 
