@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from baton_core import FailedPrecondition, InvalidArgument
@@ -11,6 +14,7 @@ from baton_orchestrator.workflows._definition import (
     find_cycle,
     topological_order,
 )
+from baton_orchestrator.workflows._events import EventHub
 from baton_orchestrator.workflows._paging import decode, encode
 from baton_orchestrator.workflows._references import (
     BadReference,
@@ -108,3 +112,29 @@ def test_page_tokens_round_trip_and_garbage_is_invalid_argument():
     assert decode("") == {}
     with pytest.raises(InvalidArgument):
         decode("!!not-a-token!!")
+
+
+async def test_a_watcher_that_took_its_events_waits_for_the_next_commit():
+    hub = EventHub()
+    with hub.subscribe("run_1") as sub:
+        hub.committed([_event("run_1", 1), _event("run_2", 1)])
+        assert [e["seq"] for e in sub.take(0)] == [1]
+        # What woke it is consumed: wait() now blocks until a new commit (or timeout)
+        # instead of returning at once and sending the watcher to the table.
+        started = time.monotonic()
+        await sub.wait(0.2)
+        assert time.monotonic() - started >= 0.15
+        assert sub.take(1) == []
+        asyncio.get_running_loop().call_later(0.05, hub.committed, [_event("run_1", 2)])
+        started = time.monotonic()
+        await sub.wait(5.0)
+        assert time.monotonic() - started < 2.0
+        assert [e["seq"] for e in sub.take(1)] == [2]
+        hub.committed([_event("run_1", 4)])
+        assert sub.take(2) is None  # a gap: the caller reads the table
+
+
+def _event(run_id: str, seq: int) -> dict:
+    return {"run_id": run_id, "seq": seq, "step_id": "", "run_status": "RUNNING",
+            "step_status": None, "attempt": 0, "message": "m", "error": None,
+            "replica": "r", "create_time": None}

@@ -15,6 +15,7 @@ from baton_core import (
     dict_to_struct,
     duration_to_seconds,
     seconds_to_duration,
+    set_timestamp,
     struct_to_dict,
 )
 
@@ -129,7 +130,7 @@ def _error(value: dict[str, Any] | None) -> pb.RunError | None:
 
 def _set_time(message: Any, field: str, value: Any) -> None:
     if value is not None:
-        getattr(message, field).CopyFrom(datetime_to_timestamp(utc(value)))
+        set_timestamp(getattr(message, field), utc(value))
 
 
 def run_to_proto(row: Any, counts: dict[str, int], outputs: dict[str, Any] | None = None,

@@ -60,7 +60,11 @@ class WorkflowDef:
     metadata: dict[str, str] = field(default_factory=dict)
 
     def step(self, step_id: str) -> StepDef:
-        return next(s for s in self.steps if s.step_id == step_id)
+        index = self.__dict__.get("_by_id")
+        if index is None:  # built on first use; the definition never changes
+            index = {s.step_id: s for s in self.steps}
+            object.__setattr__(self, "_by_id", index)
+        return index[step_id]
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description,

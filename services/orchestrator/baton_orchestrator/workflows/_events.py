@@ -51,6 +51,9 @@ class Subscription:
         when there is a gap, and the caller must read the table instead."""
         events, self._buffer = [e for e in self._buffer if e["seq"] > after], []
         overflowed, self._overflowed = self._overflowed, False
+        # What woke the watcher is consumed: the next wait() waits for a new commit,
+        # instead of returning at once and sending the caller to the table.
+        self._event.clear()
         if overflowed or (events and events[0]["seq"] != after + 1):
             return None
         return events
