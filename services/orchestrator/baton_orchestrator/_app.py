@@ -96,9 +96,12 @@ class OrchestratorApp:
             log.warning("registry at %s not reachable yet; methods will load when it is",
                         self.settings.registry_addr)
         await self.workflows.start()
+        # SQLite: the audit log writes through the workflow writer's connection.
+        self.audit_sink.route_sqlite_writes(self.workflows.writer.sqlite_lane)
 
     async def stop(self) -> None:
         workflows, self.workflows = self.workflows, None
+        self.audit_sink.route_sqlite_writes(None)
         if workflows is not None:
             await workflows.stop()
         control, self.control = self.control, None

@@ -11,6 +11,7 @@ import asyncio
 import base64
 import datetime as dt
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from ._control_tables import audit
 
 log = logging.getLogger("baton.orchestrator.audit")
 
+_INSERT_SQLITE = sqlite.insert(audit).on_conflict_do_nothing()
 _CAPACITY = 100_000
 _INTERVAL = 0.1
 
@@ -81,9 +83,16 @@ class AuditLog:
         self._buffer: list[AuditEntry] = []
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        self._lane: Callable[[list], Awaitable[None]] | None = None
 
     def attach(self, engine: AsyncEngine) -> None:
         self._engine = engine
+
+    def route_sqlite_writes(self, lane: Callable[[list], Awaitable[None]] | None) -> None:
+        """Writes this replica's records through `lane` (the workflow writer's SQLite
+        connection), so that the two never contend for SQLite's write lock; None
+        goes back to the engine."""
+        self._lane = lane
 
     def record(self, entry: AuditEntry) -> None:
         if len(self._buffer) >= _CAPACITY:
@@ -122,6 +131,10 @@ class AuditLog:
         if not entries or self._engine is None:
             return 0
         rows = list({e.record_id: _row(e) for e in entries}.values())
+        lane = self._lane
+        if lane is not None and not dedupe:
+            await lane([(_INSERT_SQLITE, rows, None)])
+            return len(rows)
         async with self._engine.begin() as conn:
             known = set() if not dedupe else set((await conn.execute(
                 sa.select(audit.c.record_id).where(

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -178,6 +178,24 @@ class Writer:
             with contextlib.suppress(Exception):
                 await conn.close()
             raise
+
+    @property
+    def sqlite_lane(self) -> Callable[[list[_Step]], Awaitable[None]] | None:
+        """On SQLite, a way for the process's other writers (the audit log) to run a
+        transaction on this writer's own connection and thread, between its commits.
+
+        SQLite has one write lock per database. A second connection writing to it
+        from this process makes the two wait on each other through SQLite's busy
+        handler, which sleeps for milliseconds at a time; one connection never waits.
+        """
+        if self._sqlite is None:
+            return None
+        return self._run_in_lane
+
+    async def _run_in_lane(self, plan: list[_Step]) -> None:
+        if not self._tasks:
+            raise RuntimeError("the writer is not running")
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.run, plan)
 
     def _run_sqlite(self, plan: list[_Step]) -> None:
         if plan and plan[0][0] is _FENCE:  # as one statement per run: no expanding IN
