@@ -78,6 +78,30 @@ class _ReflectionPool:
             return service.file
 
 
+class _GenericHandlersOnly:
+    """The server as generated `add_*_to_server` functions see it: their generic
+    handlers are added, their "registered method" handlers are not.
+
+    grpc.aio (1.85) keeps one pending request future per registered method and
+    waits on all of them with asyncio.wait for every incoming call, which costs
+    Python time in proportion to the number of methods served (dozens in the
+    orchestrator) on each call. The generic handlers serve the same methods
+    through the same interceptors from a single pending future.
+    """
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, service_name: str, handlers) -> None:
+        return None
+
+    def __getattr__(self, name: str):
+        return getattr(self._server, name)
+
+
 class GrpcServer:
     """A grpc.aio server with health, reflection and the shared interceptors."""
 
@@ -94,13 +118,14 @@ class GrpcServer:
 
     async def start(self) -> int:
         server = grpc.aio.server(interceptors=self._interceptors, options=SERVER_OPTIONS)
+        handlers = _GenericHandlersOnly(server)
         for service in self._services:
-            service.add_to_server(service.servicer, server)
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+            service.add_to_server(service.servicer, handlers)
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, handlers)
         names = [s.name for s in self._services]
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME], server, pool=_ReflectionPool())
+             reflection.SERVICE_NAME], handlers, pool=_ReflectionPool())
         self.port = server.add_insecure_port(self.listen)
         if self.port == 0:
             raise RuntimeError(f"could not bind {self.listen}")
