@@ -46,17 +46,26 @@ class EventHub:
         self._topics: dict[str, _Topic] = {}
         self._changed = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._listen(), name="sessions-event-listener")
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        self._stopping = True
+        # A cancellation that lands while redis-py waits for a message can be
+        # swallowed (turned into a timeout it handles), and the loop would go on:
+        # ask again until the task has ended, and let the loop see the flag.
+        while not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=1.0)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
 
     def notify(self, session_id: str) -> None:
         topic = self._topics.get(session_id)
@@ -84,7 +93,7 @@ class EventHub:
         pubsub: PubSub | None = None
         subscribed: set[str] = set()
         failing = False
-        while True:
+        while not self._stopping:
             try:
                 if pubsub is None:
                     pubsub, subscribed = self.cache.client.pubsub(), set()
@@ -121,7 +130,10 @@ class EventHub:
                 if pubsub is not None:
                     await _close(pubsub)
                 pubsub = None
-                await asyncio.sleep(self.config.redis_retry_interval)
+                if not self._stopping:
+                    await asyncio.sleep(self.config.redis_retry_interval)
+        if pubsub is not None:
+            await _close(pubsub)
 
 
 async def _close(pubsub: PubSub) -> None:
