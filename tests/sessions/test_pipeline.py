@@ -227,20 +227,23 @@ def unix_redis(tmp_path):
         proc.wait(5)
 
 
-async def test_unix_socket_and_db_of_the_url_are_used(unix_redis, pipeline_for, redis_of):
-    url = f"unix://{unix_redis}?db=3"
+async def _writes_land_in_db_3_only(pipeline_for, redis_of, url: str, db0_url: str) -> None:
     assert await pipeline_for(url).execute("SET", "where", "db3") == b"OK"
     assert await redis_of(url).get("where") == "db3"
-    assert await redis_of(f"unix://{unix_redis}?db=0").get("where") is None
+    assert await redis_of(db0_url).get("where") is None
+
+
+async def test_unix_socket_and_db_of_the_url_are_used(unix_redis, pipeline_for, redis_of):
+    await _writes_land_in_db_3_only(pipeline_for, redis_of, f"unix://{unix_redis}?db=3",
+                                    f"unix://{unix_redis}?db=0")
 
 
 async def test_password_and_db_of_the_url_are_used(private_redis, pipeline_for, redis_of):
     redis = private_redis()
     await redis_of(redis.url).config_set("requirepass", "pw")
-    url = f"redis://:pw@127.0.0.1:{redis.port}/3"
-    assert await pipeline_for(url).execute("SET", "where", "db3") == b"OK"
-    assert await redis_of(url).get("where") == "db3"
-    assert await redis_of(f"redis://:pw@127.0.0.1:{redis.port}/0").get("where") is None
+    await _writes_land_in_db_3_only(pipeline_for, redis_of,
+                                    f"redis://:pw@127.0.0.1:{redis.port}/3",
+                                    f"redis://:pw@127.0.0.1:{redis.port}/0")
 
 
 async def test_acl_user_of_the_url_is_used(private_redis, pipeline_for, redis_of):

@@ -24,7 +24,9 @@ from ._control_tables import audit
 
 log = logging.getLogger("baton.orchestrator.audit")
 
-_INSERT_SQLITE = sqlite.insert(audit).on_conflict_do_nothing()
+# Records are written once: a record id already stored is skipped.
+_INSERT = {"sqlite": sqlite.insert(audit).on_conflict_do_nothing(),
+           "postgresql": postgresql.insert(audit).on_conflict_do_nothing()}
 _CAPACITY = 100_000
 _INTERVAL = 0.1
 
@@ -133,7 +135,7 @@ class AuditLog:
         rows = list({e.record_id: _row(e) for e in entries}.values())
         lane = self._lane
         if lane is not None and not dedupe:
-            await lane([(_INSERT_SQLITE, rows, None)])
+            await lane([(_INSERT["sqlite"], rows, None)])
             return len(rows)
         async with self._engine.begin() as conn:
             known = set() if not dedupe else set((await conn.execute(
@@ -141,8 +143,7 @@ class AuditLog:
                     audit.c.record_id.in_([r["record_id"] for r in rows])))).scalars())
             fresh = [r for r in rows if r["record_id"] not in known]
             if fresh:
-                dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-                await conn.execute(dialect.insert(audit).on_conflict_do_nothing(), fresh)
+                await conn.execute(_INSERT[conn.dialect.name], fresh)
         return len(fresh)
 
     async def query(self, q: AuditQuery) -> tuple[list[AuditEntry], str]:

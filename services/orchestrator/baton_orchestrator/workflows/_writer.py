@@ -160,7 +160,7 @@ class Writer:
     async def _transaction(self, batch: Sequence[Changes], shard: int) -> None:
         plan = self._plan(batch)
         if self._sqlite is not None:
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._run_sqlite, plan)
+            await self._on_sqlite_thread(plan)
             return
         # Each shard keeps its connection: no pool checkout (and ping) per commit.
         conn = self._conns.get(shard)
@@ -195,7 +195,10 @@ class Writer:
     async def _run_in_lane(self, plan: list[_Step]) -> None:
         if not self._tasks:
             raise RuntimeError("the writer is not running")
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.run, plan)
+        await self._on_sqlite_thread(plan)
+
+    async def _on_sqlite_thread(self, plan: list[_Step]) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._thread, self._run_sqlite, plan)
 
     def _run_sqlite(self, plan: list[_Step]) -> None:
         if plan and plan[0][0] is _FENCE:  # as one statement per run: no expanding IN
