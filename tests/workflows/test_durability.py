@@ -119,8 +119,9 @@ async def test_a_live_replica_takes_over_the_runs_of_a_killed_one(cluster, datab
 
 
 async def test_runs_queued_over_capacity_start_as_soon_as_there_is_room(cluster, databases):
-    # A 30 s lease: the lease loop claims every 10 s, so only claiming on room
-    # lets these runs finish within a few seconds.
+    # Two runs driven, two waiting in memory, the rest recorded unowned. A 30 s
+    # lease: the lease loop claims every 10 s, so only starting (and claiming)
+    # on room lets these runs finish within a few seconds.
     url = await databases.new_url_async("capacity")
     async with orchestrator_process(cluster, f"capacity-{databases.backend}", url,
                                     BATON_MAX_ACTIVE_RUNS="2",
@@ -132,3 +133,36 @@ async def test_runs_queued_over_capacity_start_as_soon_as_there_is_room(cluster,
         ended = await asyncio.gather(*(wait_run(stub, r.run_id, timeout=20) for r in runs))
         assert {r.status for r in ended} == {R.STATUS_SUCCEEDED}
         assert time.monotonic() - began < 6
+        notes = [(await events_of(stub, r.run_id))[0].message for r in runs]
+        assert notes[:2] == ["run created"] * 2
+        assert notes[2:4] == ["run created (waiting for room)"] * 2
+        assert notes[4:] == ["run created (queued)"] * 2
+
+
+async def test_starting_runs_take_turns_and_a_waiting_run_cancels_at_once(cluster, databases):
+    url = await databases.new_url_async("turns")
+    async with orchestrator_process(cluster, f"turns-{databases.backend}", url,
+                                    BATON_MAX_ACTIVE_RUNS="1", BATON_MAX_STARTING_RUNS="1",
+                                    BATON_RUN_LEASE_SECONDS="30") as (_, stub):
+        slow = WorkflowBuilder("slow").add_step(
+            "demo.sleep", {"seconds": 3}, step_id="nap").build()
+        quick = WorkflowBuilder("quick").add_step(
+            "demo.echo", {"value": 1}, step_id="echo").build()
+        first = await start(stub, slow)
+        await wait_in_flight(stub, first.run_id, "nap")
+        # Started at once, one at a time: all recorded, none lost, none twice.
+        others = await asyncio.gather(*(start(stub, quick) for _ in range(5)))
+        assert len({r.run_id for r in others}) == 5
+        waiting = others[0]
+        assert (await stub.GetRun(pb.GetRunRequest(run_id=waiting.run_id))).run.status \
+            == R.STATUS_PENDING
+        began = time.monotonic()
+        cancelled = (await stub.CancelRun(pb.CancelRunRequest(run_id=waiting.run_id))).run
+        assert cancelled.status == R.STATUS_CANCELLED
+        assert time.monotonic() - began < 2  # not after the slow run made room
+        assert (await steps_of(stub, waiting.run_id))["echo"].status == S.STATUS_SKIPPED
+        assert (await stub.GetRun(pb.GetRunRequest(run_id=first.run_id))).run.status \
+            == R.STATUS_RUNNING
+        ended = await asyncio.gather(*(wait_run(stub, r.run_id, timeout=20)
+                                       for r in [first, *others[1:]]))
+        assert {r.status for r in ended} == {R.STATUS_SUCCEEDED}

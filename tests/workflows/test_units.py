@@ -14,6 +14,7 @@ from baton_orchestrator.workflows._definition import (
     find_cycle,
     topological_order,
 )
+from baton_orchestrator.workflows._engine import EngineConfig
 from baton_orchestrator.workflows._events import EventHub
 from baton_orchestrator.workflows._paging import decode, encode
 from baton_orchestrator.workflows._references import (
@@ -138,3 +139,15 @@ def _event(run_id: str, seq: int) -> dict:
     return {"run_id": run_id, "seq": seq, "step_id": "", "run_status": "RUNNING",
             "step_status": None, "attempt": 0, "message": "m", "error": None,
             "replica": "r", "create_time": None}
+
+
+def test_engine_limits_come_from_the_environment_and_must_be_positive():
+    config = EngineConfig.from_env({"BATON_MAX_ACTIVE_RUNS": "300",
+                                    "BATON_MAX_STARTING_RUNS": " 8 "})
+    assert (config.max_active_runs, config.max_starting_runs) == (300, 8)
+    defaults = EngineConfig.from_env({"BATON_MAX_ACTIVE_RUNS": "",
+                                      "BATON_MAX_STARTING_RUNS": ""})
+    assert (defaults.max_active_runs, defaults.max_starting_runs) == (5000, 16)
+    for bad in ("0", "-3", "many", "1.5"):
+        with pytest.raises(ValueError, match=f"BATON_MAX_STARTING_RUNS must be .*{bad!r}"):
+            EngineConfig.from_env({"BATON_MAX_STARTING_RUNS": bad})

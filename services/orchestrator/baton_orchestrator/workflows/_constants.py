@@ -3,9 +3,14 @@
 ENV_RUN_LEASE = "BATON_RUN_LEASE_SECONDS"
 ENV_REPLICA_ID = "BATON_REPLICA_ID"
 ENV_MAX_ACTIVE_RUNS = "BATON_MAX_ACTIVE_RUNS"
+ENV_MAX_STARTING_RUNS = "BATON_MAX_STARTING_RUNS"
 
 DEFAULT_RUN_LEASE = 10.0
 DEFAULT_MAX_ACTIVE_RUNS = 5000
+# StartRun calls one replica works on at once; more wait their turn, holding
+# only their request. A burst of StartRuns would otherwise hold a converted
+# definition, a run and its pending commit per call until the writer caught up.
+DEFAULT_MAX_STARTING_RUNS = 16
 DEFAULT_MAX_CONCURRENCY = 16
 
 VERSION_TABLE = "alembic_version_orchestrator"

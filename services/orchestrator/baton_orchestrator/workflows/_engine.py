@@ -5,6 +5,13 @@ Each run is owned by one replica under a lease (`wf_runs.owner`,
 every third of their TTL, and claims runs whose lease lapsed (a dead
 replica's) or that wait unowned; PostgreSQL and the embedded SQLite default
 go through the same code.
+
+A replica drives at most `max_active_runs` runs at once. A run started
+beyond that is recorded as usual, owned by this replica, and waits in memory
+(its state only: no task, no calls, no queued commits) until a run ends here.
+Past as many waiting as driven, further runs are recorded unowned instead,
+for whichever replica has room to claim. Bounding the runs in flight bounds
+the memory a burst takes, and with it what the process keeps afterwards.
 """
 
 from __future__ import annotations
@@ -48,6 +55,7 @@ class EngineConfig:
     lease_seconds: float = k.DEFAULT_RUN_LEASE
     replica_id: str = ""
     max_active_runs: int = k.DEFAULT_MAX_ACTIVE_RUNS
+    max_starting_runs: int = k.DEFAULT_MAX_STARTING_RUNS
     default_concurrency: int = k.DEFAULT_MAX_CONCURRENCY
 
     @classmethod
@@ -56,8 +64,23 @@ class EngineConfig:
         env = {**os.environ, **(overrides or {})}
         return cls(lease_seconds=float(env.get(k.ENV_RUN_LEASE) or k.DEFAULT_RUN_LEASE),
                    replica_id=env.get(k.ENV_REPLICA_ID, ""),
-                   max_active_runs=int(env.get(k.ENV_MAX_ACTIVE_RUNS)
-                                       or k.DEFAULT_MAX_ACTIVE_RUNS))
+                   max_active_runs=_positive(env, k.ENV_MAX_ACTIVE_RUNS,
+                                             k.DEFAULT_MAX_ACTIVE_RUNS),
+                   max_starting_runs=_positive(env, k.ENV_MAX_STARTING_RUNS,
+                                               k.DEFAULT_MAX_STARTING_RUNS))
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return value
 
 
 class WorkflowEngine:
@@ -72,11 +95,17 @@ class WorkflowEngine:
         self._url = database_url
         self._deps = (dispatcher, cache, policies, sessions)
         self._executors: dict[str, RunExecutor] = {}
-        self._peak = 0  # most runs in flight at once since the last trim
+        # Runs recorded as this replica's that wait for room, oldest first, with
+        # when they were recorded (monotonic clock).
+        self._waiting: dict[str, tuple[RunState, float]] = {}
+        self._launched = 0  # runs driven here since the last trim
         self._queued = False  # runs may wait in SQL for a replica with room
         self._claiming = False
         self._lease_task: asyncio.Task | None = None
         self.hub = EventHub()
+        # StartRun holds one of these from before it reads the request until the
+        # run is recorded (see k.DEFAULT_MAX_STARTING_RUNS).
+        self.starting = asyncio.Semaphore(self.config.max_starting_runs)
         self.db = None
         self.definitions: DefinitionStore
         self.runs: RunStore
@@ -103,7 +132,8 @@ class WorkflowEngine:
             return
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        owned = list(self._executors)
+        owned = [*self._executors, *self._waiting]
+        self._waiting.clear()
         await asyncio.gather(*(ex.abandon() for ex in list(self._executors.values())))
         with contextlib.suppress(Exception):
             await self.runs.release(self.replica, owned)
@@ -137,20 +167,22 @@ class WorkflowEngine:
                          directives=directives)
         state.steps = {s.step_id: StepState(step_id=s.step_id, position=i, method=s.method)
                        for i, s in enumerate(defn.steps)}
+        limit = self.config.max_active_runs
         try:
-            if len(self._executors) < self.config.max_active_runs:
+            if len(self._executors) < limit and not self._waiting:
                 state.owner = self.replica
                 state.lease_expires_at = time.time() + self.config.lease_seconds
                 executor = self._launch(state, new=True)
                 await asyncio.shield(executor.created)
-            else:  # Over capacity: queued unowned; any replica's claim takes it.
+            elif len(self._waiting) < limit:  # Over capacity: this replica's, waiting.
+                state.owner = self.replica
+                state.lease_expires_at = time.time() + self.config.lease_seconds
+                await self._record_new(state, "run created (waiting for room)")
+                self._waiting[state.run_id] = (state, time.monotonic())
+                self._admit()
+            else:  # Far over capacity: queued unowned; any replica's claim takes it.
                 self._queued = True
-                rec = Recorder(state, self.replica)
-                rec.event("run created (queued)")
-                changes = rec.take()
-                changes.fence, changes.new_run = False, state.row()
-                changes.new_steps = [s.row(state.run_id) for s in state.steps.values()]
-                await self.writer.commit(changes)
+                await self._record_new(state, "run created (queued)")
         except Exception:
             if request_id:
                 existing = await self.runs.by_request_id(request_id)
@@ -163,10 +195,25 @@ class WorkflowEngine:
             raise
         return state
 
+    async def _record_new(self, state: RunState, message: str) -> None:
+        """Commits a new run as it is, without driving it."""
+        rec = Recorder(state, self.replica)
+        rec.event(message)
+        changes = rec.take()
+        changes.fence, changes.new_run = False, state.row()
+        changes.new_steps = [s.row(state.run_id) for s in state.steps.values()]
+        await self.writer.commit(changes)
+
     async def cancel_run(self, run_id: str, wait: float) -> None:
         status = await self.runs.request_cancel(run_id)
         if status not in RUN_ACTIVE:
             advance_run(run_id, status, CANCELLED)
+        self._launch_waiting(run_id, cancel=True)
+        if status in RUN_ACTIVE and run_id not in self._executors:
+            # Queued and unowned (or its owner's lease lapsed): taken here to end it now.
+            for claimed in await self.runs.claim(self.replica, self.config.lease_seconds, 1,
+                                                 run_id=run_id):
+                await self._adopt(claimed)
         executor = self._executors.get(run_id)
         if executor is not None:
             executor.cancel()
@@ -240,12 +287,25 @@ class WorkflowEngine:
     def _launch(self, state: RunState, new: bool = False) -> RunExecutor:
         executor = RunExecutor(state, self._ctx, self._exited, new=new)
         self._executors[state.run_id] = executor
-        self._peak = max(self._peak, len(self._executors))
+        self._launched += 1
         executor.start()
         return executor
 
+    def _admit(self) -> None:
+        """Starts waiting runs, oldest first, while there is room."""
+        while self._waiting and len(self._executors) < self.config.max_active_runs:
+            self._launch_waiting(next(iter(self._waiting)))
+
+    def _launch_waiting(self, run_id: str, cancel: bool = False) -> None:
+        """Drives a waiting run now; with `cancel`, only to end it CANCELLED."""
+        waiting = self._waiting.pop(run_id, None)
+        if waiting is not None:
+            state, _ = waiting
+            state.cancel_requested = state.cancel_requested or cancel
+            self._launch(state)
+
     async def _adopt(self, run_id: str) -> None:
-        if run_id in self._executors:
+        if run_id in self._executors or run_id in self._waiting:
             return
         state = await self.runs.load(run_id)
         if run_id not in self._executors and state.owner == self.replica \
@@ -255,12 +315,14 @@ class WorkflowEngine:
     def _exited(self, executor: RunExecutor) -> None:
         if self._executors.get(executor.run_id) is executor:
             del self._executors[executor.run_id]
+        if self._waiting and self._lease_task is not None:
+            self._admit()
         if self._queued and not self._claiming and self._lease_task is not None:
             # Room for a queued run: claim now rather than at the next lease round.
             self._claiming = True
             asyncio.get_running_loop().create_task(self._claim_queued())
-        if not self._executors and self._peak >= BURST:
-            self._peak = 0
+        if not self._executors and not self._waiting and self._launched >= BURST:
+            self._launched = 0
             asyncio.get_running_loop().call_later(IDLE_DELAY, self._trim)
         if executor.broken and self._lease_task is not None:
             # Give the run back; a claim (here or elsewhere) resumes it from the database.
@@ -270,7 +332,7 @@ class WorkflowEngine:
     async def _claim_queued(self) -> None:
         try:
             while self._queued:
-                room = self.config.max_active_runs - len(self._executors)
+                room = self.config.max_active_runs - len(self._executors) - len(self._waiting)
                 if room <= 0:
                     return
                 claimed = await self.runs.claim(self.replica, self.config.lease_seconds,
@@ -308,14 +370,20 @@ class WorkflowEngine:
                     executor.recorded_at < asked and executor.state.status not in RUN_TERMINAL:
                 log.warning("run %s: lease lost; stopping here", run_id)
                 await executor.abandon()
+        for run_id, (_, recorded_at) in list(self._waiting.items()):
+            if run_id not in owned and recorded_at < asked:
+                log.warning("run %s: lease lost while waiting for room", run_id)
+                del self._waiting[run_id]
         for run_id in cancels:
+            self._launch_waiting(run_id, cancel=True)
             executor = self._executors.get(run_id)
             if executor is not None:
                 executor.cancel()
-        room = self.config.max_active_runs - len(self._executors)
+        room = self.config.max_active_runs - len(self._executors) - len(self._waiting)
         # Runs this replica owns but does not drive (an executor gave up on a database
         # error) are resumed like claimed ones.
-        orphans = [r for r in owned if r not in self._executors][:max(room, 0)]
+        orphans = [r for r in owned
+                   if r not in self._executors and r not in self._waiting][:max(room, 0)]
         claimed = await self.runs.claim(self.replica, self.config.lease_seconds,
                                         min(room - len(orphans), 200))
         for run_id in [*orphans, *claimed]:

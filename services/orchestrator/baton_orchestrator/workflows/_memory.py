@@ -14,7 +14,8 @@ import ctypes
 import ctypes.util
 import gc
 
-# Runs in flight at once that count as a burst worth trimming after.
+# Runs driven since the last trim that make it worth trimming once idle. (Not
+# runs at once: StartRun takes bursts a few at a time, so they rarely pile up.)
 BURST = 100
 # Seconds the engine must stay idle before the trim.
 IDLE_DELAY = 1.0

@@ -103,8 +103,10 @@ class RunStore:
 
     # Leases -------------------------------------------------------------------------------
 
-    async def claim(self, replica: str, ttl: float, limit: int) -> list[str]:
-        """Takes up to `limit` active runs whose lease lapsed (or that have no owner).
+    async def claim(self, replica: str, ttl: float, limit: int,
+                    run_id: str | None = None) -> list[str]:
+        """Takes up to `limit` active runs whose lease lapsed (or that have no owner);
+        with `run_id`, only that run.
 
         PostgreSQL locks the candidates with FOR UPDATE SKIP LOCKED so that
         replicas claiming at once never wait on each other; SQLite (one
@@ -118,6 +120,8 @@ class RunStore:
         lapsed = and_(r.c.status.in_(RUN_ACTIVE),
                       or_(r.c.owner.is_(None), r.c.lease_expires_at.is_(None),
                           r.c.lease_expires_at < now))
+        if run_id is not None:
+            lapsed = and_(lapsed, r.c.run_id == run_id)
         candidates = (select(r.c.run_id).where(lapsed).order_by(r.c.create_time).limit(limit)
                       .with_for_update(skip_locked=True))
         async with self._engine.begin() as conn:

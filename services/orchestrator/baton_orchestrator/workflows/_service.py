@@ -120,6 +120,10 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
     # Runs ---------------------------------------------------------------------------------
 
     async def StartRun(self, request, context):
+        async with self._engine.starting:
+            return await self._start_run(request)
+
+    async def _start_run(self, request):
         inline = request.HasField("definition")
         if inline == bool(request.workflow_id):
             raise InvalidArgument("set exactly one of workflow_id and definition", violations=[
