@@ -181,6 +181,9 @@ def main() -> None:
     pg = (os.environ.get("BATON_BENCH_POSTGRES_URL")
           or os.environ.get("BATON_TEST_POSTGRES_URL", "")).strip()
     backends = args.backend or (["sqlite", "postgres"] if pg else ["sqlite"])
+    if "postgres" in backends and not pg:
+        parser.error("--backend postgres needs BATON_BENCH_POSTGRES_URL (or "
+                     "BATON_TEST_POSTGRES_URL), e.g. postgresql://postgres@127.0.0.1:5432/test")
     rows = []
     for backend in backends:
         with tempfile.TemporaryDirectory() as tmp:
