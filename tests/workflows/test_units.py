@@ -8,13 +8,13 @@ import time
 import pytest
 
 from baton_core import FailedPrecondition, InvalidArgument
+from baton_orchestrator.workflows._config import EngineConfig
 from baton_orchestrator.workflows._definition import (
     StepDef,
     ancestors,
     find_cycle,
     topological_order,
 )
-from baton_orchestrator.workflows._engine import EngineConfig
 from baton_orchestrator.workflows._events import EventHub
 from baton_orchestrator.workflows._paging import decode, encode
 from baton_orchestrator.workflows._references import (

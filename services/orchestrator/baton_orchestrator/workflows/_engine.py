@@ -19,10 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -35,6 +33,7 @@ from .._policies import PolicyBook
 from .._sessions import SessionsGateway
 from . import _constants as k
 from ._attempts import ExecutorContext
+from ._config import EngineConfig
 from ._definition import WorkflowDef
 from ._directives import RunDirectives
 from ._events import EventHub
@@ -48,39 +47,6 @@ from ._writer import Writer
 
 log = logging.getLogger("baton.workflows")
 MIGRATIONS = str(Path(__file__).parent / "migrations")
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    lease_seconds: float = k.DEFAULT_RUN_LEASE
-    replica_id: str = ""
-    max_active_runs: int = k.DEFAULT_MAX_ACTIVE_RUNS
-    max_starting_runs: int = k.DEFAULT_MAX_STARTING_RUNS
-    default_concurrency: int = k.DEFAULT_MAX_CONCURRENCY
-
-    @classmethod
-    def from_env(cls, overrides: Mapping[str, str] | None = None) -> EngineConfig:
-        """From the environment; `overrides` (e.g. Settings.extra) win over it."""
-        env = {**os.environ, **(overrides or {})}
-        return cls(lease_seconds=float(env.get(k.ENV_RUN_LEASE) or k.DEFAULT_RUN_LEASE),
-                   replica_id=env.get(k.ENV_REPLICA_ID, ""),
-                   max_active_runs=_positive(env, k.ENV_MAX_ACTIVE_RUNS,
-                                             k.DEFAULT_MAX_ACTIVE_RUNS),
-                   max_starting_runs=_positive(env, k.ENV_MAX_STARTING_RUNS,
-                                               k.DEFAULT_MAX_STARTING_RUNS))
-
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
-    return value
 
 
 class WorkflowEngine:
@@ -98,6 +64,8 @@ class WorkflowEngine:
         # Runs recorded as this replica's that wait for room, oldest first, with
         # when they were recorded (monotonic clock).
         self._waiting: dict[str, tuple[RunState, float]] = {}
+        # Runs of this replica whose first commit is in flight: not orphans yet.
+        self._recording: set[str] = set()
         self._launched = 0  # runs driven here since the last trim
         self._queued = False  # runs may wait in SQL for a replica with room
         self._claiming = False
@@ -177,7 +145,11 @@ class WorkflowEngine:
             elif len(self._waiting) < limit:  # Over capacity: this replica's, waiting.
                 state.owner = self.replica
                 state.lease_expires_at = time.time() + self.config.lease_seconds
-                await self._record_new(state, "run created (waiting for room)")
+                self._recording.add(state.run_id)
+                try:
+                    await self._record_new(state, "run created (waiting for room)")
+                finally:
+                    self._recording.discard(state.run_id)
                 self._waiting[state.run_id] = (state, time.monotonic())
                 self._admit()
             else:  # Far over capacity: queued unowned; any replica's claim takes it.
@@ -305,7 +277,7 @@ class WorkflowEngine:
             self._launch(state)
 
     async def _adopt(self, run_id: str) -> None:
-        if run_id in self._executors or run_id in self._waiting:
+        if run_id in self._executors or run_id in self._waiting or run_id in self._recording:
             return
         state = await self.runs.load(run_id)
         if run_id not in self._executors and state.owner == self.replica \
@@ -382,8 +354,8 @@ class WorkflowEngine:
         room = self.config.max_active_runs - len(self._executors) - len(self._waiting)
         # Runs this replica owns but does not drive (an executor gave up on a database
         # error) are resumed like claimed ones.
-        orphans = [r for r in owned
-                   if r not in self._executors and r not in self._waiting][:max(room, 0)]
+        orphans = [r for r in owned if r not in self._executors and r not in self._waiting
+                   and r not in self._recording][:max(room, 0)]
         claimed = await self.runs.claim(self.replica, self.config.lease_seconds,
                                         min(room - len(orphans), 200))
         for run_id in [*orphans, *claimed]:

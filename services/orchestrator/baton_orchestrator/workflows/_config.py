@@ -1,0 +1,42 @@
+"""The workflow engine's settings, from the environment (see the README's table)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from . import _constants as k
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    lease_seconds: float = k.DEFAULT_RUN_LEASE
+    replica_id: str = ""
+    max_active_runs: int = k.DEFAULT_MAX_ACTIVE_RUNS
+    max_starting_runs: int = k.DEFAULT_MAX_STARTING_RUNS
+    default_concurrency: int = k.DEFAULT_MAX_CONCURRENCY
+
+    @classmethod
+    def from_env(cls, overrides: Mapping[str, str] | None = None) -> EngineConfig:
+        """From the environment; `overrides` (e.g. Settings.extra) win over it."""
+        env = {**os.environ, **(overrides or {})}
+        return cls(lease_seconds=float(env.get(k.ENV_RUN_LEASE) or k.DEFAULT_RUN_LEASE),
+                   replica_id=env.get(k.ENV_REPLICA_ID, ""),
+                   max_active_runs=_positive(env, k.ENV_MAX_ACTIVE_RUNS,
+                                             k.DEFAULT_MAX_ACTIVE_RUNS),
+                   max_starting_runs=_positive(env, k.ENV_MAX_STARTING_RUNS,
+                                               k.DEFAULT_MAX_STARTING_RUNS))
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
+    return value
