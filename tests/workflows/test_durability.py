@@ -126,13 +126,14 @@ async def test_runs_queued_over_capacity_start_as_soon_as_there_is_room(cluster,
     async with orchestrator_process(cluster, f"capacity-{databases.backend}", url,
                                     BATON_MAX_ACTIVE_RUNS="2",
                                     BATON_RUN_LEASE_SECONDS="30") as (_, stub):
+        # Each run naps long enough that none ends while the six are started.
         workflow = WorkflowBuilder("capacity").add_step(
-            "demo.sleep", {"seconds": 0.2}, step_id="nap").build()
+            "demo.sleep", {"seconds": 1.0}, step_id="nap").build()
         began = time.monotonic()
         runs = [await start(stub, workflow) for _ in range(6)]
         ended = await asyncio.gather(*(wait_run(stub, r.run_id, timeout=20) for r in runs))
         assert {r.status for r in ended} == {R.STATUS_SUCCEEDED}
-        assert time.monotonic() - began < 6
+        assert time.monotonic() - began < 8  # three waves of 1 s, not a 10 s lease round
         notes = [(await events_of(stub, r.run_id))[0].message for r in runs]
         assert notes[:2] == ["run created"] * 2
         assert notes[2:4] == ["run created (waiting for room)"] * 2
