@@ -138,13 +138,10 @@ class WorkflowEngine:
         limit = self.config.max_active_runs
         try:
             if len(self._executors) < limit and not self._waiting:
-                state.owner = self.replica
-                state.lease_expires_at = time.time() + self.config.lease_seconds
-                executor = self._launch(state, new=True)
+                executor = self._launch(self._own(state), new=True)
                 await asyncio.shield(executor.created)
             elif len(self._waiting) < limit:  # Over capacity: this replica's, waiting.
-                state.owner = self.replica
-                state.lease_expires_at = time.time() + self.config.lease_seconds
+                self._own(state)
                 self._recording.add(state.run_id)
                 try:
                     await self._record_new(state, "run created (waiting for room)")
@@ -165,6 +162,11 @@ class WorkflowEngine:
                 if existing is not None:
                     return existing
             raise
+        return state
+
+    def _own(self, state: RunState) -> RunState:
+        state.owner = self.replica
+        state.lease_expires_at = time.time() + self.config.lease_seconds
         return state
 
     async def _record_new(self, state: RunState, message: str) -> None:
@@ -276,8 +278,16 @@ class WorkflowEngine:
             state.cancel_requested = state.cancel_requested or cancel
             self._launch(state)
 
+    def _holds(self, run_id: str) -> bool:
+        """Whether this replica drives the run, has it waiting, or is recording it."""
+        return run_id in self._executors or run_id in self._waiting or run_id in self._recording
+
+    @property
+    def _room(self) -> int:
+        return self.config.max_active_runs - len(self._executors) - len(self._waiting)
+
     async def _adopt(self, run_id: str) -> None:
-        if run_id in self._executors or run_id in self._waiting or run_id in self._recording:
+        if self._holds(run_id):
             return
         state = await self.runs.load(run_id)
         if run_id not in self._executors and state.owner == self.replica \
@@ -304,7 +314,7 @@ class WorkflowEngine:
     async def _claim_queued(self) -> None:
         try:
             while self._queued:
-                room = self.config.max_active_runs - len(self._executors) - len(self._waiting)
+                room = self._room
                 if room <= 0:
                     return
                 claimed = await self.runs.claim(self.replica, self.config.lease_seconds,
@@ -351,11 +361,10 @@ class WorkflowEngine:
             executor = self._executors.get(run_id)
             if executor is not None:
                 executor.cancel()
-        room = self.config.max_active_runs - len(self._executors) - len(self._waiting)
+        room = self._room
         # Runs this replica owns but does not drive (an executor gave up on a database
         # error) are resumed like claimed ones.
-        orphans = [r for r in owned if r not in self._executors and r not in self._waiting
-                   and r not in self._recording][:max(room, 0)]
+        orphans = [r for r in owned if not self._holds(r)][:max(room, 0)]
         claimed = await self.runs.claim(self.replica, self.config.lease_seconds,
                                         min(room - len(orphans), 200))
         for run_id in [*orphans, *claimed]:
