@@ -40,10 +40,15 @@ def dict_to_struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
 
 
 def seconds_to_duration(seconds: float | None) -> duration_pb2.Duration:
-    message = duration_pb2.Duration()
-    if seconds:
-        message.FromNanoseconds(int(seconds * 1e9))
-    return message
+    if not seconds:
+        return duration_pb2.Duration()
+    nanos = int(seconds * 1e9)
+    if nanos < 0:  # seconds and nanos share the sign; FromNanoseconds knows how
+        message = duration_pb2.Duration()
+        message.FromNanoseconds(nanos)
+        return message
+    # Set directly: FromNanoseconds normalizes in Python, several times slower.
+    return duration_pb2.Duration(seconds=nanos // 1_000_000_000, nanos=nanos % 1_000_000_000)
 
 
 def duration_to_seconds(message: duration_pb2.Duration | None) -> float:

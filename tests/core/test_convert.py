@@ -1,13 +1,13 @@
-"""Timestamps: Baton's own datetime → Timestamp conversion matches protobuf's."""
+"""Timestamps and durations: Baton's own conversions match protobuf's."""
 
 from __future__ import annotations
 
 import datetime as dt
 import random
 
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
-from baton_core import datetime_to_timestamp, set_timestamp
+from baton_core import datetime_to_timestamp, seconds_to_duration, set_timestamp
 
 
 def _reference(value: dt.datetime) -> timestamp_pb2.Timestamp:
@@ -34,3 +34,15 @@ def test_other_time_zones_are_converted_to_the_same_instant():
     assert message == _reference(value)
     assert message.ToDatetime(tzinfo=dt.UTC) == value
     assert datetime_to_timestamp(None) is None
+
+
+def test_durations_match_protobufs_own_conversion_for_either_sign():
+    rng = random.Random(11)
+    values = [0.5, 1.25, 1e-9, 3600.000001, -1.5, -0.25, -1e-9,
+              *(rng.uniform(-1e6, 1e6) for _ in range(5000))]
+    for seconds in values:
+        reference = duration_pb2.Duration()
+        reference.FromNanoseconds(int(seconds * 1e9))
+        assert seconds_to_duration(seconds) == reference, seconds
+    assert seconds_to_duration(0) == duration_pb2.Duration()
+    assert seconds_to_duration(None) == duration_pb2.Duration()

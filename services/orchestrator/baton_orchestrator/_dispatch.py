@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Awaitable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import grpc
@@ -21,7 +22,7 @@ from baton_core import (
 from ._admission import Admission
 from ._hooks import HookChain, HookInput, HookOutcome, HookRegistry
 from ._idempotency import Idempotency, fingerprint
-from ._invoker import CallContext, Invoker
+from ._invoker import CallContext, InvokeOutcome, Invoker
 from ._method_cache import CachedMethod, MethodCache
 from ._policies import FALLBACK_TIMEOUT, Policy, PolicyBook
 from ._retry import Retry
@@ -54,6 +55,9 @@ class DispatchCall:
     roles: tuple[str, ...] | None = None
     via: str = ""
     replay: bool = False
+    # `params` as the caller sent them (a Struct), when there is such a message:
+    # the worker gets it as it is instead of a copy converted back from the dict.
+    params_struct: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -71,6 +75,13 @@ class DispatchResult:
     dry_run: bool = False
     replayed: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # The worker's result as it came (a Struct), for the Dispatch response; not stored.
+    result_struct: Any = field(default=None, compare=False, repr=False)
+
+    def stored(self) -> dict[str, Any]:
+        """What an idempotency key keeps of this result (JSON-ready)."""
+        return {k: v for k, v in asdict(replace(self, result_struct=None)).items()
+                if k != "result_struct"}
 
 
 @dataclass(frozen=True)
@@ -143,14 +154,15 @@ class Dispatcher:
         if replay_key:
             out.total_seconds = time.perf_counter() - started
             await self._guards.idempotency.complete(
-                call.actor, replay_key, fingerprint(call.operation, call.params), asdict(out),
+                call.actor, replay_key, fingerprint(call.operation, call.params), out.stored(),
                 policy.idempotency_window or self._guards.idempotency_window)
         return out
 
     async def _run(self, call: DispatchCall, policy: Policy, method: CachedMethod,
                    hooks: HookChain, hook_input: HookInput, deadline: float,
                    timeout: float) -> DispatchResult:
-        await hooks.pre(hook_input)
+        if hooks.pre_hooks:
+            await hooks.pre(hook_input)
         out = DispatchResult(result={}, execution_id=hook_input.execution_id,
                              policy=policy.name, hooks_run=hooks.names,
                              method_version=method.proto.version, dry_run=call.dry_run)
@@ -160,22 +172,26 @@ class Dispatcher:
                           step_id=call.step_id, actor=call.actor, roles=call.roles or (),
                           idempotency_key=call.idempotency_key or hook_input.execution_id,
                           hook_context=hook_input.context)
-        async with self._admission(policy, call, hook_input.execution_id, timeout):
+        admission = self._guards.admission
+        if admission is None or not policy.admits:
             hook_input.executed = True
-            outcome = await self._invoker.invoke(
-                method, call.params, ctx, deadline, call.retry or policy.retry,
-                call.first_attempt, policy)
+            outcome = await self._invoke(call, policy, method, ctx, deadline)
+        else:
+            async with admission.admit(policy, call.operation, call.actor,
+                                       hook_input.execution_id, timeout):
+                hook_input.executed = True
+                outcome = await self._invoke(call, policy, method, ctx, deadline)
         out.result, out.attempts = outcome.result, outcome.attempts
+        out.result_struct = outcome.result_struct
         out.worker_id, out.worker_address = outcome.worker_id, outcome.worker_address
         out.worker_seconds = outcome.worker_seconds
         return out
 
-    def _admission(self, policy: Policy, call: DispatchCall, execution_id: str,
-                   timeout: float):
-        admission = self._guards.admission
-        if admission is None or not policy.admits:
-            return _NO_ADMISSION
-        return admission.admit(policy, call.operation, call.actor, execution_id, timeout)
+    def _invoke(self, call: DispatchCall, policy: Policy, method: CachedMethod,
+                ctx: CallContext, deadline: float) -> Awaitable[InvokeOutcome]:
+        return self._invoker.invoke(method, call.params, ctx, deadline,
+                                    call.retry or policy.retry, call.first_attempt, policy,
+                                    params_struct=call.params_struct)
 
     async def _claim(self, call: DispatchCall, key: str, timeout: float) -> DispatchResult | None:
         if self._guards.idempotency is None:
@@ -243,13 +259,3 @@ class Dispatcher:
     def _left(deadline: float) -> float:
         return max(deadline - time.monotonic(), 0.001)
 
-
-class _NoAdmission:
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, *exc_info) -> None:
-        return None
-
-
-_NO_ADMISSION = _NoAdmission()

@@ -75,6 +75,9 @@ class Hook(Protocol):
 
     async def post(self, call: HookInput, outcome: HookOutcome) -> None: ...
 
+    # Optional: `post_now(call, outcome) -> Awaitable | None`, the same post-hook
+    # run inline; HookChain prefers it to `post`.
+
 
 class HookChain:
     """The hooks one execution runs, in run order."""
@@ -84,6 +87,9 @@ class HookChain:
         self.pre_hooks = [h for h in self.hooks if h.stage == PRE]
         self.post_hooks = [h for h in self.hooks if h.stage == POST]
         self.names = [h.name for h in self.hooks]
+        # A hook with `post_now` (the built-ins) runs its post-hook inline, with
+        # no coroutine per call; it returns an awaitable only when it has I/O to do.
+        self._post = [(h, getattr(h, "post_now", None)) for h in self.post_hooks]
 
     async def pre(self, call: HookInput) -> None:
         for hook in self.pre_hooks:
@@ -101,9 +107,14 @@ class HookChain:
                             call.operation, detail)
 
     async def post(self, call: HookInput, outcome: HookOutcome) -> None:
-        for hook in self.post_hooks:
+        for hook, now in self._post:
             try:
-                await hook.post(call, outcome)
+                if now is None:
+                    await hook.post(call, outcome)
+                else:
+                    pending = now(call, outcome)
+                    if pending is not None:
+                        await pending
             except Exception:  # noqa: BLE001 - a post-hook never undoes an execution
                 log.exception("post-hook %s failed for %s", hook.name, call.operation)
 

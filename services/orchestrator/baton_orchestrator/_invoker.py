@@ -59,6 +59,7 @@ class InvokeOutcome:
     worker_id: str
     worker_address: str
     worker_seconds: float
+    result_struct: Any = None
 
 
 class Invoker:
@@ -96,19 +97,20 @@ class Invoker:
     def _own_metadata(self) -> tuple[tuple[str, str], ...]:
         return self._credentials.own() if self._credentials is not None else ()
 
-    async def _call(self, address: str, request: provider_pb2.InvokeRequest, timeout: float,
+    async def _call(self, address: str, invocation: provider_pb2.Invocation, timeout: float,
                     ctx: CallContext) -> provider_pb2.InvokeResponse:
         """One invocation on the worker at `address`; failures raise BatonErrors."""
         worker = self._worker(address)
         if worker is not None:
             try:
-                return await worker.invoke(request, timeout)
+                return await worker.send(invocation, timeout)
             except ChannelUnsupported:
                 log.info("the worker at %s has no OpenChannel; calling Invoke", address)
         metadata = (self._credentials.on_behalf_of(Identity(ctx.actor, ctx.roles))
                     if self._credentials is not None else ())
         try:
-            return await self._stub(address).Invoke(request, timeout=timeout, metadata=metadata)
+            return await self._stub(address).Invoke(invocation.request, timeout=timeout,
+                                                     metadata=metadata)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc
 
@@ -140,10 +142,13 @@ class Invoker:
 
     async def invoke(self, method: CachedMethod, params: dict[str, Any], ctx: CallContext,
                      deadline: float, retry: Retry | None = None,
-                     first_attempt: int = 1, policy: Policy | None = None) -> InvokeOutcome:
-        """Calls a live worker, retrying per policy, never past `deadline` (monotonic)."""
+                     first_attempt: int = 1, policy: Policy | None = None,
+                     params_struct: Any = None) -> InvokeOutcome:
+        """Calls a live worker, retrying per policy, never past `deadline` (monotonic).
+
+        `params_struct`, when given, is `params` as a Struct already."""
         retry = retry or method.retry
-        struct = dict_to_struct(params)
+        struct = params_struct if params_struct is not None else dict_to_struct(params)
         attempt = first_attempt - 1
         while True:
             attempt += 1
@@ -154,20 +159,18 @@ class Invoker:
                     metadata={"method": method.name})
                 code = grpc.StatusCode.UNAVAILABLE
             else:
-                endpoint, ticket = await self._pick(method, endpoints, policy, deadline)
+                endpoint, ticket = endpoints[0], None
+                if self.breakers is not None and self.breakers.config_for(endpoint.address,
+                                                                          policy) is not None:
+                    endpoint, ticket = await self._pick(method, endpoints, policy, deadline)
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise DeadlineExceeded(f"deadline passed before calling {method.name}")
-                request = provider_pb2.InvokeRequest(
-                    method=method.name, version=method.proto.version, params=struct,
-                    context=provider_pb2.InvocationContext(
-                        session_id=ctx.session_id, run_id=ctx.run_id, step_id=ctx.step_id,
-                        attempt=attempt, idempotency_key=ctx.idempotency_key, actor=ctx.actor,
-                        hook_context=dict_to_struct(ctx.hook_context) if ctx.hook_context
-                        else None))
                 started = time.perf_counter()
                 try:
-                    reply = await self._call(endpoint.address, request, remaining, ctx)
+                    reply = await self._call(endpoint.address,
+                                             _invocation(method, struct, ctx, attempt),
+                                             remaining, ctx)
                 except BatonError as exc:
                     code = exc.code
                     if ticket is not None:
@@ -184,7 +187,7 @@ class Invoker:
                     return InvokeOutcome(
                         result=struct_to_dict(reply.result), attempts=attempt - first_attempt + 1,
                         worker_id=endpoint.worker_id, worker_address=endpoint.address,
-                        worker_seconds=time.perf_counter() - started)
+                        worker_seconds=time.perf_counter() - started, result_struct=reply.result)
             if not retry.should_retry(code, attempt):
                 error.metadata.setdefault("attempts", str(attempt - first_attempt + 1))
                 raise error
@@ -194,3 +197,20 @@ class Invoker:
             log.info("retrying %s after %s (attempt %d, %.3fs)", method.name, code.name,
                      attempt, pause)
             await asyncio.sleep(pause)
+
+
+def _invocation(method: CachedMethod, params: Any, ctx: CallContext,
+                attempt: int) -> provider_pb2.Invocation:
+    """An Invocation of `method` with its request filled in, field by field: building
+    it from keyword arguments copies each nested message once more."""
+    invocation = provider_pb2.Invocation()
+    request = invocation.request
+    request.method, request.version = method.name, method.proto.version
+    request.params.CopyFrom(params)
+    context = request.context
+    context.session_id, context.run_id, context.step_id = ctx.session_id, ctx.run_id, ctx.step_id
+    context.attempt, context.idempotency_key, context.actor = (attempt, ctx.idempotency_key,
+                                                               ctx.actor)
+    if ctx.hook_context:
+        context.hook_context.CopyFrom(dict_to_struct(ctx.hook_context))
+    return invocation

@@ -29,6 +29,7 @@ def dispatch_call(request: orchestrator_pb2.DispatchRequest,
     return DispatchCall(
         operation=request.operation,
         params=struct_to_dict(request.params),
+        params_struct=request.params,
         session_id=request.session_id,
         skip_hooks=tuple(directives.skip_hooks),
         timeout=duration_to_seconds(directives.timeout) or None,
@@ -44,7 +45,8 @@ def dispatch_call(request: orchestrator_pb2.DispatchRequest,
 
 def dispatch_response(out: DispatchResult) -> orchestrator_pb2.DispatchResponse:
     return orchestrator_pb2.DispatchResponse(
-        result=dict_to_struct(out.result),
+        result=out.result_struct if out.result_struct is not None
+        else dict_to_struct(out.result),
         metadata=orchestrator_pb2.DispatchMetadata(
             execution_id=out.execution_id,
             total_duration=seconds_to_duration(out.total_seconds),

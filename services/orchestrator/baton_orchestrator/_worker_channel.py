@@ -177,12 +177,19 @@ class WorkerChannel:
                      timeout: float) -> provider_pb2.InvokeResponse:
         """The worker's answer; raises the BatonError Invoke would have failed with,
         DeadlineExceeded after `timeout`, or ChannelUnsupported."""
+        return await self.send(provider_pb2.Invocation(request=request), timeout)
+
+    async def send(self, invocation: provider_pb2.Invocation,
+                   timeout: float) -> provider_pb2.InvokeResponse:
+        """`invoke` for an Invocation whose request is filled in (it gets its id and
+        timeout here), which saves copying the request into one."""
         if self.unsupported:
             raise ChannelUnsupported(self.address)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[provider_pb2.InvokeResponse] = loop.create_future()
-        invocation = provider_pb2.Invocation(id=next(self._ids), request=request)
-        invocation.timeout.FromNanoseconds(int(timeout * 1e9))
+        invocation.id = next(self._ids)
+        nanos = int(timeout * 1e9)
+        invocation.timeout.seconds, invocation.timeout.nanos = divmod(nanos, 1_000_000_000)
         stream = self._stream()
         stream.send(invocation, future)
         timer = loop.call_later(timeout, _expire, future, stream, invocation.id)
