@@ -42,14 +42,15 @@ def _rows(path: str) -> list[tuple]:
 
 def test_many_rows_span_several_statements_and_keep_their_order(writer, monkeypatch):
     w, path, counts = writer
-    # Two columns per row and room for 7 parameters: three rows per statement.
+    # Two columns per row and room for 7 parameters: two rows per statement (a power
+    # of two), the rest alone.
     monkeypatch.setattr(_sqlite_writer, "_MAX_VARIABLES", 7)
     rows = [{"key": f"k{i}", "doc": {"n": i, "tags": ["a", None]}} for i in range(10)]
     w.run([(INSERT, rows, None)])
     assert counts == [10]
     assert _rows(path) == [(f"k{i}", f'{{"n": {i}, "tags": ["a", null]}}') for i in range(10)]
     compiled = next(iter(w._compiled.values()))
-    assert compiled.chunk == 3
+    assert compiled.chunk == 2
 
 
 def test_conflicting_rows_are_skipped_and_not_counted(writer):
@@ -76,3 +77,15 @@ def test_statements_that_are_not_plain_inserts_still_run_row_by_row(writer):
                      {"b_key": "zz", "doc": None}], None)])
     assert counts == [3, 2]
     assert _rows(path) == [("a", '{"v": 1}'), ("b", None), ("c", "[2]")]
+
+
+def test_batches_of_any_size_prepare_only_a_few_statement_texts(writer):
+    w, path, counts = writer
+    total = 0
+    for size in range(1, 300, 7):
+        w.run([(INSERT, [{"key": f"s{total + i}", "doc": None} for i in range(size)], None)])
+        total += size
+    assert counts[-1] == size and len(_rows(path)) == total
+    compiled = next(iter(w._compiled.values()))
+    assert compiled.chunk == 64
+    assert sorted(compiled._sql_for) == [2, 4, 8, 16, 32, 64]

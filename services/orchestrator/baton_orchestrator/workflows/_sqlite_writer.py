@@ -6,10 +6,13 @@ stores them) and then executed with the DBAPI. Going through a SQLAlchemy
 Connection costs about 100 us of Python per statement; this costs a few,
 which is most of a step's commit on SQLite.
 
-Many rows for one INSERT go as one multi-row INSERT, not executemany:
-executemany steps SQLite once per row and lets go of the GIL around each step,
-and taking it back from a busy event loop each time cost that loop more than
-the insert itself (the audit log's batches made Dispatch ~10% slower).
+Many rows for one INSERT go as multi-row INSERTs, not executemany: executemany
+steps SQLite once per row and lets go of the GIL around each step, and taking
+it back from a busy event loop each time cost that loop more than the insert
+itself (the audit log's batches made Dispatch ~10% slower). Statements hold a
+power of two of rows, at most 64: sqlite3 keeps every statement text it
+prepared, so a text per batch size (and statements of thousands of rows) cost
+the process tens of MB after a burst.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from baton_core import apply_sqlite_pragmas
 _DIALECT = sqlite.dialect(paramstyle="qmark")
 # Host parameters one statement may hold (SQLITE_MAX_VARIABLE_NUMBER).
 _MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+_MAX_ROWS = 64  # rows in one multi-row INSERT
 _ROW = re.compile(r"^(INSERT INTO .+? VALUES )(\((?:\?, )*\?\))(.*)$", re.S)
 
 
@@ -43,7 +47,8 @@ class _Compiled:
             for name in self.names)
         # A plain INSERT ... VALUES (?, ...) can take many rows in one statement.
         self._multi = _ROW.match(self.sql)
-        self.chunk = max(1, _MAX_VARIABLES // max(1, len(self.names))) if self._multi else 1
+        fits = min(_MAX_ROWS, _MAX_VARIABLES // max(1, len(self.names))) if self._multi else 1
+        self.chunk = 1 << (max(fits, 1).bit_length() - 1)  # the power of two at most `fits`
         self._sql_for: dict[int, str] = {}
 
     def multi_sql(self, count: int) -> str:
@@ -104,11 +109,14 @@ class SqliteWriter:
             return conn.execute(compiled.sql, values[0]).rowcount
         if compiled.chunk == 1:
             return conn.executemany(compiled.sql, values).rowcount
-        count = 0
-        for start in range(0, len(values), compiled.chunk):
-            part = values[start:start + compiled.chunk]
-            count += conn.execute(compiled.multi_sql(len(part)),
-                                  [v for row in part for v in row]).rowcount
+        count, start, size = 0, 0, compiled.chunk
+        while start < len(values):
+            while start + size > len(values):  # the rest: in halving sizes
+                size //= 2
+            part = values[start:start + size]
+            sql = compiled.multi_sql(size) if size > 1 else compiled.sql
+            count += conn.execute(sql, [v for row in part for v in row]).rowcount
+            start += size
         return count
 
     def close(self) -> None:
