@@ -1,4 +1,10 @@
-"""A bare grpc.aio echo server: the baseline one gRPC hop is compared against."""
+"""A bare grpc.aio echo server: the baseline one gRPC hop is compared against.
+
+It runs with the same gRPC process settings as Baton's services: the
+GRPC_EXPERIMENTS it inherits, and its poller thread's nice value
+(BATON_GRPC_POLLER_NICE, see baton_core._grpc_env), which speeds a bare echo
+as much as it speeds Dispatch.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import asyncio
 import sys
 
 import grpc
+
+from baton_core._grpc_env import lower_poller_priority
 
 
 async def main(listen: str) -> None:
@@ -18,6 +26,7 @@ async def main(listen: str) -> None:
     server.add_generic_rpc_handlers((handler,))
     server.add_insecure_port(listen)
     await server.start()
+    lower_poller_priority()
     print("ready", flush=True)
     await server.wait_for_termination()
 

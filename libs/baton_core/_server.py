@@ -14,6 +14,7 @@ from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from . import _grpc_env
 from ._interceptors import ErrorInterceptor
 
 log = logging.getLogger("baton.server")
@@ -131,6 +132,7 @@ class GrpcServer:
             raise RuntimeError(f"could not bind {self.listen}")
         await server.start()
         self._server = server
+        _grpc_env.lower_poller_priority()
         for name in ["", *names]:
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         return self.port
