@@ -87,5 +87,5 @@ def test_batches_of_any_size_prepare_only_a_few_statement_texts(writer):
         total += size
     assert counts[-1] == size and len(_rows(path)) == total
     compiled = next(iter(w._compiled.values()))
-    assert compiled.chunk == 64
-    assert sorted(compiled._sql_for) == [2, 4, 8, 16, 32, 64]
+    assert compiled.chunk == 16
+    assert sorted(compiled._sql_for) == [2, 4, 8, 16]

@@ -10,7 +10,7 @@ Many rows for one INSERT go as multi-row INSERTs, not executemany: executemany
 steps SQLite once per row and lets go of the GIL around each step, and taking
 it back from a busy event loop each time cost that loop more than the insert
 itself (the audit log's batches made Dispatch ~10% slower). Statements hold a
-power of two of rows, at most 64: sqlite3 keeps every statement text it
+power of two of rows, at most 16: sqlite3 keeps every statement text it
 prepared, so a text per batch size (and statements of thousands of rows) cost
 the process tens of MB after a burst.
 """
@@ -31,7 +31,7 @@ from baton_core import apply_sqlite_pragmas
 _DIALECT = sqlite.dialect(paramstyle="qmark")
 # Host parameters one statement may hold (SQLITE_MAX_VARIABLE_NUMBER).
 _MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
-_MAX_ROWS = 64  # rows in one multi-row INSERT
+_MAX_ROWS = 16  # rows in one multi-row INSERT
 _ROW = re.compile(r"^(INSERT INTO .+? VALUES )(\((?:\?, )*\?\))(.*)$", re.S)
 
 
