@@ -29,6 +29,7 @@ from ._convert import (
     utcnow,
 )
 from ._db import apply_sqlite_pragmas, is_sqlite, make_engine, migrate, run_alembic_env
+from ._env import int_setting
 from ._errors import (
     Aborted,
     AlreadyExists,
@@ -100,6 +101,7 @@ __all__ = [
     "from_rpc_error",
     "from_status",
     "hash_api_key",
+    "int_setting",
     "is_sqlite",
     "issue_token",
     "make_engine",

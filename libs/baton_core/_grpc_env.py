@@ -27,6 +27,8 @@ import logging
 import os
 import threading
 
+from ._env import int_setting
+
 ENV_EVENT_ENGINE = "BATON_GRPC_EVENT_ENGINE"
 LEGACY_IO = "-event_engine_client,-event_engine_listener"
 ENV_POLLER_NICE = "BATON_GRPC_POLLER_NICE"
@@ -47,32 +49,20 @@ apply()
 
 def poller_nice() -> int:
     """The nice value asked for the poller thread (BATON_GRPC_POLLER_NICE)."""
-    raw = os.environ.get(ENV_POLLER_NICE, "").strip()
-    if not raw:
-        return DEFAULT_POLLER_NICE
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if not 0 <= value <= 19:
-        raise ValueError(f"{ENV_POLLER_NICE} must be a whole number from 0 to 19, not {raw!r}")
-    return value
+    return int_setting(os.environ, ENV_POLLER_NICE, DEFAULT_POLLER_NICE, 0, 19)
 
 
-def lower_poller_priority() -> list[int]:
-    """Sets the nice value of grpc.aio's poller threads (once gRPC has started one);
-    returns their thread ids. Where the OS refuses, logs it and goes on."""
+def lower_poller_priority() -> None:
+    """Sets the nice value of grpc.aio's poller threads (once gRPC has started one).
+    Where the OS refuses, logs it and goes on."""
     nice = poller_nice()
     if nice == 0 or not hasattr(os, "setpriority"):
-        return []
-    done = []
+        return
     for thread in threading.enumerate():
         if not thread.name.endswith(_POLLER_TARGET) or thread.native_id is None:
             continue
         try:
             if os.getpriority(os.PRIO_PROCESS, thread.native_id) < nice:
                 os.setpriority(os.PRIO_PROCESS, thread.native_id, nice)
-            done.append(thread.native_id)
         except OSError as exc:
             log.info("could not lower the priority of gRPC's poller thread: %s", exc)
-    return done

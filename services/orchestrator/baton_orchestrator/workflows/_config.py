@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from baton_core import int_setting
+
 from . import _constants as k
 
 
@@ -23,20 +25,8 @@ class EngineConfig:
         env = {**os.environ, **(overrides or {})}
         return cls(lease_seconds=float(env.get(k.ENV_RUN_LEASE) or k.DEFAULT_RUN_LEASE),
                    replica_id=env.get(k.ENV_REPLICA_ID, ""),
-                   max_active_runs=_positive(env, k.ENV_MAX_ACTIVE_RUNS,
-                                             k.DEFAULT_MAX_ACTIVE_RUNS),
-                   max_starting_runs=_positive(env, k.ENV_MAX_STARTING_RUNS,
-                                               k.DEFAULT_MAX_STARTING_RUNS))
+                   max_active_runs=int_setting(env, k.ENV_MAX_ACTIVE_RUNS,
+                                               k.DEFAULT_MAX_ACTIVE_RUNS, 1),
+                   max_starting_runs=int_setting(env, k.ENV_MAX_STARTING_RUNS,
+                                                 k.DEFAULT_MAX_STARTING_RUNS, 1))
 
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = (env.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1, not {raw!r}")
-    return value
