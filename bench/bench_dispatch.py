@@ -70,8 +70,8 @@ def main() -> None:
                     child.terminate()
             platform.stop()
     print("\n## Dispatch (64 concurrent callers for throughput)\n")
-    # The echo server inherits this process's environment, so both rows run on
-    # the same gRPC I/O path (baton_core._grpc_env).
+    # The echo and relay servers inherit this process's environment, so every
+    # row runs on the same gRPC I/O path (baton_core._grpc_env).
     print(f"GRPC_EXPERIMENTS={os.environ.get('GRPC_EXPERIMENTS', '')!r} for every process\n")
     print("| call | p50 ms | p99 ms | calls/s |\n| --- | --- | --- | --- |")
     for figures in (bare, floor, dispatch):

@@ -4,21 +4,20 @@ It serves Orchestrator/Dispatch with none of Baton's work (no interceptors,
 auth, policy, hooks, audit, metrics, validation or result metadata): each
 request's params go to the example worker over the same `OpenChannel` worker
 channel the orchestrator uses, and the worker's result comes straight back.
-Same gRPC process settings as the echo server and Baton's services.
+Same gRPC process settings as the echo server (see `_bare_server`).
 
     python bench/relay_server.py LISTEN WORKER_ADDRESS [TOKEN]
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import grpc
+from _bare_server import run, serve
 
 from baton.orchestrator.v1 import orchestrator_pb2
 from baton.provider.v1 import provider_pb2, provider_pb2_grpc
-from baton_core._grpc_env import lower_poller_priority
 from baton_orchestrator._worker_channel import WorkerChannel
 
 
@@ -38,23 +37,11 @@ async def main(listen: str, worker: str, token: str) -> None:
         response.result.CopyFrom(reply.result)
         return response
 
-    handler = grpc.method_handlers_generic_handler(
+    await serve(listen, grpc.method_handlers_generic_handler(
         "baton.orchestrator.v1.Orchestrator", {"Dispatch": grpc.unary_unary_rpc_method_handler(
             dispatch, request_deserializer=orchestrator_pb2.DispatchRequest.FromString,
-            response_serializer=orchestrator_pb2.DispatchResponse.SerializeToString)})
-    server = grpc.aio.server()
-    server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port(listen)
-    await server.start()
-    lower_poller_priority()
-    print("ready", flush=True)
-    await server.wait_for_termination()
+            response_serializer=orchestrator_pb2.DispatchResponse.SerializeToString)}))
 
 
 if __name__ == "__main__":
-    args = [*sys.argv[1:], ""][:3]
-    try:
-        import uvloop
-        uvloop.run(main(*args))
-    except ImportError:
-        asyncio.run(main(*args))
+    run(main(*[*sys.argv[1:], ""][:3]))
