@@ -1,12 +1,22 @@
 """Dispatch of a trivial method vs a bare grpc.aio echo with the same payload.
 
 A third row, a relay with none of Baton's logic over the same worker channel
-(`relay_server.py`), shows the floor of Dispatch's two hops on the machine."""
+(`relay_server.py`), shows the floor of Dispatch's two hops on the machine.
+
+The three rows are measured one after the other, in rounds (`--rounds`,
+default 3), so that a drift of the machine reaches all of them alike. The
+table shows each row's median over the rounds; the ratios are computed per
+round and shown as their median and range.
+
+    python bench/bench_dispatch.py [--rounds 3]
+"""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,12 +29,14 @@ from baton.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from baton_core import dict_to_struct, free_port
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import BenchPlatform, measure  # noqa: E402
+from _harness import BenchPlatform, Figures, measure  # noqa: E402
 
 PAYLOAD = {"value": "hello"}
 
 
-async def run(platform: BenchPlatform, echo_addr: str, relay_addr: str) -> list:
+async def run(platform: BenchPlatform, echo_addr: str, relay_addr: str,
+              rounds: int) -> list[list[Figures]]:
+    """[echo, relay, Dispatch] figures of each round."""
     request = orchestrator_pb2.DispatchRequest(operation="demo.echo",
                                                params=dict_to_struct(PAYLOAD))
     raw = request.params.SerializeToString()
@@ -42,15 +54,18 @@ async def run(platform: BenchPlatform, echo_addr: str, relay_addr: str) -> list:
                 break
             except grpc.aio.AioRpcError:
                 await asyncio.sleep(0.1)
-        bare = await measure("bare grpc.aio echo", lambda: echo(raw))
-        floor = await measure("relay, no Baton logic (floor)",
-                              lambda: relay.Dispatch(request, timeout=5))
-        dispatch = await measure("Dispatch demo.echo",
-                                 lambda: orch.Dispatch(request, metadata=metadata))
-    return [bare, floor, dispatch]
+        return [[await measure("bare grpc.aio echo", lambda: echo(raw)),
+                 await measure("relay, no Baton logic (floor)",
+                               lambda: relay.Dispatch(request, timeout=5)),
+                 await measure("Dispatch demo.echo",
+                               lambda: orch.Dispatch(request, metadata=metadata))]
+                for _ in range(rounds)]
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    rounds = max(1, parser.parse_args().rounds)
     with tempfile.TemporaryDirectory() as tmp:
         platform = BenchPlatform(Path(tmp), auth=True)
         echo_addr, relay_addr = (f"127.0.0.1:{free_port()}" for _ in range(2))
@@ -63,24 +78,34 @@ def main() -> None:
                            platform.token("service"))
             relay.stdout.readline()
             time.sleep(0.5)
-            bare, floor, dispatch = asyncio.run(run(platform, echo_addr, relay_addr))
+            results = asyncio.run(run(platform, echo_addr, relay_addr, rounds))
         finally:
             for child in (echo, relay):
                 if child is not None:
                     child.terminate()
             platform.stop()
-    print("\n## Dispatch (64 concurrent callers for throughput)\n")
+    print(f"\n## Dispatch (64 concurrent callers for throughput; medians of {rounds} rounds)\n")
     # The echo and relay servers inherit this process's environment, so every
     # row runs on the same gRPC I/O path (baton_core._grpc_env).
     print(f"GRPC_EXPERIMENTS={os.environ.get('GRPC_EXPERIMENTS', '')!r} for every process\n")
     print("| call | p50 ms | p99 ms | calls/s |\n| --- | --- | --- | --- |")
-    for figures in (bare, floor, dispatch):
-        print(figures.row())
-    print(f"\nDispatch p50 = {dispatch.p50_ms / bare.p50_ms:.2f}x bare echo (target <= 2.5x); "
-          f"throughput = {100 * dispatch.per_second / bare.per_second:.0f}% of bare "
-          "(target >= 40%)")
-    print(f"Relay (floor) p50 = {floor.p50_ms / bare.p50_ms:.2f}x bare echo; "
-          f"throughput = {100 * floor.per_second / bare.per_second:.0f}% of bare")
+    for row in zip(*results, strict=True):
+        print(Figures(row[0].name, *(statistics.median(getattr(f, field) for f in row)
+                                     for field in ("p50_ms", "p99_ms", "per_second"))).row())
+    print()
+    for i, name, note in ((2, "Dispatch", " (targets: p50 <= 2.5x, throughput >= 40%)"),
+                          (1, "Relay (floor)", "")):
+        p50 = spread([r[i].p50_ms / r[0].p50_ms for r in results], "{:.2f}x")
+        share = spread([100 * r[i].per_second / r[0].per_second for r in results], "{:.0f}%")
+        print(f"{name}: p50 = {p50} the bare echo; throughput = {share} of it{note}")
+
+
+def spread(values: list[float], fmt: str) -> str:
+    """The median, and the range when there are several rounds."""
+    text = fmt.format(statistics.median(values))
+    if len(values) > 1:
+        text += f" (rounds: {fmt.format(min(values))} to {fmt.format(max(values))})"
+    return text
 
 
 def server(script: str, *args: str) -> subprocess.Popen:
