@@ -1,12 +1,10 @@
 """What the benchmark's bare servers share: one generic handler served with
 the gRPC process settings of Baton's servers (the GRPC_EXPERIMENTS they
 inherit, the poller thread's nice value from BATON_GRPC_POLLER_NICE, see
-baton_core._grpc_env), and a line on stdout once they listen."""
+baton_core._grpc_env), and a line on stdout once they listen. They run on
+uvloop through `baton_core.run`, as Baton's servers do."""
 
 from __future__ import annotations
-
-import asyncio
-from collections.abc import Coroutine
 
 import grpc
 
@@ -22,12 +20,3 @@ async def serve(listen: str, handler: grpc.GenericRpcHandler) -> None:
     print("ready", flush=True)
     await server.wait_for_termination()
 
-
-def run(main: Coroutine) -> None:
-    """On uvloop when it is installed, as Baton's servers run."""
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main)
-    else:
-        uvloop.run(main)

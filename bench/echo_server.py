@@ -9,7 +9,9 @@ from __future__ import annotations
 import sys
 
 import grpc
-from _bare_server import run, serve
+from _bare_server import serve
+
+from baton_core import run
 
 
 async def echo(request: bytes, context) -> bytes:
@@ -17,5 +19,5 @@ async def echo(request: bytes, context) -> bytes:
 
 
 if __name__ == "__main__":
-    run(serve(sys.argv[1], grpc.method_handlers_generic_handler(
+    run(lambda: serve(sys.argv[1], grpc.method_handlers_generic_handler(
         "bench.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(echo)})))

@@ -14,10 +14,11 @@ from __future__ import annotations
 import sys
 
 import grpc
-from _bare_server import run, serve
+from _bare_server import serve
 
 from baton.orchestrator.v1 import orchestrator_pb2
 from baton.provider.v1 import provider_pb2, provider_pb2_grpc
+from baton_core import run
 from baton_orchestrator._worker_channel import WorkerChannel
 
 
@@ -44,4 +45,5 @@ async def main(listen: str, worker: str, token: str) -> None:
 
 
 if __name__ == "__main__":
-    run(main(*[*sys.argv[1:], ""][:3]))
+    listen, worker, token = [*sys.argv[1:], ""][:3]
+    run(lambda: main(listen, worker, token))

@@ -29,4 +29,3 @@ class EngineConfig:
                                                k.DEFAULT_MAX_ACTIVE_RUNS, 1),
                    max_starting_runs=int_setting(env, k.ENV_MAX_STARTING_RUNS,
                                                  k.DEFAULT_MAX_STARTING_RUNS, 1))
-
