@@ -110,3 +110,15 @@ def test_core_exports_are_pinned():
         "from_rpc_error", "make_engine", "migrate", "RedisServer", "ParamsValidator"}
     for name in baton_core.__all__:
         assert hasattr(baton_core, name), name
+
+
+async def test_a_burst_of_calls_beyond_grpcs_default_backlog_is_served_whole(served):
+    # gRPC servers queue calls that arrived before the application asked for them;
+    # past 1,000 queued (its default) it cancels a growing share of new ones. A burst
+    # of StartRuns or Dispatches must not lose calls to that, so the limit is raised.
+    _, _, channel = served
+    stub = provider_pb2_grpc.MethodProviderStub(channel)
+    replies = await asyncio.gather(*(stub.Invoke(provider_pb2.InvokeRequest(method="m"))
+                                     for _ in range(4000)), return_exceptions=True)
+    failed = [r for r in replies if isinstance(r, Exception)]
+    assert not failed, f"{len(failed)} of 4000 failed, e.g. {failed[0]!r}"

@@ -28,6 +28,7 @@ from baton_cli._gateway import (
     transcoder_config,
 )
 from baton_core import free_port
+from baton_core._server import SERVER_OPTIONS
 
 # gRPC code -> HTTP status, as promised in the README ("Use it over HTTP").
 HTTP_STATUS = {
@@ -44,10 +45,21 @@ class FakeRegistry(registry_pb2_grpc.MethodRegistryServicer):
 
     def __init__(self) -> None:
         self.metadata: list[dict[str, str]] = []
+        self.held = 0
+        self.all_held = asyncio.Event()
+        self.held_in_vain = 0  # `hold.N` calls that waited 10 s for N in flight
 
     async def GetMethod(self, request, context):
         self.metadata.append({k: v for k, v in context.invocation_metadata()
                               if isinstance(v, str)})
+        if request.name.startswith("hold."):  # answers once `hold.N` calls are in flight
+            self.held += 1
+            if self.held >= int(request.name.removeprefix("hold.")):
+                self.all_held.set()
+            try:
+                await asyncio.wait_for(self.all_held.wait(), 10)
+            except TimeoutError:
+                self.held_in_vain += 1
         if request.name.startswith("fail."):
             code = grpc.StatusCode[request.name.removeprefix("fail.").upper()]
             details = [error_details_pb2.ErrorInfo(reason="FAKE", domain="baton.dev")]
@@ -72,7 +84,7 @@ class FakeRegistry(registry_pb2_grpc.MethodRegistryServicer):
 
 @pytest.fixture(scope="module")
 async def fake():
-    server = grpc.aio.server()
+    server = grpc.aio.server(options=SERVER_OPTIONS)
     servicer = FakeRegistry()
     registry_pb2_grpc.add_MethodRegistryServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
@@ -190,6 +202,29 @@ async def test_grpc_clients_can_use_the_gateway_port(gateway):
         # gRPC callers keep plain gRPC errors: no JSON in the message.
         assert info.value.code() == grpc.StatusCode.NOT_FOUND
         assert info.value.details() == "fake NOT_FOUND"
+
+
+async def test_a_burst_beyond_envoys_default_circuit_breakers_is_let_through(gateway, fake):
+    # By default Envoy keeps 1,024 requests in flight to one service, queues 1,024
+    # more and turns the rest away (UNAVAILABLE, "overflow"); the gateway lets as
+    # many through at once as the services take (baton_core's MAX_PENDING_CALLS).
+    # Three connections, as one HTTP/2 connection carries at most 1,024 streams.
+    per_connection, connections = 1000, 3
+    burst = per_connection * connections
+    channels = [grpc.aio.insecure_channel(gateway.url.removeprefix("http://"),
+                                          options=[("grpc.use_local_subchannel_pool", 1)])
+                for _ in range(connections)]
+    try:
+        replies = await asyncio.gather(*(
+            registry_pb2_grpc.MethodRegistryStub(channel).GetMethod(
+                registry_pb2.GetMethodRequest(name=f"hold.{burst}"), timeout=20)
+            for channel in channels for _ in range(per_connection)), return_exceptions=True)
+    finally:
+        for channel in channels:
+            await channel.close()
+    failed = [r for r in replies if isinstance(r, Exception)]
+    assert not failed, f"{len(failed)} of {burst} failed, e.g. {failed[0]!r}"
+    assert fake[0].held_in_vain == 0  # all of them were in flight at once
 
 
 def test_render_changes_only_the_addresses_and_the_descriptor_path():
