@@ -19,4 +19,3 @@ async def serve(listen: str, handler: grpc.GenericRpcHandler) -> None:
     lower_poller_priority()
     print("ready", flush=True)
     await server.wait_for_termination()
-

@@ -27,6 +27,7 @@ from baton_cli._gateway import (
     transcoder_config,
 )
 from baton_core import constants as c
+from baton_core._server import MAX_PENDING_CALLS
 
 DEPLOY = REPO_ROOT / "deploy"
 HEALTH_SERVICE = {"registry": c.REGISTRY_SERVICE, "orchestrator": c.ORCHESTRATOR_SERVICE,
@@ -108,6 +109,13 @@ def test_upstream_clusters_speak_http2():
         options = cluster["typed_extension_protocol_options"][
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
         assert "http2_protocol_options" in options["explicit_http_config"], cluster["name"]
+
+
+def test_each_cluster_takes_as_many_requests_at_once_as_the_services_queue():
+    for cluster in load_template()["static_resources"]["clusters"]:
+        (limits,) = cluster["circuit_breakers"]["thresholds"]
+        assert limits["max_requests"] == MAX_PENDING_CALLS, cluster["name"]
+        assert limits["max_pending_requests"] == MAX_PENDING_CALLS, cluster["name"]
 
 
 @pytest.mark.parametrize("kind", sorted(HEALTH_SERVICE))
