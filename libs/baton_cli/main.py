@@ -13,7 +13,7 @@ from baton_cli._commands import dispatch, methods_app, sessions_app
 from baton_cli._serve import hosted
 from baton_cli._workflows import run as run_workflow
 from baton_cli._workflows import runs_app, workflows_app
-from baton_core import Settings, configure_logging, constants, run, run_app
+from baton_core import SettingError, Settings, configure_logging, constants, run, run_app
 
 app = typer.Typer(help="Baton: a gRPC-native orchestration platform.", no_args_is_help=True)
 
@@ -29,12 +29,16 @@ def serve(kind: str = typer.Argument(..., help="registry | orchestrator | sessio
     """Run one service in the foreground until SIGTERM or Ctrl-C."""
     if kind not in _SERVICES:
         raise typer.BadParameter(f"unknown service {kind!r}; choose one of {', '.join(_SERVICES)}")
-    settings = Settings.from_env(kind)
-    configure_logging(os.environ.get(constants.ENV_LOG_LEVEL, "INFO"))
-    module = importlib.import_module(_SERVICES[kind])
-    built, interceptors = hosted(kind, settings, module.build_app(settings))
-    run(lambda: run_app(built, settings.listen, grace=settings.shutdown_grace,
-                        interceptors=interceptors))
+    try:
+        settings = Settings.from_env(kind)
+        configure_logging(os.environ.get(constants.ENV_LOG_LEVEL, "INFO"))
+        module = importlib.import_module(_SERVICES[kind])
+        built, interceptors = hosted(kind, settings, module.build_app(settings))
+        run(lambda: run_app(built, settings.listen, grace=settings.shutdown_grace,
+                            interceptors=interceptors))
+    except SettingError as exc:  # read at start-up; some only when first used
+        typer.echo(f"baton serve {kind}: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -29,7 +29,7 @@ from ._convert import (
     utcnow,
 )
 from ._db import apply_sqlite_pragmas, is_sqlite, make_engine, migrate, run_alembic_env
-from ._env import int_setting
+from ._env import SettingError, int_setting
 from ._errors import (
     Aborted,
     AlreadyExists,
@@ -81,6 +81,7 @@ __all__ = [
     "ResourceExhausted",
     "Service",
     "ServiceCredentials",
+    "SettingError",
     "Settings",
     "Unauthenticated",
     "Unavailable",

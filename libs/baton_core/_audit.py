@@ -18,6 +18,7 @@ from google.protobuf import json_format
 
 from ._auth_interceptor import current_identity
 from ._ids import new_id
+from ._interceptors import WrappedHandlers
 
 _MAX_CHANGES_BYTES = 4096
 _MAX_STRING = 500
@@ -127,16 +128,17 @@ class AuditInterceptor(grpc.aio.ServerInterceptor):
         self._service = service
         # Keyed as grpc names methods ("/pkg.Service/Rpc").
         self._rules = {f"/{k}": v for k, v in (RULES if rules is None else rules).items()}
+        self._wrapped = WrappedHandlers()
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
-        rule = self._rules.get(handler_call_details.method)
+        method = handler_call_details.method
+        rule = self._rules.get(method)
         if handler is None or rule is None or not handler.unary_unary:
             return handler
-        return grpc.unary_unary_rpc_method_handler(
-            self._wrap(handler.unary_unary, rule),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer)
+        return self._wrapped.get(method, handler, lambda h: grpc.unary_unary_rpc_method_handler(
+            self._wrap(h.unary_unary, rule), request_deserializer=h.request_deserializer,
+            response_serializer=h.response_serializer))
 
     def _wrap(self, fn: Callable, rule: Rule):
         async def handler(request, context):

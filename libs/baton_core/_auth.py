@@ -22,6 +22,7 @@ import yaml
 
 from . import _constants as c
 from ._access import ADMIN, SERVICE
+from ._env import SettingError
 from ._errors import Unauthenticated
 
 log = logging.getLogger("baton.auth")
@@ -111,7 +112,7 @@ class AuthConfig:
         set, the one `baton up` keeps under `data_dir` is used when it exists."""
         mode = (_env(c.ENV_AUTH) or "on").lower()
         if mode not in ("on", "off", "true", "false", "1", "0"):
-            raise ValueError(f"{c.ENV_AUTH} must be on or off, not {mode!r}")
+            raise SettingError(f"{c.ENV_AUTH} must be on or off, not {mode!r}")
         secret = _env(c.ENV_JWT_SECRET)
         if not secret and _env(c.ENV_JWT_SECRET_FILE):
             secret = _read(_env(c.ENV_JWT_SECRET_FILE))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import grpc
 
@@ -49,26 +50,40 @@ def _wrap_stream(fn, method: str):
     return handler
 
 
+class WrappedHandlers:
+    """An interceptor's wrapped handlers by method, built once, not per call.
+
+    The generated handlers are stable objects; one rebuilt per call (by an inner
+    interceptor that wraps afresh) is wrapped afresh so nothing of another call
+    leaks.
+    """
+
+    def __init__(self) -> None:
+        self._by_method: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+
+    def get(self, method: str, handler: grpc.RpcMethodHandler,
+            wrap: Callable[[grpc.RpcMethodHandler], grpc.RpcMethodHandler]
+            ) -> grpc.RpcMethodHandler:
+        cached = self._by_method.get(method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = wrap(handler)
+        self._by_method[method] = (handler, wrapped)
+        return wrapped
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Maps exceptions raised by servicers to gRPC statuses."""
 
     def __init__(self) -> None:
-        # (inner handler, wrapped handler) by method: built once, not per call.
-        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        self._wrapped = WrappedHandlers()
 
     async def intercept_service(self, continuation, handler_call_details):
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
         method = handler_call_details.method
-        cached = self._wrapped.get(method)
-        # The generated handlers are stable objects; one rebuilt per call (by an
-        # inner interceptor) is wrapped afresh so nothing of another call leaks.
-        if cached is not None and cached[0] is handler:
-            return cached[1]
-        wrapped = self._wrap(handler, method)
-        self._wrapped[method] = (handler, wrapped)
-        return wrapped
+        return self._wrapped.get(method, handler, lambda h: self._wrap(h, method))
 
     @staticmethod
     def _wrap(handler, method: str):
