@@ -4,9 +4,9 @@
 gRPC call to the example worker), run one at a time: median end-to-end
 latency (StartRun until WatchRun reports the end) and overhead per step
 beyond a bare worker call; (b) 200 workflows started with 50 in flight, and
-(c) 1,000 started at once: workflows/s, steps/s, peak RSS of the orchestrator
-and its RSS afterwards. On SQLite, and on PostgreSQL when
-BATON_BENCH_POSTGRES_URL (or BATON_TEST_POSTGRES_URL) is set.
+(c) 1,000 started at once: workflows/s, steps/s, peak RSS of the orchestrator,
+and its RSS before (b), before (c) and 2 s after (c). On SQLite, and on
+PostgreSQL when BATON_BENCH_POSTGRES_URL (or BATON_TEST_POSTGRES_URL) is set.
 
     python bench/bench_workflows.py [--runs 200] [--burst 1000] [--backend sqlite]
 """
@@ -135,6 +135,8 @@ async def bench(platform: Platform, runs: int, burst: int) -> dict[str, object]:
         elapsed = time.perf_counter() - started
         out["c50"] = (runs / elapsed, runs * STEPS / elapsed, failures, rss_kb(pid)[1])
 
+        await asyncio.sleep(2.0)  # read as after (c): once the engine's idle trim ran
+        before_burst, _ = rss_kb(pid)
         reset_peak(pid)
         started = time.perf_counter()
         replies = await asyncio.gather(*(
@@ -153,13 +155,13 @@ async def bench(platform: Platform, runs: int, burst: int) -> dict[str, object]:
         await asyncio.sleep(2.0)
         after, peak = rss_kb(pid)
         out["burst"] = (burst / elapsed, burst * STEPS / elapsed, errors + failed, peak)
-        out["rss"] = (baseline, after)
+        out["rss"] = (baseline, before_burst, after)
     return out
 
 
 def report(backend: str, figures: dict[str, object], runs: int, burst: int) -> list[str]:
     c50, burst_f = figures["c50"], figures["burst"]
-    base, after = figures["rss"]
+    base, before_burst, after = figures["rss"]
     return [
         f"| {backend} | 10-step sequential, one at a time | median {figures['latency_ms']:.1f} ms"
         f" (p90 {figures['p90_ms']:.1f}) per workflow; {figures['overhead_per_step_ms']:.2f} ms"
@@ -168,7 +170,8 @@ def report(backend: str, figures: dict[str, object], runs: int, burst: int) -> l
         f"{c50[1]:,.0f} steps/s | {c50[2]} | {c50[3] / 1024:.0f} MB |",
         f"| {backend} | {burst} workflows at once | {burst_f[0]:,.0f} workflows/s, "
         f"{burst_f[1]:,.0f} steps/s | {burst_f[2]} | {burst_f[3] / 1024:.0f} MB "
-        f"(RSS {base / 1024:.0f} MB before, {after / 1024:.0f} MB after) |",
+        f"(RSS {base / 1024:.0f} MB before (b), {before_burst / 1024:.0f} before (c), "
+        f"{after / 1024:.0f} after) |",
     ]
 
 

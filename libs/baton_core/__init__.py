@@ -49,7 +49,7 @@ from ._errors import (
     from_status,
     status_code_named,
 )
-from ._ids import new_id
+from ._ids import new_etag, new_id
 from ._redis import RedisServer, free_port, redis_server_binary
 from ._schema import ParamsValidator, field_path, schema_problems
 from ._server import App, GrpcServer, Service, configure_logging, run, run_app
@@ -107,6 +107,7 @@ __all__ = [
     "issue_token",
     "make_engine",
     "migrate",
+    "new_etag",
     "new_id",
     "redis_server_binary",
     "run",

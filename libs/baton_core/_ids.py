@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 
@@ -10,6 +11,12 @@ _RANDOM_MAX = (1 << 56) - 1
 _lock = threading.Lock()
 _last_ms = 0
 _last_random = 0
+# Seeded from os.urandom, and again in a forked child. Drawing from it makes no
+# system call (os.urandom makes one, and lets go of the GIL for it, on the event
+# loop's thread).
+_random = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_random.seed)
 
 
 def new_id(prefix: str = "") -> str:
@@ -23,7 +30,12 @@ def new_id(prefix: str = "") -> str:
     now = int(time.time() * 1000)
     with _lock:
         if now > _last_ms:
-            _last_ms, _last_random = now, int.from_bytes(os.urandom(7), "big") >> 1
+            _last_ms, _last_random = now, _random.getrandbits(55)
         else:
             _last_random = (_last_random + 1) & _RANDOM_MAX
         return f"{prefix}{_last_ms:012x}{_last_random:014x}"
+
+
+def new_etag() -> str:
+    """16 random hex digits: a resource's version tag (a change check, not a secret)."""
+    return f"{_random.getrandbits(64):016x}"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from baton_core import (
     NotFound,
     datetime_to_timestamp,
     migrate,
+    new_etag,
 )
 
 from . import _constants as k
@@ -38,10 +38,6 @@ def _now() -> dt.datetime:
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _etag() -> str:
-    return secrets.token_hex(8)
 
 
 def _policy(row) -> policies_pb2.Policy:
@@ -78,7 +74,7 @@ class ControlStore:
                             source: str = "api") -> policies_pb2.Policy:
         now = _now()
         values = {"name": message.name, "pattern": message.pattern, "spec": spec_of(message),
-                  "etag": _etag(), "source": source, "create_time": now, "update_time": now}
+                  "etag": new_etag(), "source": source, "create_time": now, "update_time": now}
         try:
             async with self.engine.begin() as conn:
                 clash = (await conn.execute(sa.select(policies.c.name).where(sa.or_(
@@ -133,7 +129,7 @@ class ControlStore:
             if clash is not None:
                 raise self._taken(updated, clash.name)
             now = _now()
-            values = {"pattern": updated.pattern, "spec": spec_of(updated), "etag": _etag(),
+            values = {"pattern": updated.pattern, "spec": spec_of(updated), "etag": new_etag(),
                       "update_time": now, "source": "api"}
             if row is None:
                 await conn.execute(sa.insert(policies).values(
@@ -165,7 +161,7 @@ class ControlStore:
             if row is not None and row.spec == spec and row.pattern == message.pattern:
                 return False
             now = _now()
-            values = {"pattern": message.pattern, "spec": spec, "etag": _etag(),
+            values = {"pattern": message.pattern, "spec": spec, "etag": new_etag(),
                       "source": "file", "update_time": now}
             await conn.execute(sa.delete(policies).where(
                 policies.c.pattern == message.pattern, policies.c.name != message.name))

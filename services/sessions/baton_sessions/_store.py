@@ -7,13 +7,19 @@ they are correct under PostgreSQL's READ COMMITTED as under SQLite.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from baton_core import Aborted, AlreadyExists, FailedPrecondition, NotFound, new_id
+from baton_core import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    new_etag,
+    new_id,
+)
 
 from . import _records as r
 from . import _tables as t
@@ -56,10 +62,6 @@ MOVE_ACTIVITY = (sa.update(_S)
                  .where(_S.c.session_id == sa.bindparam("b_id"), _S.c.status == r.ACTIVE,
                         _S.c.last_activity_time < sa.bindparam("b_time"))
                  .values(last_activity_time=sa.bindparam("b_time")))
-
-
-def new_etag() -> str:
-    return os.urandom(8).hex()
 
 
 def _one(conn: Connection, statement: Any, **params: Any) -> SessionRecord | None:

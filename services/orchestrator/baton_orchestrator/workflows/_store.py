@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +10,15 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from baton_core import Aborted, AlreadyExists, FailedPrecondition, NotFound, new_id, utcnow
+from baton_core import (
+    Aborted,
+    AlreadyExists,
+    FailedPrecondition,
+    NotFound,
+    new_etag,
+    new_id,
+    utcnow,
+)
 
 from . import _paging as paging
 from . import _tables as t
@@ -35,10 +42,6 @@ class WorkflowRecord:
     delete_time: dt.datetime | None
 
 
-def _etag() -> str:
-    return os.urandom(8).hex()
-
-
 class DefinitionStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -55,7 +58,7 @@ class DefinitionStore:
             async with self._engine.begin() as conn:
                 await conn.execute(insert(t.workflows).values(
                     workflow_id=workflow_id, name=defn.name, status=ACTIVE, latest_version=1,
-                    etag=_etag(), request_id=request_id or None, create_time=now,
+                    etag=new_etag(), request_id=request_id or None, create_time=now,
                     update_time=now))
                 await conn.execute(insert(t.workflow_versions).values(
                     workflow_id=workflow_id, version=1, definition=defn.to_dict(),
@@ -142,7 +145,7 @@ class DefinitionStore:
             if etag:
                 condition.append(w.c.etag == etag)
             result = await conn.execute(update(w).where(*condition).values(
-                latest_version=current.version + 1, name=defn.name, etag=_etag(),
+                latest_version=current.version + 1, name=defn.name, etag=new_etag(),
                 update_time=now))
             if result.rowcount != 1:
                 raise Aborted(f"workflow {workflow_id} changed meanwhile; read it and retry",
@@ -158,7 +161,7 @@ class DefinitionStore:
         async with self._engine.begin() as conn:
             await conn.execute(update(t.workflows).where(
                 t.workflows.c.workflow_id == workflow_id, t.workflows.c.status == ACTIVE)
-                .values(status=DELETED, delete_time=now, update_time=now, etag=_etag()))
+                .values(status=DELETED, delete_time=now, update_time=now, etag=new_etag()))
         return await self.get(workflow_id)
 
 
