@@ -60,8 +60,8 @@ def make_engine(url: str) -> AsyncEngine:
         # where many processes share one PostgreSQL (its max_connections).
         return create_async_engine(
             url, pool_pre_ping=True,
-            pool_size=int(os.environ.get(ENV_DB_POOL_SIZE) or 10),
-            max_overflow=int(os.environ.get(ENV_DB_MAX_OVERFLOW) or 20))
+            pool_size=int_setting(os.environ, ENV_DB_POOL_SIZE, 10, 1),
+            max_overflow=int_setting(os.environ, ENV_DB_MAX_OVERFLOW, 20, 0))
     pool: dict[str, int] = {}  # in memory: SQLAlchemy's one static connection
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,13 @@ def test_a_bad_sqlite_setting_is_refused_by_name(clean_env, tmp_path, name, valu
         asyncio.run(connect())
 
 
+def test_a_bad_postgresql_pool_setting_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv(c.ENV_DB_POOL_SIZE, "ten")
+    with pytest.raises(SettingError, match="BATON_DB_POOL_SIZE must be a whole number of "
+                                           "at least 1, not 'ten'"):
+        make_engine("postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
 def test_baton_serve_names_a_bad_setting_in_one_line_and_exits_2(tmp_path):
     env = {**os.environ, c.ENV_DATA_DIR: str(tmp_path), c.ENV_AUTH: "off",
            c.ENV_LISTEN: "127.0.0.1:0", c.ENV_SQLITE_CACHE_KIB: "lots"}
