@@ -19,21 +19,27 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 def wait_healthy(address: str, timeout: float = 20.0, service: str = "",
                  proc: subprocess.Popen | None = None) -> None:
-    """Blocks until grpc.health.v1 at `address` reports SERVING."""
+    """Blocks until grpc.health.v1 at `address` reports SERVING.
+
+    Each probe goes over a new channel: the service is not listening yet when
+    the first ones go out, and a channel whose connection was refused waits
+    out gRPC's reconnect backoff (on the iomgr path Baton uses, up to ~10 s
+    for a service that was listening after ~1.5 s) before it tries again.
+    """
     deadline = time.monotonic() + timeout
     last: Exception | None = None
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"process for {address} exited with {proc.returncode}")
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process for {address} exited with {proc.returncode}")
+        with grpc.insecure_channel(address) as channel:
             try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
+                reply = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(service=service), timeout=1)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return
             except grpc.RpcError as exc:
                 last = exc
-            time.sleep(0.05)
+        time.sleep(0.05)
     raise TimeoutError(f"{address} not healthy after {timeout}s: {last}")
 
 
