@@ -16,6 +16,7 @@ from ._auth import (
     hash_api_key,
     issue_token,
 )
+from ._channels import channel_options, insecure_channel
 from ._auth_interceptor import AuthInterceptor, auth_interceptor, current_identity
 from ._convert import (
     batch_length,
@@ -89,6 +90,7 @@ __all__ = [
     "apply_sqlite_pragmas",
     "auth_interceptor",
     "batch_length",
+    "channel_options",
     "configure_logging",
     "constants",
     "current_identity",
@@ -102,6 +104,7 @@ __all__ = [
     "from_rpc_error",
     "from_status",
     "hash_api_key",
+    "insecure_channel",
     "int_setting",
     "is_sqlite",
     "issue_token",

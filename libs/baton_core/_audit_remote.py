@@ -17,6 +17,7 @@ from google.protobuf import struct_pb2, timestamp_pb2
 
 from ._audit import AuditEntry
 from ._auth import ServiceCredentials
+from ._channels import insecure_channel
 
 log = logging.getLogger("baton.audit")
 
@@ -62,7 +63,7 @@ class RemoteAuditSink:
     async def _run(self) -> None:
         from baton.orchestrator.v1 import audit_pb2_grpc
 
-        self._channel = grpc.aio.insecure_channel(self.address)
+        self._channel = insecure_channel(self.address)
         stub = audit_pb2_grpc.AuditLogStub(self._channel)
         failing = False
         while True:

@@ -13,7 +13,7 @@ from typing import Any, Self
 
 import grpc
 
-from baton_core import from_rpc_error
+from baton_core import from_rpc_error, insecure_channel
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
@@ -56,17 +56,12 @@ class Connection:
         if token:
             headers.append(("authorization", f"Bearer {token}"))
         self.metadata = tuple(headers)
-        self.channel = grpc.aio.insecure_channel(address, options=[
+        # A peer that was down is found again within seconds (insecure_channel).
+        self.channel = insecure_channel(address, [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.keepalive_time_ms", 30_000),
             ("grpc.keepalive_timeout_ms", 10_000),
-            # A peer that was down is found again within seconds (the default
-            # backoff grows to two minutes), and a failing channel does not
-            # share its backoff with other channels to the same address.
-            ("grpc.initial_reconnect_backoff_ms", 500),
-            ("grpc.max_reconnect_backoff_ms", 5_000),
-            ("grpc.use_local_subchannel_pool", 1),
             ("grpc.enable_retries", 1),
             ("grpc.service_config", _service_config(idempotent)),
         ])

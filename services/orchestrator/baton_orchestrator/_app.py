@@ -19,7 +19,7 @@ from baton.orchestrator.v1 import (
     workflows_pb2,
     workflows_pb2_grpc,
 )
-from baton_core import Service, ServiceCredentials, Settings, make_engine
+from baton_core import Service, ServiceCredentials, Settings, insecure_channel, make_engine
 from baton_core import constants as c
 
 from . import _constants as k
@@ -68,8 +68,8 @@ class OrchestratorApp:
         self.workflows: WorkflowEngine | None = None
 
     async def start(self) -> None:
-        self._registry_channel = grpc.aio.insecure_channel(self.settings.registry_addr)
-        self._sessions_channel = grpc.aio.insecure_channel(self.settings.sessions_addr)
+        self._registry_channel = insecure_channel(self.settings.registry_addr)
+        self._sessions_channel = insecure_channel(self.settings.sessions_addr)
         sessions = self.sessions = SessionsGateway(self._sessions_channel, self.credentials)
         self.cache = MethodCache(self._registry_channel, self.credentials.own)
         env = {**os.environ, **self.settings.extra}

@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from baton.orchestrator.v1 import hooks_pb2
-from baton_core import AuditEntry, AuditSink, ServiceCredentials
+from baton_core import AuditEntry, AuditSink, ServiceCredentials, insecure_channel
 
 from . import _constants as k
 from ._breakers import Breakers
@@ -120,7 +120,7 @@ class ControlPlane:
     def _channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address)
+            channel = self._channels[address] = insecure_channel(address)
         return channel
 
     async def _close_unused(self, used: set[str]) -> None:

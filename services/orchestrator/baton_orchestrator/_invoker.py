@@ -19,6 +19,7 @@ from baton_core import (
     Unavailable,
     dict_to_struct,
     from_rpc_error,
+    insecure_channel,
     struct_to_dict,
 )
 
@@ -34,6 +35,7 @@ _CHANNEL_OPTIONS = (
     ("grpc.max_receive_message_length", 16 * 1024 * 1024),
     ("grpc.max_send_message_length", 16 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30_000),
+    # A worker is found again sooner than other peers (see baton_core._channels).
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
 )
@@ -82,7 +84,7 @@ class Invoker:
     def _stub(self, address: str) -> provider_pb2_grpc.MethodProviderStub:
         stub = self._stubs.get(address)
         if stub is None:
-            channel = grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS)
+            channel = insecure_channel(address, _CHANNEL_OPTIONS)
             self._channels.append(channel)
             stub = self._stubs[address] = provider_pb2_grpc.MethodProviderStub(channel)
         return stub
