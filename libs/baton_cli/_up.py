@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from baton_core import RedisServer
+from baton_core import RedisServer, bind_problem
 from baton_core import constants as c
 
 from ._gateway import Gateway, GatewayError, GatewaySettings, build_descriptor
@@ -33,6 +33,17 @@ class PlatformConfig:
     def addr(self, port: int) -> str:
         return f"{self.host}:{port}"
 
+    def ports(self) -> list[tuple[str, str, int]]:
+        """(what, its `baton up` option, port) for every port the platform listens on."""
+        ports = [("registry", "--registry-port", self.registry_port),
+                 ("sessions", "--sessions-port", self.sessions_port),
+                 ("orchestrator", "--orchestrator-port", self.orchestrator_port)]
+        if self.with_worker:
+            ports.append(("example worker", "--worker-port", self.worker_port))
+        if self.gateway_port is not None:
+            ports.append(("gateway", "--gateway-port", self.gateway_port))
+        return ports
+
 
 class Platform:
     """Redis, the three services and the example worker as supervised children."""
@@ -45,10 +56,26 @@ class Platform:
         self._stopping = False
 
     def say(self, message: str) -> None:
-        print(f"[baton] {message}", file=self.out, flush=True)
+        try:
+            print(f"[baton] {message}", file=self.out, flush=True)
+        except OSError:  # e.g. `baton up | head` after head exits: go on, silently
+            self.out = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+
+    def check_ports(self) -> None:
+        """Refuses to start when a port is taken (another `baton up`, say): its
+        children would fail to listen, while health checks reached the other."""
+        busy = [(what, option, port, why) for what, option, port in self.config.ports()
+                if (why := bind_problem(self.config.host, port))]
+        for what, _, port, why in busy:
+            self.say(f"cannot use port {port} on {self.config.host} for the {what}: {why}")
+        if busy:
+            self.say("is another `baton up` running? Stop it, or choose other ports ("
+                     + ", ".join(option for _, option, _, _ in busy) + ")")
+            raise SystemExit(1)
 
     def start(self) -> None:
         cfg = self.config
+        self.check_ports()
         logs = cfg.data_dir / "logs"
         redis_url = cfg.redis_url
         if not redis_url:
@@ -157,8 +184,10 @@ def run_platform(config: PlatformConfig) -> None:
     def _on_signal(signum, _frame):
         platform._stopping = True
 
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGINT, _on_signal)
+    # SIGHUP too: the children run in sessions of their own, so a closed terminal
+    # would otherwise leave them running, holding the ports.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _on_signal)
     try:
         platform.start()
         platform.supervise()

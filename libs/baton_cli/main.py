@@ -13,7 +13,15 @@ from baton_cli._commands import dispatch, methods_app, sessions_app
 from baton_cli._serve import hosted
 from baton_cli._workflows import run as run_workflow
 from baton_cli._workflows import runs_app, workflows_app
-from baton_core import SettingError, Settings, configure_logging, constants, run, run_app
+from baton_core import (
+    ListenError,
+    SettingError,
+    Settings,
+    configure_logging,
+    constants,
+    run,
+    run_app,
+)
 
 app = typer.Typer(help="Baton: a gRPC-native orchestration platform.", no_args_is_help=True)
 
@@ -36,7 +44,7 @@ def serve(kind: str = typer.Argument(..., help="registry | orchestrator | sessio
         built, interceptors = hosted(kind, settings, module.build_app(settings))
         run(lambda: run_app(built, settings.listen, grace=settings.shutdown_grace,
                             interceptors=interceptors))
-    except SettingError as exc:  # read at start-up; some only when first used
+    except (SettingError, ListenError) as exc:  # settings: some read only when first used
         typer.echo(f"baton serve {kind}: {exc}", err=True)
         raise typer.Exit(2) from None
 

@@ -53,7 +53,16 @@ from ._errors import (
 from ._ids import new_etag, new_id
 from ._redis import RedisServer, free_port, redis_server_binary
 from ._schema import ParamsValidator, field_path, schema_problems
-from ._server import App, GrpcServer, Service, configure_logging, run, run_app
+from ._server import (
+    App,
+    GrpcServer,
+    ListenError,
+    Service,
+    bind_problem,
+    configure_logging,
+    run,
+    run_app,
+)
 from ._settings import Settings
 
 __all__ = [
@@ -74,6 +83,7 @@ __all__ = [
     "Identity",
     "Internal",
     "InvalidArgument",
+    "ListenError",
     "NotFound",
     "ParamsValidator",
     "PermissionDenied",
@@ -90,6 +100,7 @@ __all__ = [
     "apply_sqlite_pragmas",
     "auth_interceptor",
     "batch_length",
+    "bind_problem",
     "channel_options",
     "configure_logging",
     "constants",

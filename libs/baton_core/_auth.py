@@ -131,7 +131,7 @@ class AuthConfig:
     def check(self) -> None:
         """Raises when auth is on but nothing could verify a credential."""
         if self.enabled and not (self.secret or self.public_key or self.api_keys):
-            raise RuntimeError(
+            raise SettingError(
                 f"authentication is on but no key is configured: set {c.ENV_JWT_SECRET} "
                 f"(or {c.ENV_JWT_SECRET_FILE}), {c.ENV_JWT_PUBLIC_KEY_FILE} or "
                 f"{c.ENV_API_KEYS_FILE}, or turn it off explicitly with {c.ENV_AUTH}=off")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -35,7 +37,27 @@ SERVER_OPTIONS = (
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    # A port in use is an error, not shared: with gRPC's default (SO_REUSEPORT)
+    # a second `baton up` bound the same ports, and the kernel split the calls
+    # between the two platforms.
+    ("grpc.so_reuseport", 0),
 )
+
+
+class ListenError(RuntimeError):
+    """The listen address cannot be bound (in use, or not an address of this host)."""
+
+
+def bind_problem(host: str, port: int) -> str | None:
+    """Why (host, port) cannot be listened on, e.g. "Address already in use";
+    None when it can. Port 0 always can."""
+    host = host.strip("[]") or "0.0.0.0"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.create_server((host, port), family=family).close()
+    except OSError as exc:
+        return os.strerror(exc.errno) if exc.errno else str(exc)
+    return None
 
 
 @dataclass(frozen=True)
@@ -135,9 +157,15 @@ class GrpcServer:
         reflection.enable_server_reflection(
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME], handlers, pool=_ReflectionPool())
-        self.port = server.add_insecure_port(self.listen)
+        try:
+            self.port = server.add_insecure_port(self.listen)
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
-            raise RuntimeError(f"could not bind {self.listen}")
+            host, _, port = self.listen.rpartition(":")
+            why = bind_problem(host, int(port)) if port.isdigit() else None
+            raise ListenError(f"cannot listen on {self.listen}: "
+                              f"{why or 'not an address to listen on'}")
         await server.start()
         self._server = server
         _grpc_env.lower_poller_priority()

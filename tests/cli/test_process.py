@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import subprocess
 import sys
 import time
@@ -58,3 +60,18 @@ def test_waiting_stops_when_the_process_exits():
     child.wait()
     with pytest.raises(RuntimeError, match="exited with 3"):
         wait_healthy(f"127.0.0.1:{free_port()}", timeout=5.0, proc=child)
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("BATON_")},
+               "BATON_AUTH": "off", "BATON_DATA_DIR": str(tmp_path),
+               "BATON_LISTEN": f"127.0.0.1:{port}"}
+        done = subprocess.run([sys.executable, "-m", "baton_cli", "serve", "registry"],
+                              env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == f"baton serve registry: cannot listen on 127.0.0.1:{port}: " \
+                   "Address already in use"
+    assert "Traceback" not in done.stderr

@@ -8,6 +8,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import baton_core
 from baton_core import free_port
 
 GRPCURL = shutil.which("grpcurl") or str(Path(sys.executable).with_name("grpcurl"))
@@ -143,3 +145,45 @@ def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0
     out.wait_for(r"\[baton\] stopped")
+
+
+def test_up_refuses_ports_in_use_before_starting_anything(tmp_path):
+    # As when another `baton up` runs: its health checks would reach the other one.
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        args = ["up", "--data-dir", str(tmp_path / "data"), "--no-gateway", "--no-worker",
+                "--registry-port", str(free_port()), "--sessions-port", str(port),
+                "--orchestrator-port", str(free_port())]
+        env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+        done = baton_cli(env, *args)
+    assert done.returncode == 1
+    assert (f"cannot use port {port} on 127.0.0.1 for the sessions: Address already in use"
+            in done.stdout)
+    assert "--sessions-port" in done.stdout and "--registry-port" not in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    assert not (tmp_path / "data" / "redis").exists()  # nothing was started
+
+
+def test_up_stops_its_children_when_its_terminal_hangs_up(tmp_path):
+    ports = {name: free_port() for name in ("registry", "orchestrator", "sessions")}
+    args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(tmp_path / "data"),
+            "--no-gateway", "--no-worker"]
+    for name, port in ports.items():
+        args += [f"--{name}-port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BATON_AUTH")}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    try:
+        out = Output(proc)
+        out.wait_for(r"platform is up", timeout=90)
+        pids = [int(out.wait_for(rf"{kind} started \(pid (\d+)\)").group(1)) for kind in ports]
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    for pid in pids:  # the children run in sessions of their own: stopped, not orphaned
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    for port in ports.values():
+        assert baton_core.bind_problem("127.0.0.1", port) is None

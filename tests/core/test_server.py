@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import grpc
 import pytest
@@ -122,3 +123,21 @@ async def test_a_burst_of_calls_beyond_grpcs_default_backlog_is_served_whole(ser
                                      for _ in range(4000)), return_exceptions=True)
     failed = [r for r in replies if isinstance(r, Exception)]
     assert not failed, f"{len(failed)} of 4000 failed, e.g. {failed[0]!r}"
+
+
+async def test_a_second_server_on_a_port_in_use_fails_to_listen_instead_of_sharing_it(served):
+    # With gRPC's default (SO_REUSEPORT) both bound, and calls went to either.
+    server, _, _ = served
+    second = GrpcServer(f"127.0.0.1:{server.port}", [Service(
+        c.PROVIDER_SERVICE, Provider(), provider_pb2_grpc.add_MethodProviderServicer_to_server)])
+    with pytest.raises(baton_core.ListenError,
+                       match=f"cannot listen on 127.0.0.1:{server.port}: Address already in use"):
+        await second.start()
+
+
+def test_bind_problem_names_why_a_port_cannot_be_listened_on():
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert baton_core.bind_problem("127.0.0.1", port) == "Address already in use"
+    assert baton_core.bind_problem("127.0.0.1", port) is None
+    assert baton_core.bind_problem("127.0.0.1", 0) is None
