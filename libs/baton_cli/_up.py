@@ -54,6 +54,7 @@ class Platform:
         self.redis: RedisServer | None = None
         self.children: list[ChildProcess] = []
         self._stopping = False
+        self._redis_restarts = 0
 
     def say(self, message: str) -> None:
         try:
@@ -82,7 +83,8 @@ class Platform:
             self.redis = RedisServer(cfg.data_dir / "redis", persist=True)
             self.redis.start()
             redis_url = self.redis.url
-            self.say(f"redis-server started on {redis_url} (data in {cfg.data_dir / 'redis'})")
+            self.say(f"redis-server started on {redis_url} (pid {self.redis.proc.pid}, "
+                     f"data in {cfg.data_dir / 'redis'})")
         else:
             self.say(f"using Redis at {redis_url}")
         common = {
@@ -152,6 +154,7 @@ class Platform:
     def supervise(self, poll: float = 0.5) -> None:
         """Restarts children that die, until stop() or a signal."""
         while not self._stopping:
+            self._tend_redis()
             for child in self.children:
                 if self._stopping or child.alive():
                     continue
@@ -166,6 +169,22 @@ class Platform:
                 except (RuntimeError, TimeoutError) as exc:
                     self.say(f"{child.name} did not come back: {exc}")
             time.sleep(poll)
+
+    def _tend_redis(self) -> None:
+        """Restarts the platform's own redis-server on its port if it died (its
+        append-only file brings back what it held)."""
+        redis = self.redis
+        if self._stopping or redis is None or redis.proc is None or redis.proc.poll() is None:
+            return
+        self._redis_restarts += 1
+        self.say(f"redis-server exited with code {redis.proc.returncode}; restarting "
+                 f"(restart #{self._redis_restarts})")
+        time.sleep(min(0.2 * self._redis_restarts, 5.0))
+        try:
+            redis.start()
+            self.say(f"redis-server is back (pid {redis.proc.pid})")
+        except RuntimeError as exc:
+            self.say(f"redis-server did not come back: {exc}")
 
     def stop(self) -> None:
         """Stops the children in reverse order, then Redis; safe to call twice."""

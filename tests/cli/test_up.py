@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis as redis_lib
 
 import baton_core
 from baton_core import free_port
@@ -141,6 +142,18 @@ def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, 
     out.wait_for(r"registry exited with code -9; restarting", timeout=30)
     out.wait_for(r"registry is back", timeout=60)
     assert "MethodRegistry" in grpcurl(f"127.0.0.1:{ports['registry']}", "list")
+
+    # Redis is supervised too, on the same port, with what it held.
+    env["BATON_SESSIONS_ADDR"] = f"127.0.0.1:{ports['sessions']}"
+    created = json.loads(baton_cli(env, "sessions", "create", "--user", "ann").stdout)
+    os.kill(int(out.wait_for(r"redis-server started on \S+ \(pid (\d+)").group(1)),
+            signal.SIGKILL)
+    out.wait_for(r"redis-server exited with code -9; restarting", timeout=30)
+    out.wait_for(r"redis-server is back", timeout=30)
+    redis = redis_lib.Redis.from_url(out.wait_for(r"redis-server started on (\S+)").group(1))
+    assert any(created["session_id"] in key.decode() for key in redis.keys("*"))
+    again = baton_cli(env, "sessions", "get", created["session_id"])
+    assert again.returncode == 0 and json.loads(again.stdout)["user_id"] == "ann"
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0
