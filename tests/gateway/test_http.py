@@ -49,6 +49,15 @@ async def test_dispatch_over_http_returns_the_result_and_its_metadata(http, runn
     assert meta["execution_id"].startswith("ex_")
 
 
+async def test_large_params_and_results_pass_the_gateway_both_ways(http):
+    # 5 MB each way: Envoy's default 1 MiB transcoder buffer answered 500 for 2 MB.
+    value = "x" * 5_000_000
+    reply = await http.post("/v1/dispatch", json={"operation": "demo.echo",
+                                                  "params": {"value": value}})
+    assert reply.status_code == 200, reply.text[:300]
+    assert reply.json()["result"]["value"] == value
+
+
 async def test_a_workflow_created_and_run_over_http_streams_its_events_as_ndjson(http):
     workflow_id = unique("wf_")
     created = await http.post("/v1/workflows", params={"request_id": workflow_id}, json={
