@@ -45,6 +45,10 @@ class PlatformConfig:
         return ports
 
 
+class _Interrupted(Exception):
+    """A signal came while the platform was starting: start nothing more."""
+
+
 class Platform:
     """Redis, the three services and the example worker as supervised children."""
 
@@ -109,6 +113,8 @@ class Platform:
             self._launch(worker)
         if cfg.gateway_port is not None:
             self._launch(self._gateway(logs))
+        if self._stopping:
+            raise _Interrupted
         self.say("platform is up:")
         self.say(f"  registry      {cfg.addr(cfg.registry_port)}  ({c.REGISTRY_SERVICE})")
         self.say(f"  orchestrator  {cfg.addr(cfg.orchestrator_port)}  ({c.ORCHESTRATOR_SERVICE}, "
@@ -142,6 +148,8 @@ class Platform:
             raise SystemExit(1) from exc
 
     def _launch(self, child: ChildProcess) -> None:
+        if self._stopping:
+            raise _Interrupted
         try:
             child.start(wait=True)
         except (RuntimeError, TimeoutError) as exc:
@@ -210,6 +218,8 @@ def run_platform(config: PlatformConfig) -> None:
     try:
         platform.start()
         platform.supervise()
+    except _Interrupted:
+        pass
     finally:
         platform.say("stopping...")
         platform.stop()

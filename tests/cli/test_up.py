@@ -200,3 +200,27 @@ def test_up_stops_its_children_when_its_terminal_hangs_up(tmp_path):
             os.kill(pid, 0)
     for port in ports.values():
         assert baton_core.bind_problem("127.0.0.1", port) is None
+
+
+def test_ctrl_c_while_starting_starts_nothing_more(tmp_path):
+    ports = {name: free_port() for name in ("registry", "orchestrator", "sessions")}
+    args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(tmp_path / "data"),
+            "--no-gateway", "--no-worker"]
+    for name, port in ports.items():
+        args += [f"--{name}-port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BATON_AUTH")}
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    try:
+        out = Output(proc)
+        pid = int(out.wait_for(r"registry started \(pid (\d+)\)", timeout=90).group(1))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+        out.wait_for(r"\[baton\] stopped")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert not any("platform is up" in line or "orchestrator started" in line
+                   for line in out.lines)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
