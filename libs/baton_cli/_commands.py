@@ -29,14 +29,23 @@ def _token() -> str | None:
     return os.environ.get("BATON_TOKEN") or None
 
 
-def show(value: Any) -> None:
+def _plain(value: Any) -> Any:
+    """JSON-ready; whole numbers as integers. A Struct holds every number as a
+    double, which Python's JSON printed as `5.0` where grpcurl and the gateway
+    print `5`."""
     if isinstance(value, Message):
-        typer.echo(json_format.MessageToJson(value, preserving_proto_field_name=True, indent=2))
-    elif isinstance(value, list):
-        typer.echo(json.dumps([json_format.MessageToDict(v, preserving_proto_field_name=True)
-                               if isinstance(v, Message) else v for v in value], indent=2))
-    else:
-        typer.echo(json.dumps(value, indent=2))
+        value = json_format.MessageToDict(value, preserving_proto_field_name=True)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def show(value: Any) -> None:
+    typer.echo(json.dumps(_plain(value), indent=2))
 
 
 def fail(err: BatonError) -> None:
