@@ -123,13 +123,19 @@ class RunView:
 
 
 def follow(stub, run_id: str, console: Console | None = None) -> RunView:
-    """Shows the run's steps live until it ends; returns the final view."""
+    """Shows the run's steps live until it ends; returns the final view. Ctrl-C
+    stops watching, not the run, and says how to go on."""
     run = stub.GetRun(pb.GetRunRequest(run_id=run_id)).run
     view = RunView(run)
-    with Live(view, console=console, refresh_per_second=8, transient=False) as live:
-        for reply in stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
-            view.apply(reply.event)
-            live.refresh()
+    try:
+        with Live(view, console=console, refresh_per_second=8, transient=False) as live:
+            for reply in stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
+                view.apply(reply.event)
+                live.refresh()
+    except KeyboardInterrupt:
+        typer.echo(f"\nstopped watching; run {run_id} goes on (baton runs watch {run_id} to "
+                   f"follow it again, baton runs cancel {run_id} to stop it)", err=True)
+        raise typer.Exit(130) from None
     return view
 
 

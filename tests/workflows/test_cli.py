@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
 
+from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton_cli.main import app
+
+from .conftest import wait_run
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "workflows"
 
@@ -75,3 +80,32 @@ async def test_runs_list_get_and_errors(orchestrator):
     assert got.exit_code == 0 and run_id in got.output
     cancel = await baton(orchestrator, "runs", "cancel", run_id)
     assert cancel.exit_code == 2 and "FAILED_PRECONDITION" in cancel.output
+
+
+async def test_ctrl_c_stops_watching_not_the_run_and_says_how_to_go_on(orchestrator, tmp_path):
+    name = f"cli_ctrl_c_{orchestrator.backend}"
+    path = tmp_path / "slow.yaml"
+    path.write_text(f"name: {name}\nsteps:\n"
+                    "  - {step_id: nap, method: demo.sleep, params: {seconds: 2}}\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "baton_cli", "run", str(path),
+        "--orchestrator", orchestrator.address,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stub = orchestrator.stub
+    run_id = ""
+    for _ in range(100):
+        runs = (await stub.ListRuns(pb.ListRunsRequest(page_size=50))).runs
+        running = [r for r in runs if r.workflow_name == name
+                   and r.status == pb.Run.STATUS_RUNNING]
+        if running:
+            run_id = running[0].run_id
+            break
+        await asyncio.sleep(0.1)
+    assert run_id, "the run did not start"
+    await asyncio.sleep(0.3)  # the CLI is watching by now
+    proc.send_signal(signal.SIGINT)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 130
+    assert f"stopped watching; run {run_id} goes on" in err.decode()
+    assert f"baton runs cancel {run_id}" in err.decode()
+    assert (await wait_run(stub, run_id)).status == pb.Run.STATUS_SUCCEEDED
