@@ -11,7 +11,7 @@ import grpc
 import typer
 import yaml
 
-from baton_core import AuthConfig, access, hash_api_key, issue_token
+from baton_core import AuthConfig, access, channel_options, hash_api_key, issue_token
 from baton_core import constants as c
 
 apikey_app = typer.Typer(help="API keys (stored hashed).", no_args_is_help=True)
@@ -79,6 +79,6 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercepto
 
 def authorized_channel(target: str) -> grpc.Channel:
     """A sync channel to `target` that sends BATON_TOKEN, when set, with every call."""
-    channel = grpc.insecure_channel(target)
+    channel = grpc.insecure_channel(target, options=channel_options())
     token = os.environ.get(c.ENV_TOKEN, "").strip()
     return grpc.intercept_channel(channel, _Bearer(token)) if token else channel

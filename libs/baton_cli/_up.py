@@ -16,6 +16,9 @@ from ._gateway import Gateway, GatewayError, GatewaySettings, build_descriptor
 from ._process import ChildProcess
 from ._up_auth import auth_hint, prepare_auth
 
+ENV_REPLICA_ID = "BATON_REPLICA_ID"
+EMBEDDED_REPLICA = "embedded"
+
 
 @dataclass(frozen=True)
 class PlatformConfig:
@@ -103,6 +106,10 @@ class Platform:
                            ("orchestrator", cfg.orchestrator_port)):
             env = {**common, c.ENV_LISTEN: cfg.addr(port),
                    c.ENV_DATABASE_URL: os.environ.get(f"BATON_{kind.upper()}_DATABASE_URL", "")}
+            if kind == "orchestrator":
+                # One name across restarts: an orchestrator restarted after a crash
+                # resumes the runs it owned at once, not once their leases lapse.
+                env[ENV_REPLICA_ID] = os.environ.get(ENV_REPLICA_ID) or EMBEDDED_REPLICA
             child = ChildProcess.service(kind, kind, env, logs / f"{kind}.log", cfg.addr(port))
             self._launch(child)
         if cfg.with_worker:

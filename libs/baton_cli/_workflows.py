@@ -31,6 +31,8 @@ from ._commands import fail, parse_json, show
 runs_app = typer.Typer(help="Workflow runs.", no_args_is_help=True)
 workflows_app = typer.Typer(help="Workflow definitions.", no_args_is_help=True)
 
+# How long `baton run` and `runs watch` keep trying to reach a lost orchestrator.
+RECONNECT_SECONDS = 60.0
 _ADDR_HELP = "Orchestrator host:port (default: $BATON_ORCHESTRATOR_ADDR or 127.0.0.1:50052)."
 _STYLES = {"PENDING": "dim", "RUNNING": "cyan", "SUCCEEDED": "green", "FAILED": "red",
            "CANCELLED": "yellow", "SKIPPED": "dim", "PARTIAL": "yellow"}
@@ -72,6 +74,7 @@ class RunView:
     def __init__(self, run: pb.Run) -> None:
         self.run = run
         self.status = _status(run.status)
+        self.note = ""  # e.g. while the orchestrator cannot be reached
         self.steps: dict[str, dict[str, Any]] = {
             s.step_id: {"method": s.method, "status": "PENDING", "attempt": 0, "start": None,
                         "end": None, "detail": ""} for s in run.definition.steps}
@@ -119,6 +122,8 @@ class RunView:
         line.append(f"  {done}/{len(self.steps)} steps done", style="")
         if self.run.error.message:
             line.append(f"\n{self.run.error.code}: {self.run.error.message}", style="red")
+        if self.note:
+            line.append(f"\n{self.note}", style="yellow")
         return Group(table, line)
 
 
@@ -129,14 +134,38 @@ def follow(stub, run_id: str, console: Console | None = None) -> RunView:
     view = RunView(run)
     try:
         with Live(view, console=console, refresh_per_second=8, transient=False) as live:
-            for reply in stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
-                view.apply(reply.event)
-                live.refresh()
+            _watch(stub, view, live.refresh)
     except KeyboardInterrupt:
         typer.echo(f"\nstopped watching; run {run_id} goes on (baton runs watch {run_id} to "
                    f"follow it again, baton runs cancel {run_id} to stop it)", err=True)
         raise typer.Exit(130) from None
     return view
+
+
+def _watch(stub, view: RunView, refresh: Callable[[], None]) -> None:
+    """Applies the run's events until it ends. Runs outlive an orchestrator that
+    restarts (or a replica that dies), so a broken stream is opened again after
+    the last event seen, for up to RECONNECT_SECONDS of failing in a row."""
+    after, failing_since = 0, None
+    while True:
+        try:
+            for reply in stub.WatchRun(pb.WatchRunRequest(run_id=view.run.run_id,
+                                                          after_sequence=after)):
+                failing_since, view.note = None, ""
+                after = reply.event.sequence
+                view.apply(reply.event)
+                refresh()
+            if view.ended:
+                return
+        except grpc.RpcError as exc:
+            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
+                raise
+            failing_since = failing_since or time.monotonic()
+            if time.monotonic() - failing_since > RECONNECT_SECONDS:
+                raise
+            view.note = f"lost the orchestrator ({exc.code().name}); reconnecting..."
+            refresh()
+            time.sleep(0.5)
 
 
 def _exit_for(view: RunView) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 
 import grpc
@@ -167,3 +168,57 @@ async def test_starting_runs_take_turns_and_a_waiting_run_cancels_at_once(cluste
         ended = await asyncio.gather(*(wait_run(stub, r.run_id, timeout=20)
                                        for r in [first, *others[1:]]))
         assert {r.status for r in ended} == {R.STATUS_SUCCEEDED}
+
+
+async def test_baton_run_follows_its_run_across_an_orchestrator_crash(cluster, databases,
+                                                                      tmp_path):
+    # The run outlives the crash; the CLI, which used to exit 2 with UNAVAILABLE,
+    # reconnects and shows it to its end.
+    url = await databases.new_url_async("cli-crash")
+    child, address = cluster.orchestrator_process(
+        f"cli-crash-{databases.backend}", url, {"BATON_REPLICA_ID": "cli-crash"})
+    await asyncio.to_thread(child.start)
+    path = tmp_path / "wf.yaml"
+    name = f"cli_crash_{databases.backend}"
+    path.write_text(f"name: {name}\nsteps:\n"
+                    f"  - {{step_id: pause, method: demo.sleep, params: {{seconds: {PAUSE}}}}}\n"
+                    "  - {step_id: after, method: demo.echo, params: {value: done}}\n")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "baton_cli", "run", str(path), "--orchestrator", address,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = workflows_pb2_grpc.WorkflowsStub(channel)
+            run_id = ""
+            while not run_id:
+                runs = (await stub.ListRuns(pb.ListRunsRequest(page_size=50))).runs
+                run_id = next((r.run_id for r in runs if r.workflow_name == name), "")
+                await asyncio.sleep(0.1)
+            await asyncio.wait_for(wait_in_flight(stub, run_id, "pause"), 15)
+        await asyncio.sleep(0.3)  # the CLI is watching by now
+        child.kill()
+        await asyncio.to_thread(child.start)
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await asyncio.to_thread(child.stop)
+    assert proc.returncode == 0, err.decode()
+    assert "run SUCCEEDED" in out.decode() and "2/2 steps done" in out.decode()
+
+
+async def test_an_orchestrator_restarted_under_its_name_resumes_its_runs_before_the_lease_lapses(
+        cluster, databases):
+    # `baton up` restarts its orchestrator as "embedded": its runs go on at once.
+    # Under a new name they would wait out their lease (10 s here) first.
+    url = await databases.new_url_async("same-name")
+    name = f"same-name-{databases.backend}"
+    env = {"BATON_REPLICA_ID": name, "BATON_RUN_LEASE_SECONDS": "10"}
+    async with orchestrator_process(cluster, name, url, **env) as (child, stub):
+        run = await start(stub, notes_workflow(PAUSE), input={"title": "same name"})
+        await asyncio.wait_for(wait_in_flight(stub, run.run_id, "pause"), 15)
+        child.kill()
+    async with orchestrator_process(cluster, name, url, **env) as (_, stub):
+        restarted = time.monotonic()
+        await assert_completed_exactly_once(stub, run.run_id, name)
+        assert time.monotonic() - restarted < 8.0
