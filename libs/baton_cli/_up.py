@@ -102,22 +102,22 @@ class Platform:
             c.ENV_ORCHESTRATOR_ADDR: cfg.addr(cfg.orchestrator_port),
         }
         worker_auth = prepare_auth(cfg.data_dir, self.say)
-        for kind, port in (("registry", cfg.registry_port), ("sessions", cfg.sessions_port),
-                           ("orchestrator", cfg.orchestrator_port)):
-            env = {**common, c.ENV_LISTEN: cfg.addr(port),
-                   c.ENV_DATABASE_URL: os.environ.get(f"BATON_{kind.upper()}_DATABASE_URL", "")}
-            if kind == "orchestrator":
-                # One name across restarts: an orchestrator restarted after a crash
-                # resumes the runs it owned at once, not once their leases lapse.
-                env[ENV_REPLICA_ID] = os.environ.get(ENV_REPLICA_ID) or EMBEDDED_REPLICA
-            child = ChildProcess.service(kind, kind, env, logs / f"{kind}.log", cfg.addr(port))
-            self._launch(child)
+        # What is called starts before its callers, and stops after them (stop()
+        # goes in reverse): the worker is registered before the orchestrator
+        # resumes runs that call it, and the orchestrator gives its runs back
+        # before the worker goes, instead of seeing their steps fail.
+        self._launch(self._service("registry", cfg.registry_port, common))
+        self._launch(self._service("sessions", cfg.sessions_port, common))
         if cfg.with_worker:
             env = {**common, **worker_auth, c.ENV_WORKER_LISTEN: cfg.addr(cfg.worker_port)}
             worker = ChildProcess("example-worker",
                                   [sys.executable, "-m", "baton_examples.casefile_worker"],
                                   env, logs / "example-worker.log", cfg.addr(cfg.worker_port))
             self._launch(worker)
+        # One name across restarts: an orchestrator restarted after a crash resumes
+        # the runs it owned at once, not once their leases lapse.
+        self._launch(self._service("orchestrator", cfg.orchestrator_port, {
+            **common, ENV_REPLICA_ID: os.environ.get(ENV_REPLICA_ID) or EMBEDDED_REPLICA}))
         if cfg.gateway_port is not None:
             self._launch(self._gateway(logs))
         if self._stopping:
@@ -135,6 +135,13 @@ class Platform:
         self.say(f"  logs          {logs}")
         for line in auth_hint(cfg.data_dir, cfg.addr(cfg.orchestrator_port)):
             self.say(line)
+
+    def _service(self, kind: str, port: int, env: dict[str, str]) -> ChildProcess:
+        cfg = self.config
+        env = {**env, c.ENV_LISTEN: cfg.addr(port),
+               c.ENV_DATABASE_URL: os.environ.get(f"BATON_{kind.upper()}_DATABASE_URL", "")}
+        return ChildProcess.service(kind, kind, env, cfg.data_dir / "logs" / f"{kind}.log",
+                                    cfg.addr(port))
 
     def _gateway(self, logs: Path) -> Gateway:
         """Envoy routing to the ports this platform actually uses."""

@@ -224,3 +224,50 @@ def test_ctrl_c_while_starting_starts_nothing_more(tmp_path):
                    for line in out.lines)
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+def test_a_run_in_flight_when_the_platform_stops_finishes_once_it_is_up_again(tmp_path):
+    ports = {name: free_port() for name in ("registry", "orchestrator", "sessions", "worker")}
+    args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(tmp_path / "data"),
+            "--no-gateway"]
+    for name, port in ports.items():
+        args += [f"--{name}-port", str(port)]
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BATON_AUTH")}
+    workflow = tmp_path / "slow.yaml"
+    workflow.write_text("name: slow\nsteps:\n"
+                        "  - {step_id: nap, method: demo.sleep, params: {seconds: 3}}\n"
+                        "  - {step_id: after, method: demo.echo, params: {value: done}}\n")
+
+    def up() -> tuple[subprocess.Popen, Output]:
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env, start_new_session=True)
+        out = Output(proc)
+        out.wait_for(r"platform is up", timeout=90)
+        return proc, out
+
+    proc, _ = up()
+    try:
+        token = baton_cli(env, "token", "--role", "admin", "--data-dir",
+                          str(tmp_path / "data")).stdout.strip()
+        cli_env = {**env, "BATON_TOKEN": token,
+                   "BATON_ORCHESTRATOR_ADDR": f"127.0.0.1:{ports['orchestrator']}"}
+        started = baton_cli(cli_env, "run", "--detach", str(workflow))
+        assert started.returncode == 0, started.stderr
+        run_id = started.stdout.strip()
+        time.sleep(1.5)  # the nap is in flight
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+        # Stopped before the worker, the orchestrator gave the run back untouched
+        # (a worker stopped first failed the step); started after the worker, it
+        # finds the worker registered when it resumes the run.
+        proc, _ = up()
+        watched = baton_cli(cli_env, "runs", "watch", run_id)
+        assert watched.returncode == 0, watched.stdout + watched.stderr
+        assert "run SUCCEEDED" in watched.stdout
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
