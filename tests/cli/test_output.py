@@ -15,7 +15,7 @@ def test_whole_numbers_print_as_integers_as_grpcurl_and_the_gateway_print_them(c
         {"sum": 5, "ratio": 2.5, "items": [1, {"count": 3}], "big": 2.0**60}))
     show(reply)
     printed = capsys.readouterr().out
-    assert '"sum": 5,' in printed and '"count": 3' in printed and "5.0" not in printed
+    assert '"sum": 5' in printed and '"count": 3' in printed and "5.0" not in printed
     assert json.loads(printed)["result"] == {"sum": 5, "ratio": 2.5, "items": [1, {"count": 3}],
                                              "big": 2.0**60}
     show([reply, {"n": 4.0}])
