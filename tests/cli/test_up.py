@@ -65,25 +65,37 @@ def baton_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
                           text=True, env=env, timeout=60)
 
 
+# `baton up` runs with auth on, as it does by default.
+UP_ENV = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BATON_AUTH")}
+
+
+def up_process(data_dir: Path, ports: dict[str, int], *flags: str) -> subprocess.Popen:
+    """`baton up` on these ports as a process of its own session."""
+    args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(data_dir), *flags]
+    for name, port in ports.items():
+        args += [f"--{name}-port", str(port)]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=UP_ENV, start_new_session=True)
+
+
+def stop_up(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 @pytest.fixture
 def baton_up(tmp_path):
     ports = {name: free_port()
              for name in ("registry", "orchestrator", "sessions", "worker", "gateway")}
-    args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(tmp_path / "data")]
-    for name, port in ports.items():
-        args += [f"--{name}-port", str(port)]
-    # `baton up` runs with auth on, as it does by default.
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BATON_AUTH")}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, start_new_session=True)
+    proc = up_process(tmp_path / "data", ports)
     out = Output(proc)
     yield proc, out, ports
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+    stop_up(proc)
+
 
 
 def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, tmp_path):
@@ -179,13 +191,7 @@ def test_up_refuses_ports_in_use_before_starting_anything(tmp_path):
 
 def test_up_stops_its_children_when_its_terminal_hangs_up(tmp_path):
     ports = {name: free_port() for name in ("registry", "orchestrator", "sessions")}
-    args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(tmp_path / "data"),
-            "--no-gateway", "--no-worker"]
-    for name, port in ports.items():
-        args += [f"--{name}-port", str(port)]
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BATON_AUTH")}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, start_new_session=True)
+    proc = up_process(tmp_path / "data", ports, "--no-gateway", "--no-worker")
     try:
         out = Output(proc)
         out.wait_for(r"platform is up", timeout=90)
@@ -204,13 +210,7 @@ def test_up_stops_its_children_when_its_terminal_hangs_up(tmp_path):
 
 def test_ctrl_c_while_starting_starts_nothing_more(tmp_path):
     ports = {name: free_port() for name in ("registry", "orchestrator", "sessions")}
-    args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(tmp_path / "data"),
-            "--no-gateway", "--no-worker"]
-    for name, port in ports.items():
-        args += [f"--{name}-port", str(port)]
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BATON_AUTH")}
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, start_new_session=True)
+    proc = up_process(tmp_path / "data", ports, "--no-gateway", "--no-worker")
     try:
         out = Output(proc)
         pid = int(out.wait_for(r"registry started \(pid (\d+)\)", timeout=90).group(1))
@@ -228,28 +228,21 @@ def test_ctrl_c_while_starting_starts_nothing_more(tmp_path):
 
 def test_a_run_in_flight_when_the_platform_stops_finishes_once_it_is_up_again(tmp_path):
     ports = {name: free_port() for name in ("registry", "orchestrator", "sessions", "worker")}
-    args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(tmp_path / "data"),
-            "--no-gateway"]
-    for name, port in ports.items():
-        args += [f"--{name}-port", str(port)]
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BATON_AUTH")}
     workflow = tmp_path / "slow.yaml"
     workflow.write_text("name: slow\nsteps:\n"
                         "  - {step_id: nap, method: demo.sleep, params: {seconds: 3}}\n"
                         "  - {step_id: after, method: demo.echo, params: {value: done}}\n")
 
-    def up() -> tuple[subprocess.Popen, Output]:
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, env=env, start_new_session=True)
-        out = Output(proc)
-        out.wait_for(r"platform is up", timeout=90)
-        return proc, out
+    def up() -> subprocess.Popen:
+        proc = up_process(tmp_path / "data", ports, "--no-gateway")
+        Output(proc).wait_for(r"platform is up", timeout=90)
+        return proc
 
-    proc, _ = up()
+    proc = up()
     try:
-        token = baton_cli(env, "token", "--role", "admin", "--data-dir",
+        token = baton_cli(UP_ENV, "token", "--role", "admin", "--data-dir",
                           str(tmp_path / "data")).stdout.strip()
-        cli_env = {**env, "BATON_TOKEN": token,
+        cli_env = {**UP_ENV, "BATON_TOKEN": token,
                    "BATON_ORCHESTRATOR_ADDR": f"127.0.0.1:{ports['orchestrator']}"}
         started = baton_cli(cli_env, "run", "--detach", str(workflow))
         assert started.returncode == 0, started.stderr
@@ -260,14 +253,9 @@ def test_a_run_in_flight_when_the_platform_stops_finishes_once_it_is_up_again(tm
         # Stopped before the worker, the orchestrator gave the run back untouched
         # (a worker stopped first failed the step); started after the worker, it
         # finds the worker registered when it resumes the run.
-        proc, _ = up()
+        proc = up()
         watched = baton_cli(cli_env, "runs", "watch", run_id)
         assert watched.returncode == 0, watched.stdout + watched.stderr
         assert "run SUCCEEDED" in watched.stdout
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        stop_up(proc)
