@@ -148,6 +148,7 @@ def _watch(stub, view: RunView, refresh: Callable[[], None]) -> None:
     the last event seen, for up to RECONNECT_SECONDS of failing in a row."""
     after, failing_since = 0, None
     while True:
+        error: grpc.RpcError | None = None
         try:
             for reply in stub.WatchRun(pb.WatchRunRequest(run_id=view.run.run_id,
                                                           after_sequence=after)):
@@ -160,12 +161,17 @@ def _watch(stub, view: RunView, refresh: Callable[[], None]) -> None:
         except grpc.RpcError as exc:
             if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
                 raise
-            failing_since = failing_since or time.monotonic()
-            if time.monotonic() - failing_since > RECONNECT_SECONDS:
-                raise
-            view.note = f"lost the orchestrator ({exc.code().name}); reconnecting..."
-            refresh()
-            time.sleep(0.5)
+            error = exc
+        failing_since = failing_since or time.monotonic()
+        if time.monotonic() - failing_since > RECONNECT_SECONDS:
+            if error is not None:
+                raise error
+            typer.secho("error: the run's events stopped before its end", fg="red", err=True)
+            raise typer.Exit(2)
+        why = error.code().name if error is not None else "its events stopped"
+        view.note = f"lost the orchestrator ({why}); reconnecting..."
+        refresh()
+        time.sleep(0.5)
 
 
 def _exit_for(view: RunView) -> None:
