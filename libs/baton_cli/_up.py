@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from baton_core import RedisServer, bind_problem
+from baton_core import RedisServer, bind_problem, redact_url, redis_problem
 from baton_core import constants as c
 
 from ._gateway import Gateway, GatewayError, GatewaySettings, build_descriptor
@@ -93,7 +93,13 @@ class Platform:
             self.say(f"redis-server started on {redis_url} (pid {self.redis.proc.pid}, "
                      f"data in {cfg.data_dir / 'redis'})")
         else:
-            self.say(f"using Redis at {redis_url}")
+            self.say(f"using Redis at {redact_url(redis_url)}")
+            problem = redis_problem(redis_url)
+            if problem:
+                self.say(f"WARNING: that Redis does not answer ({problem}); until it does, "
+                         "sessions are served from SQL, rate limits and circuit breakers go "
+                         "unchecked, and calls with idempotency keys are refused. Is REDIS_URL "
+                         "right?")
         common = {
             c.ENV_DATA_DIR: str(cfg.data_dir),
             c.ENV_REDIS_URL: redis_url,

@@ -51,7 +51,7 @@ from ._errors import (
     status_code_named,
 )
 from ._ids import new_etag, new_id
-from ._redis import RedisServer, free_port, redis_server_binary
+from ._redis import RedisServer, free_port, redact_url, redis_problem, redis_server_binary
 from ._schema import ParamsValidator, field_path, schema_problems
 from ._server import (
     App,
@@ -123,6 +123,8 @@ __all__ = [
     "migrate",
     "new_etag",
     "new_id",
+    "redact_url",
+    "redis_problem",
     "redis_server_binary",
     "run",
     "run_alembic_env",

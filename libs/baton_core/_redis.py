@@ -8,6 +8,32 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+
+def redact_url(url: str) -> str:
+    """`url` with its password, if any, replaced by ***, for logs and messages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def redis_problem(url: str, timeout: float = 1.0) -> str | None:
+    """Why the Redis at `url` does not answer PING (None when it does)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+    finally:
+        client.close()
+    return None
 
 
 def redis_server_binary() -> str:

@@ -69,13 +69,14 @@ def baton_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 UP_ENV = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BATON_AUTH")}
 
 
-def up_process(data_dir: Path, ports: dict[str, int], *flags: str) -> subprocess.Popen:
+def up_process(data_dir: Path, ports: dict[str, int], *flags: str,
+               env: dict[str, str] | None = None) -> subprocess.Popen:
     """`baton up` on these ports as a process of its own session."""
     args = [sys.executable, "-m", "baton_cli", "up", "--data-dir", str(data_dir), *flags]
     for name, port in ports.items():
         args += [f"--{name}-port", str(port)]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=UP_ENV, start_new_session=True)
+                            env=env or UP_ENV, start_new_session=True)
 
 
 def stop_up(proc: subprocess.Popen) -> None:
@@ -259,3 +260,18 @@ def test_a_run_in_flight_when_the_platform_stops_finishes_once_it_is_up_again(tm
         assert "run SUCCEEDED" in watched.stdout
     finally:
         stop_up(proc)
+
+
+def test_up_warns_when_the_redis_it_is_given_does_not_answer(tmp_path):
+    ports = {name: free_port() for name in ("registry", "orchestrator", "sessions")}
+    env = {**UP_ENV, "REDIS_URL": f"redis://:secret@127.0.0.1:{free_port()}/0"}
+    proc = up_process(tmp_path / "data", ports, "--no-gateway", "--no-worker", env=env)
+    try:
+        out = Output(proc)
+        out.wait_for(r"using Redis at redis://:\*\*\*@127\.0\.0\.1")
+        out.wait_for(r"WARNING: that Redis does not answer \(.*refused.*\).*Is REDIS_URL right")
+        proc.send_signal(signal.SIGINT)  # while it starts: nothing more is started
+        assert proc.wait(60) == 0
+    finally:
+        stop_up(proc)
+    assert not any("secret" in line for line in out.lines)

@@ -9,7 +9,9 @@ import signal
 from collections import defaultdict
 
 from baton.sessions.v1 import sessions_pb2 as pb
-from baton_sessions import _keys
+from baton_core import free_port
+from baton_sessions import SessionsConfig, _keys
+from baton_sessions._cache import HotTier
 
 from .conftest import eventually, user
 
@@ -195,3 +197,15 @@ async def test_hung_redis_costs_a_timeout_not_a_failed_call(start_sessions, priv
     await traffic.more_calls(30)
     await traffic.stop()
     await _assert_nothing_lost(replica, traffic)
+
+
+async def test_a_redis_that_does_not_answer_at_start_is_named_in_a_warning(caplog, redis_url):
+    # Misconfigured, the service ran on SQL alone without a word.
+    for url in (redis_url, f"redis://:secret@127.0.0.1:{free_port()}/0"):
+        tier = HotTier(url, SessionsConfig(), None)
+        with caplog.at_level(logging.WARNING, logger="baton.sessions.cache"):
+            await tier.start()
+        await tier.stop()
+    warned = [r.getMessage() for r in caplog.records if "does not answer" in r.getMessage()]
+    assert len(warned) == 1  # not for the Redis that answers
+    assert "redis://:***@127.0.0.1" in warned[0] and "secret" not in warned[0]

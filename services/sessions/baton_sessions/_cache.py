@@ -25,6 +25,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
+from baton_core import redact_url
+
 from . import _keys as k
 from . import _scripts as lua
 from ._config import SessionsConfig
@@ -63,6 +65,11 @@ class HotTier:
                 self.url, decode_responses=False,
                 socket_connect_timeout=self.config.redis_timeout, retry=Retry(NoBackoff(), 1))
             self._pipeline = AutoPipeline(self._client, self.config.redis_timeout)
+            try:
+                await asyncio.wait_for(self._client.ping(), self.config.redis_timeout + 1.0)
+            except Exception as exc:  # noqa: BLE001 - the service runs on SQL meanwhile
+                log.warning("Redis at %s does not answer (%s); sessions are served from SQL "
+                            "until it does", redact_url(self.url), exc or type(exc).__name__)
 
     async def stop(self) -> None:
         pipeline, self._pipeline = self._pipeline, None
