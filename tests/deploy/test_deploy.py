@@ -173,6 +173,13 @@ def test_k8s_services_share_one_jwt_secret_and_the_worker_has_a_token(k8s):
     assert config["BATON_ORCHESTRATOR_ADDR"] == DEPLOYMENTS["k8s"].upstreams["orchestrator"]
 
 
+def test_k8s_orchestrator_replicas_are_named_after_their_pods(k8s):
+    # Unique among live replicas, and kept across a container restart (its runs
+    # resume at once); a fixed name would make two replicas one.
+    env = _k8s_env(k8s, "baton-orchestrator")["BATON_REPLICA_ID"]
+    assert env["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+
+
 def test_compose_services_share_one_jwt_secret_and_the_worker_has_a_token(compose):
     secrets = {compose["services"][split(address)[0]]["environment"]["BATON_JWT_SECRET"]
                for address in DEPLOYMENTS["compose"].upstreams.values()}
