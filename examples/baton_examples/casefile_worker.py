@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from baton_core import (
     AuthConfig,
@@ -46,7 +46,14 @@ ENV_WORKER_ID = constants.ENV_WORKER_ID
 DB_FILE = "casefile_worker.db"
 
 
-class CreateCasefile(BaseModel):
+class Params(BaseModel):
+    """Input of a method: a field it does not know (a typo, say) is an error, not
+    silently dropped; the derived JSON Schema says `additionalProperties: false`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateCasefile(Params):
     title: str = Field(min_length=1, max_length=200)
     description: str = Field(default="", max_length=10_000)
 
@@ -55,7 +62,7 @@ class CasefileCreated(BaseModel):
     casefile_id: str
 
 
-class AddNote(BaseModel):
+class AddNote(Params):
     casefile_id: str = Field(min_length=1)
     text: str = Field(min_length=1, max_length=10_000)
 
@@ -65,7 +72,7 @@ class NoteAdded(BaseModel):
     note_count: int
 
 
-class ListNotes(BaseModel):
+class ListNotes(Params):
     casefile_id: str = Field(min_length=1)
 
 
@@ -112,7 +119,7 @@ class CasefileMethods:
         return [self.create, self.add_note, self.list_notes]
 
 
-class Sleep(BaseModel):
+class Sleep(Params):
     seconds: float = Field(ge=0, le=3600)
 
 
@@ -132,7 +139,7 @@ FailCode = Literal["INTERNAL", "UNAVAILABLE", "ABORTED", "FAILED_PRECONDITION",
                    "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED", "NOT_FOUND", "PERMISSION_DENIED"]
 
 
-class Fail(BaseModel):
+class Fail(Params):
     message: str = "demo.fail always fails"
     code: FailCode | None = Field(
         default=None, description="Status to fail with; unset raises a RuntimeError (INTERNAL).")
@@ -150,7 +157,7 @@ async def fail(params: Fail) -> Nothing:
     raise RuntimeError(params.message)
 
 
-class Echo(BaseModel):
+class Echo(Params):
     value: Any = None
 
 

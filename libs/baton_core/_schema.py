@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -77,7 +78,23 @@ class ParamsValidator:
             except fastjsonschema.JsonSchemaException:
                 pass
         errors = sorted(self._validator.iter_errors(params), key=lambda e: list(e.path))
-        return [(_error_field(prefix, e), e.message) for e in errors]
+        return [v for e in errors for v in _error_violations(prefix, e)]
+
+
+def _error_violations(prefix: str, error) -> list[tuple[str, str]]:
+    """An error's (field, description) pairs: one per unknown property for
+    `additionalProperties: false`, so each names its own field."""
+    if error.validator == "additionalProperties" and error.validator_value is False \
+            and isinstance(error.instance, Mapping):
+        known = error.schema.get("properties", {})
+        patterns = error.schema.get("patternProperties", {})
+        unknown = [p for p in error.instance if p not in known
+                   and not any(re.search(pattern, p) for pattern in patterns)]
+        if unknown:
+            fields = ", ".join(sorted(known)) or "none"
+            return [(field_path(prefix, [*error.absolute_path, p]),
+                     f"is not a field here (the fields are: {fields})") for p in unknown]
+    return [(_error_field(prefix, error), error.message)]
 
 
 def _error_field(prefix: str, error) -> str:

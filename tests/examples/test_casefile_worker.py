@@ -91,6 +91,12 @@ async def test_bad_casefile_params_list_every_violation(call):
     assert [f for f, _ in caught.value.violations] == ["params.casefile_id", "params.text"]
 
 
+async def test_a_misspelt_casefile_field_is_refused_not_dropped(call):
+    with pytest.raises(InvalidArgument) as caught:
+        await call("casefile.create", {"title": "t", "descripton": "typo"})
+    assert [f for f, _ in caught.value.violations] == ["params.descripton"]
+
+
 async def test_notes_survive_a_worker_restart(tmp_path, provider_client):
     store = CasefileStore(tmp_path / "w.db")
     await store.open()

@@ -69,7 +69,7 @@ async def test_stale_etag_is_409_aborted(http):
 
 async def test_taken_workflow_id_is_409_already_exists(http):
     workflow = {"workflow_id": f"wf_{uuid.uuid4().hex[:8]}", "name": "echo",
-                "steps": [{"step_id": "a", "method": "demo.echo", "params": {"text": "x"}}]}
+                "steps": [{"step_id": "a", "method": "demo.echo", "params": {"value": "x"}}]}
     assert (await http.post("/v1/workflows", json=workflow)).status_code == 200
 
     again = await http.post("/v1/workflows", json=workflow)

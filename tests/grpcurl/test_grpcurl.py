@@ -85,7 +85,7 @@ async def test_start_run_with_json_and_an_authorization_header_then_watch_it(
     started = await grpcurl.call(
         running.addr("orchestrator"), "baton.orchestrator.v1.Workflows/StartRun",
         {"definition": {"name": "hello", "steps": [
-            {"step_id": "echo", "method": "demo.echo", "params": {"text": "hello"}}]},
+            {"step_id": "echo", "method": "demo.echo", "params": {"value": "hello"}}]},
          "input": {"who": "grpcurl"}}, auth)
     run_id = started["run"]["run_id"]
 

@@ -60,6 +60,18 @@ def test_params_violations_name_the_missing_property_and_array_index():
     assert [f for f, _ in found] == ["params.a", "params.list[1].name", "params.list[2].name"]
 
 
+def test_each_unknown_property_is_a_violation_of_its_own_field():
+    # One violation at `params` named them all in a message; now each is a field.
+    schema = {"type": "object", "additionalProperties": False,
+              "properties": {"title": {"type": "string"}, "meta": {
+                  "type": "object", "additionalProperties": False,
+                  "properties": {"k": {}}, "patternProperties": {"^x-": {}}}}}
+    found = _validation.check_params(schema, {"title": "t", "titel": 1,
+                                              "meta": {"k": 1, "x-ok": 2, "kk": 3}})
+    assert sorted(f for f, _ in found) == ["params.meta.kk", "params.titel"]
+    assert dict(found)["params.titel"] == "is not a field here (the fields are: meta, title)"
+
+
 def test_unresolvable_reference_in_a_schema_is_a_failed_precondition():
     with pytest.raises(FailedPrecondition):
         _validation.check_params({"$ref": "https://example.invalid/s.json"}, {})
