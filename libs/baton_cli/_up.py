@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +18,6 @@ from ._gateway import Gateway, GatewayError, GatewaySettings, build_descriptor
 from ._process import ChildProcess
 from ._up_auth import auth_hint, prepare_auth
 
-ENV_REPLICA_ID = "BATON_REPLICA_ID"
 EMBEDDED_REPLICA = "embedded"
 
 
@@ -46,6 +47,16 @@ class PlatformConfig:
         if self.gateway_port is not None:
             ports.append(("gateway", "--gateway-port", self.gateway_port))
         return ports
+
+
+def _start_child(child: ChildProcess) -> int:
+    child.start(wait=True)
+    return child.pid
+
+
+def _start_redis(redis: RedisServer) -> int:
+    redis.start()
+    return redis.proc.pid
 
 
 class _Interrupted(Exception):
@@ -123,7 +134,7 @@ class Platform:
         # One name across restarts: an orchestrator restarted after a crash resumes
         # the runs it owned at once, not once their leases lapse.
         self._launch(self._service("orchestrator", cfg.orchestrator_port, {
-            **common, ENV_REPLICA_ID: os.environ.get(ENV_REPLICA_ID) or EMBEDDED_REPLICA}))
+            **common, c.ENV_REPLICA_ID: os.environ.get(c.ENV_REPLICA_ID) or EMBEDDED_REPLICA}))
         if cfg.gateway_port is not None:
             self._launch(self._gateway(logs))
         if self._stopping:
@@ -186,17 +197,21 @@ class Platform:
             for child in self.children:
                 if self._stopping or child.alive():
                     continue
-                code = child.proc.returncode if child.proc else None
                 child.restarts += 1
-                self.say(f"{child.name} exited with code {code}; restarting "
-                         f"(restart #{child.restarts})")
-                time.sleep(min(0.2 * child.restarts, 5.0))
-                try:
-                    child.start(wait=True)
-                    self.say(f"{child.name} is back (pid {child.pid})")
-                except (RuntimeError, TimeoutError) as exc:
-                    self.say(f"{child.name} did not come back: {exc}")
+                self._restart(child.name, child.proc.returncode if child.proc else None,
+                              child.restarts, functools.partial(_start_child, child))
             time.sleep(poll)
+
+    def _restart(self, name: str, code: int | None, restarts: int,
+                 start: Callable[[], int]) -> None:
+        """Starts a process that exited again (`start` returns its new pid), after a
+        pause that grows with its restarts, saying what happens."""
+        self.say(f"{name} exited with code {code}; restarting (restart #{restarts})")
+        time.sleep(min(0.2 * restarts, 5.0))
+        try:
+            self.say(f"{name} is back (pid {start()})")
+        except (RuntimeError, TimeoutError) as exc:
+            self.say(f"{name} did not come back: {exc}")
 
     def _tend_redis(self) -> None:
         """Restarts the platform's own redis-server on its port if it died (its
@@ -205,14 +220,8 @@ class Platform:
         if self._stopping or redis is None or redis.proc is None or redis.proc.poll() is None:
             return
         self._redis_restarts += 1
-        self.say(f"redis-server exited with code {redis.proc.returncode}; restarting "
-                 f"(restart #{self._redis_restarts})")
-        time.sleep(min(0.2 * self._redis_restarts, 5.0))
-        try:
-            redis.start()
-            self.say(f"redis-server is back (pid {redis.proc.pid})")
-        except RuntimeError as exc:
-            self.say(f"redis-server did not come back: {exc}")
+        self._restart("redis-server", redis.proc.returncode, self._redis_restarts,
+                      functools.partial(_start_redis, redis))
 
     def stop(self) -> None:
         """Stops the children in reverse order, then Redis; safe to call twice."""

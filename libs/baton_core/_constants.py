@@ -64,3 +64,5 @@ ROLES_HEADER = "x-baton-roles"
 ENV_WORKER_LISTEN = "BATON_WORKER_LISTEN"
 ENV_WORKER_ADVERTISE_HOST = "BATON_WORKER_ADVERTISE_HOST"
 ENV_WORKER_ID = "BATON_WORKER_ID"
+# An orchestrator replica's name in run leases (`baton up` names its own).
+ENV_REPLICA_ID = "BATON_REPLICA_ID"

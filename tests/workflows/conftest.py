@@ -132,6 +132,20 @@ async def wait_run(stub, run_id: str, timeout: float = 30.0) -> pb.Run:
     return (await stub.GetRun(pb.GetRunRequest(run_id=run_id))).run
 
 
+async def run_named(stub, name: str, timeout: float = 10.0) -> pb.Run:
+    """The newest RUNNING run of the workflow `name`, once there is one (a run
+    another process, such as the CLI, started)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        runs = (await stub.ListRuns(pb.ListRunsRequest(
+            page_size=50, statuses=[pb.Run.STATUS_RUNNING]))).runs
+        found = [r for r in runs if r.workflow_name == name]
+        if found:
+            return found[0]
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"no run of {name} started")
+
+
 async def steps_of(stub, run_id: str) -> dict[str, pb.RunStep]:
     reply = await stub.ListRunSteps(pb.ListRunStepsRequest(run_id=run_id))
     return {s.step_id: s for s in reply.steps}

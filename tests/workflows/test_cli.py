@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton_cli.main import app
 
-from .conftest import wait_run
+from .conftest import run_named, wait_run
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "workflows"
 
@@ -92,16 +92,7 @@ async def test_ctrl_c_stops_watching_not_the_run_and_says_how_to_go_on(orchestra
         "--orchestrator", orchestrator.address,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     stub = orchestrator.stub
-    run_id = ""
-    for _ in range(100):
-        runs = (await stub.ListRuns(pb.ListRunsRequest(page_size=50))).runs
-        running = [r for r in runs if r.workflow_name == name
-                   and r.status == pb.Run.STATUS_RUNNING]
-        if running:
-            run_id = running[0].run_id
-            break
-        await asyncio.sleep(0.1)
-    assert run_id, "the run did not start"
+    run_id = (await run_named(stub, name)).run_id
     await asyncio.sleep(0.3)  # the CLI is watching by now
     proc.send_signal(signal.SIGINT)
     _, err = await asyncio.wait_for(proc.communicate(), 30)

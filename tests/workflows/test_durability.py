@@ -19,7 +19,7 @@ from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.orchestrator.v1 import workflows_pb2_grpc
 from baton_sdk import WorkflowBuilder
 
-from .conftest import events_of, start, steps_of, wait_run
+from .conftest import events_of, run_named, start, steps_of, wait_run
 
 S = pb.RunStep
 R = pb.Run
@@ -189,11 +189,7 @@ async def test_baton_run_follows_its_run_across_an_orchestrator_crash(cluster, d
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             stub = workflows_pb2_grpc.WorkflowsStub(channel)
-            run_id = ""
-            while not run_id:
-                runs = (await stub.ListRuns(pb.ListRunsRequest(page_size=50))).runs
-                run_id = next((r.run_id for r in runs if r.workflow_name == name), "")
-                await asyncio.sleep(0.1)
+            run_id = (await run_named(stub, name)).run_id
             await asyncio.wait_for(wait_in_flight(stub, run_id, "pause"), 15)
         await asyncio.sleep(0.3)  # the CLI is watching by now
         child.kill()

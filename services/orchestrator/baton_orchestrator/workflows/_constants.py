@@ -1,7 +1,9 @@
 """Environment variables, defaults and names of the workflow engine, in one place."""
 
+from baton_core import constants
+
 ENV_RUN_LEASE = "BATON_RUN_LEASE_SECONDS"
-ENV_REPLICA_ID = "BATON_REPLICA_ID"
+ENV_REPLICA_ID = constants.ENV_REPLICA_ID
 ENV_MAX_ACTIVE_RUNS = "BATON_MAX_ACTIVE_RUNS"
 ENV_MAX_STARTING_RUNS = "BATON_MAX_STARTING_RUNS"
 
