@@ -7,6 +7,7 @@ them itself; the other services send them to its AuditLog (`RemoteAuditSink`).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 import grpc
 from google.protobuf import json_format
 
+from ._auth import Identity
 from ._auth_interceptor import current_identity
 from ._ids import new_id
 from ._interceptors import WrappedHandlers
@@ -147,18 +149,21 @@ class AuditInterceptor(grpc.aio.ServerInterceptor):
                 response = await fn(request, context)
                 return response
             finally:
-                self._record(rule, request, response, context)
+                # The record (the request as JSON: a whole workflow for StartRun) is
+                # made just after the response goes, not before it.
+                asyncio.get_running_loop().call_soon(
+                    self._record, rule, request, response, context.code(),
+                    current_identity())
 
         return handler
 
-    def _record(self, rule: Rule, request: Any, response: Any, context) -> None:
-        code = context.code()
+    def _record(self, rule: Rule, request: Any, response: Any, code: grpc.StatusCode | None,
+                who: Identity) -> None:
         failed = response is None or (code is not None and code != grpc.StatusCode.OK)
         if not failed and rule.only_if and not _field(response, rule.only_if):
             return
         source, _, path = rule.entity.partition(":")
         entity = _field(request if source == "req" else response, path)
-        who = current_identity()
         outcome = "OK" if not failed else getattr(code, "name", None) or "CANCELLED"
         self._sink.record(AuditEntry(
             actor=who.subject, action=rule.action, entity_type=rule.entity_type,

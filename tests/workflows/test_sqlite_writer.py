@@ -3,6 +3,7 @@ statements, chunked under SQLite's parameter limit, and count as executemany wou
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import pytest
@@ -89,3 +90,63 @@ def test_batches_of_any_size_prepare_only_a_few_statement_texts(writer):
     compiled = next(iter(w._compiled.values()))
     assert compiled.chunk == 16
     assert sorted(compiled._sql_for) == [2, 4, 8, 16]
+
+
+def test_a_small_plan_runs_inline_and_a_large_one_is_left_to_the_thread(writer):
+    w, path, counts = writer
+    # The connection is opened on the thread (opening it may wait for a lock).
+    assert w.try_run([(INSERT, [{"key": "a", "doc": None}], None)]) is False
+    w._connect()
+    assert w.try_run([(INSERT, [{"key": "a", "doc": {"x": 1}}], None)]) is True
+    big = [{"key": f"b{i}", "doc": None} for i in range(_sqlite_writer.INLINE_ROWS + 1)]
+    assert w.try_run([(INSERT, big, None)]) is False
+    assert counts == [1]
+    assert _rows(path) == [("a", '{"x": 1}')]
+
+
+def test_an_inline_try_never_waits_for_a_write_lock_held_elsewhere(writer):
+    w, path, counts = writer
+    w._connect()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another connection holds SQLite's write lock
+    try:
+        assert w.try_run([(INSERT, [{"key": "a", "doc": None}], None)]) is False
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert counts == [] and _rows(path) == []
+    # The connection is left as it was: the busy timeout is back, and the next try writes.
+    assert w._connect().execute("PRAGMA busy_timeout").fetchone() == (30_000,)
+    assert w.try_run([(INSERT, [{"key": "a", "doc": None}], None)]) is True
+    assert _rows(path) == [("a", None)]
+
+
+def test_an_inline_try_gives_way_while_the_thread_uses_the_connection(writer):
+    w, path, _ = writer
+    w._connect()
+    with w._lock:  # as while `run` holds it on the writer's thread
+        assert w.try_run([(INSERT, [{"key": "a", "doc": None}], None)]) is False
+    assert _rows(path) == []
+
+
+def test_a_failing_inline_plan_rolls_back_and_raises(writer):
+    w, path, _ = writer
+    w.run([(INSERT, [{"key": "a", "doc": None}], None)])
+    with pytest.raises(sa.exc.IntegrityError):
+        w.try_run([(INSERT, [{"key": "x", "doc": None}, {"key": "a", "doc": None}], None)])
+    assert _rows(path) == [("a", None)]
+    assert w.try_run([(INSERT, [{"key": "y", "doc": None}], None)]) is True
+
+
+def test_commits_leave_the_wal_to_checkpoint(writer):
+    w, path, _ = writer
+    w._connect()
+    for i in range(300):  # ~1,200 pages: past SQLite's automatic checkpoint at 1,000
+        assert w.try_run([(INSERT, [{"key": f"k{i}", "doc": {"pad": "x" * 3000}}], None)])
+    # No commit checkpointed: the rows are in the WAL, not yet in the database file.
+    assert os.path.getsize(path) < 300 * 3000 < os.path.getsize(path + "-wal")
+    with sqlite3.connect(path) as reader:
+        assert reader.execute("SELECT count(*) FROM things").fetchone() == (300,)
+    w.checkpoint()
+    assert os.path.getsize(path) > 300 * 3000
+    assert w.try_run([(INSERT, [{"key": "last", "doc": None}], None)])

@@ -36,6 +36,9 @@ class LeaseLost(Aborted):
 
 
 _Step = tuple[Any, Any, int | None]
+# SQLite: the WAL is checkpointed on the writer's thread after this many
+# transactions (a step's commit adds ~13 pages; SQLite's own default is at 1,000).
+_CHECKPOINT_EVERY = 64
 
 
 # Touches the runs being changed that this replica owns: as many rows as runs, or
@@ -80,6 +83,7 @@ class Writer:
         self._conns: dict[int, AsyncConnection] = {}
         self.commits = 0
         self.changes_written = 0
+        self._uncheckpointed = 0  # SQLite transactions since the last WAL checkpoint
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(i), name=f"wf-writer-{i}")
@@ -198,14 +202,16 @@ class Writer:
         await self._on_sqlite_thread(plan)
 
     async def _on_sqlite_thread(self, plan: list[_Step]) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._run_sqlite, plan)
-
-    def _run_sqlite(self, plan: list[_Step]) -> None:
-        if plan and plan[0][0] is _FENCE:  # as one statement per run: no expanding IN
-            fence = plan[0][1]
-            plan = [(_FENCE_ONE, [{"f_run_id": run_id, "f_owner": fence["f_owner"]}
-                                  for run_id in fence["f_run_ids"]], plan[0][2]), *plan[1:]]
-        self._sqlite.run(plan)
+        """Runs `plan` inline when it is small and nothing is in the way, else on the
+        writer's thread (see _sqlite_writer)."""
+        plan = _sqlite_plan(plan)
+        if not self._sqlite.try_run(plan):
+            await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.run,
+                                                             plan)
+        self._uncheckpointed += 1
+        if self._uncheckpointed >= _CHECKPOINT_EVERY:
+            self._uncheckpointed = 0
+            self._thread.submit(self._sqlite.checkpoint)
 
     def _check(self, result: Any, expected: int | None) -> None:
         self._check_count(result.rowcount, expected)
@@ -238,6 +244,15 @@ class Writer:
         if events:
             plan.append((_INSERT_EVENTS, events, None))
         return plan
+
+
+def _sqlite_plan(plan: list[_Step]) -> list[_Step]:
+    """`plan` with its fence as one statement per run: no expanding IN."""
+    if plan and plan[0][0] is _FENCE:
+        fence = plan[0][1]
+        plan = [(_FENCE_ONE, [{"f_run_id": run_id, "f_owner": fence["f_owner"]}
+                              for run_id in fence["f_run_ids"]], plan[0][2]), *plan[1:]]
+    return plan
 
 
 def _step_params(row: dict[str, Any]) -> dict[str, Any]:
