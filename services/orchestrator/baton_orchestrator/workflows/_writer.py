@@ -70,8 +70,9 @@ class Writer:
                  on_commit: Callable[[list[dict[str, Any]]], None] = lambda events: None,
                  max_batch: int = 512) -> None:
         self._engine = engine
-        # SQLite: a whole transaction in one hop to a private thread, on a sqlite3
-        # connection of its own, instead of one hop per statement through aiosqlite.
+        # SQLite: a whole transaction on a sqlite3 connection of its own, inline
+        # when small and unhindered, else in one hop to a private thread; not one
+        # hop per statement through aiosqlite.
         self._sqlite = (SqliteWriter(engine.url.database, self._check_count)
                         if engine.dialect.name == "sqlite" else None)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="wf-writer")
@@ -164,7 +165,7 @@ class Writer:
     async def _transaction(self, batch: Sequence[Changes], shard: int) -> None:
         plan = self._plan(batch)
         if self._sqlite is not None:
-            await self._on_sqlite_thread(plan)
+            await self._on_sqlite(plan)
             return
         # Each shard keeps its connection: no pool checkout (and ping) per commit.
         conn = self._conns.get(shard)
@@ -186,7 +187,7 @@ class Writer:
     @property
     def sqlite_lane(self) -> Callable[[list[_Step]], Awaitable[None]] | None:
         """On SQLite, a way for the process's other writers (the audit log) to run a
-        transaction on this writer's own connection and thread, between its commits.
+        transaction on this writer's own connection, between its commits.
 
         SQLite has one write lock per database. A second connection writing to it
         from this process makes the two wait on each other through SQLite's busy
@@ -199,9 +200,9 @@ class Writer:
     async def _run_in_lane(self, plan: list[_Step]) -> None:
         if not self._tasks:
             raise RuntimeError("the writer is not running")
-        await self._on_sqlite_thread(plan)
+        await self._on_sqlite(plan)
 
-    async def _on_sqlite_thread(self, plan: list[_Step]) -> None:
+    async def _on_sqlite(self, plan: list[_Step]) -> None:
         """Runs `plan` inline when it is small and nothing is in the way, else on the
         writer's thread (see _sqlite_writer)."""
         plan = _sqlite_plan(plan)
