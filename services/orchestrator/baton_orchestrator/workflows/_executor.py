@@ -154,12 +154,15 @@ class RunExecutor:
             if not starts and not self._tasks:
                 return await self._finish()
             await self._settle()
-            if starts and self.created.done():
-                self._commit_behind()
-            else:
+            behind = bool(starts) and self.created.done()
+            if not behind:
                 await self._commit()
             for step, params in starts:
                 self._tasks[step.step_id] = asyncio.create_task(self._calls.run(step, params))
+            if behind:
+                # After the tasks: the loop runs them first, so their worker calls go
+                # out before the commit, which may run inline (see _sqlite_writer).
+                self._commit_behind()
             message = await self._next_message()
             while message is not None:
                 if message[0] == "cancel":
