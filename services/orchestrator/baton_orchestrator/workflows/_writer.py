@@ -212,7 +212,8 @@ class Writer:
         self._uncheckpointed += 1
         if self._uncheckpointed >= _CHECKPOINT_EVERY:
             self._uncheckpointed = 0
-            self._thread.submit(self._sqlite.checkpoint)
+            with contextlib.suppress(RuntimeError):  # stopping: closing checkpoints anyway
+                self._thread.submit(self._sqlite.checkpoint)
 
     def _check(self, result: Any, expected: int | None) -> None:
         self._check_count(result.rowcount, expected)
