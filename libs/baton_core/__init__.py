@@ -29,7 +29,14 @@ from ._convert import (
     timestamp_to_datetime,
     utcnow,
 )
-from ._db import apply_sqlite_pragmas, is_sqlite, make_engine, migrate, run_alembic_env
+from ._db import (
+    SQLITE_BUSY_TIMEOUT_MS,
+    apply_sqlite_pragmas,
+    is_sqlite,
+    make_engine,
+    migrate,
+    run_alembic_env,
+)
 from ._env import SettingError, int_setting
 from ._errors import (
     Aborted,
@@ -66,6 +73,7 @@ from ._server import (
 from ._settings import Settings
 
 __all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
     "Aborted",
     "AlreadyExists",
     "App",

@@ -29,7 +29,10 @@ def is_sqlite(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=30000",
+# How long a SQLite connection waits for another's write lock before SQLITE_BUSY.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL",
+                  f"busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
                   "foreign_keys=ON")
 # A SQLite engine's pool: this many connections (each one thread under aiosqlite)
 # and none beyond; every connection's page cache holds this many KiB. SQLite's

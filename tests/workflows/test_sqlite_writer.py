@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 import sqlalchemy as sa
 
+from baton_core import SQLITE_BUSY_TIMEOUT_MS
 from baton_orchestrator.workflows import _sqlite_writer
 from baton_orchestrator.workflows._sqlite_writer import SqliteWriter
 
@@ -116,7 +117,7 @@ def test_an_inline_try_never_waits_for_a_write_lock_held_elsewhere(writer):
         other.close()
     assert counts == [] and _rows(path) == []
     # The connection is left as it was: the busy timeout is back, and the next try writes.
-    assert w._connect().execute("PRAGMA busy_timeout").fetchone() == (30_000,)
+    assert w._connect().execute("PRAGMA busy_timeout").fetchone() == (SQLITE_BUSY_TIMEOUT_MS,)
     assert w.try_run([(INSERT, [{"key": "a", "doc": None}], None)]) is True
     assert _rows(path) == [("a", None)]
 

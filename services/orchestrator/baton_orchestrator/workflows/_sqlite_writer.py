@@ -36,7 +36,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
 
-from baton_core import apply_sqlite_pragmas
+from baton_core import SQLITE_BUSY_TIMEOUT_MS, apply_sqlite_pragmas
 
 _DIALECT = sqlite.dialect(paramstyle="qmark")
 # Host parameters one statement may hold (SQLITE_MAX_VARIABLE_NUMBER).
@@ -44,7 +44,6 @@ _MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 _MAX_ROWS = 16  # rows in one multi-row INSERT
 # Plans of at most this many rows are tried inline (a step's commit has 4-6).
 INLINE_ROWS = 32
-_BUSY_TIMEOUT_MS = 30_000  # as baton_core.apply_sqlite_pragmas sets it
 _ROW = re.compile(r"^(INSERT INTO .+? VALUES )(\((?:\?, )*\?\))(.*)$", re.S)
 
 
@@ -91,7 +90,8 @@ class SqliteWriter:
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
-            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None,
+            conn = sqlite3.connect(self._path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
+                                   isolation_level=None,
                                    check_same_thread=False)
             apply_sqlite_pragmas(conn)
             # Checkpoints (a copy into the database file and an fsync) run on the
@@ -116,17 +116,11 @@ class SqliteWriter:
         large, the connection is in use or not open yet (opening it may wait), or
         SQLite's write lock is held elsewhere."""
         conn = self._conn
-        if conn is None or sum(len(p) if isinstance(p, list) else 1 for _, p, _ in plan) \
-                > INLINE_ROWS or not self._lock.acquire(blocking=False):
+        if conn is None or _rows(plan) > INLINE_ROWS or not self._lock.acquire(blocking=False):
             return False
         try:
-            conn.execute("PRAGMA busy_timeout=0")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:  # SQLITE_BUSY: another connection writes
+            if not _begin_now(conn):
                 return False
-            finally:
-                conn.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
             self._transaction(conn, plan, begun=True)
             return True
         finally:
@@ -175,3 +169,20 @@ class SqliteWriter:
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
+
+
+def _rows(plan: Sequence[tuple[Executable, Any, int | None]]) -> int:
+    return sum(len(params) if isinstance(params, list) else 1 for _, params, _ in plan)
+
+
+def _begin_now(conn: sqlite3.Connection) -> bool:
+    """BEGIN IMMEDIATE without waiting: False when another connection holds the
+    write lock. The connection's busy timeout is as before either way."""
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        return True
+    except sqlite3.OperationalError:  # SQLITE_BUSY
+        return False
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
