@@ -67,6 +67,7 @@ from ._server import (
     Service,
     bind_problem,
     configure_logging,
+    freeze_startup_heap,
     run,
     run_app,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "error_for_code",
     "field_path",
     "free_port",
+    "freeze_startup_heap",
     "from_rpc_error",
     "from_status",
     "hash_api_key",

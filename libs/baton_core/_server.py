@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -189,6 +190,21 @@ class GrpcServer:
         await server.stop(grace)
 
 
+def freeze_startup_heap() -> None:
+    """Takes what a process holds once it serves (modules, protobuf descriptors,
+    tables, compiled schemas: ~130,000 objects in the orchestrator) out of the
+    garbage collector's sight, after collecting what starting up left behind.
+
+    Every full collection walks every tracked object. With the startup heap in
+    them, the orchestrator's took 60-100 ms each, about one every second under
+    a burst of runs, each a stall of the event loop; frozen, they take 1-25 ms.
+    Objects made later are collected as before. For a serving process's main
+    only: a frozen object that becomes garbage is never collected.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0.5,
                   interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
     """Runs `app` until SIGTERM or SIGINT, then drains and stops it."""
@@ -200,6 +216,7 @@ async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0
     server = GrpcServer(listen, app.services(), interceptors, drain_seconds=drain)
     try:
         port = await server.start()
+        freeze_startup_heap()
         log.info("serving %s on %s (port %d)",
                  ", ".join(s.name for s in app.services()), listen, port)
         await stop.wait()

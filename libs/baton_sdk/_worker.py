@@ -19,6 +19,7 @@ from baton_core import (
     GrpcServer,
     Unavailable,
     constants,
+    freeze_startup_heap,
 )
 
 from ._method import MethodDefinition
@@ -148,6 +149,7 @@ class Worker:
             loop.add_signal_handler(sig, stopping.set)
         try:
             await self.start()
+            freeze_startup_heap()
             await stopping.wait()
         finally:
             for sig in signals:

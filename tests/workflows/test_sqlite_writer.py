@@ -3,6 +3,7 @@ statements, chunked under SQLite's parameter limit, and count as executemany wou
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sqlite3
 
@@ -53,6 +54,39 @@ def test_many_rows_span_several_statements_and_keep_their_order(writer, monkeypa
     assert _rows(path) == [(f"k{i}", f'{{"n": {i}, "tags": ["a", null]}}') for i in range(10)]
     compiled = next(iter(w._compiled.values()))
     assert compiled.chunk == 2
+
+
+def test_values_are_stored_as_sqlalchemy_stores_them(tmp_path):
+    """Only the columns with a bind processor (JSON, datetimes) are converted, in
+    their place; a statement with one parameter, or none, works too."""
+    path = str(tmp_path / "t.db")
+    table = sa.Table("stamped", sa.MetaData(),
+                     sa.Column("key", sa.String(20), primary_key=True),
+                     sa.Column("at", sa.DateTime(timezone=True), nullable=True),
+                     sa.Column("n", sa.Integer, nullable=True),
+                     sa.Column("doc", sa.JSON(none_as_null=True), nullable=True))
+    engine = sa.create_engine(f"sqlite:///{path}")
+    table.metadata.create_all(engine)
+    at = dt.datetime(2026, 11, 30, 21, 5, 7, 1234, tzinfo=dt.UTC)
+    rows = [{"key": "a", "at": at, "n": 1, "doc": {"x": [1, None]}},
+            {"key": "b", "at": None, "n": None, "doc": None}]
+    w = SqliteWriter(path, lambda count, expected: None)
+    try:
+        w.run([(table.insert(), rows, None)])
+        w.run([(table.delete().where(table.c.key == sa.bindparam("b_key")), {"b_key": "b"},
+                None)])
+        with engine.connect() as conn:
+            stored = [tuple(r) for r in conn.execute(sa.select(table))]
+            raw = conn.exec_driver_sql("SELECT at, doc FROM stamped").fetchall()
+        w.run([(table.delete(), {}, None)])
+        with engine.connect() as conn:
+            left = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar()
+    finally:
+        w.close()
+        engine.dispose()
+    assert stored == [("a", at.replace(tzinfo=None), 1, {"x": [1, None]})]
+    assert raw == [("2026-11-30 21:05:07.001234", '{"x": [1, null]}')]
+    assert left == 0
 
 
 def test_conflicting_rows_are_skipped_and_not_counted(writer):
