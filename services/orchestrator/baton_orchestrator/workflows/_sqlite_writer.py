@@ -64,12 +64,10 @@ class _Compiled:
         fits = min(_MAX_ROWS, _MAX_VARIABLES // max(1, len(self.names))) if self._multi else 1
         self.chunk = 1 << (max(fits, 1).bit_length() - 1)  # the power of two at most `fits`
         self._sql_for: dict[int, str] = {}
-        # A row's values in parameter order, then the few that need converting
-        # (JSON, datetimes) converted in place: a generator over every column of
-        # every row cost twice as much.
-        self._values = (operator.itemgetter(*self.names) if len(self.names) > 1
-                        else (lambda row, name=self.names[0]: (row[name],)) if self.names
-                        else (lambda row: ()))
+        # A row's values in parameter order, then only those that need converting
+        # (JSON, datetimes) converted in place: ~10% less Python per row than a
+        # generator over every column.
+        self._values = _getter(self.names)
         self._converters = tuple((i, p) for i, p in enumerate(self.processors) if p)
 
     def multi_sql(self, count: int) -> str:
@@ -182,6 +180,14 @@ class SqliteWriter:
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
+
+
+def _getter(names: Sequence[str]) -> Callable[[dict[str, Any]], Sequence[Any]]:
+    """A function giving a row's values for `names`, in order, as a sequence."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda row: (row[name],)
+    return operator.itemgetter(*names) if names else (lambda row: ())
 
 
 def _rows(plan: Sequence[tuple[Executable, Any, int | None]]) -> int:
