@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import shutil
@@ -10,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+
+from ._server import bind_problem
 
 
 def redact_url(url: str) -> str:
@@ -58,20 +61,12 @@ _handed_out: set[int] = set()
 _random = random.SystemRandom()  # not the random module's: a test may seed that one
 
 
+@functools.cache
 def _ephemeral_floor() -> int:
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return 32_768  # Linux's default
-
-
-def _bindable(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -82,7 +77,7 @@ def free_port(host: str = "127.0.0.1") -> int:
     if floor - _LOWEST_PORT >= 1_000:
         for _ in range(200):
             port = _random.randrange(_LOWEST_PORT, floor)
-            if port not in _handed_out and _bindable(host, port):
+            if port not in _handed_out and bind_problem(host, port) is None:
                 _handed_out.add(port)
                 return port
     with socket.socket() as sock:

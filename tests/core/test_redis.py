@@ -31,4 +31,4 @@ def test_free_ports_are_distinct_bindable_and_below_the_ephemeral_range():
         sock.bind(("127.0.0.1", ports[-1]))  # free when handed out
         sock.listen()
         # A port something listens on is never handed out.
-        assert not _redis._bindable("127.0.0.1", ports[-1])
+        assert baton_core.bind_problem("127.0.0.1", ports[-1]) == "Address already in use"
