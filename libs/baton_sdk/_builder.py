@@ -56,16 +56,43 @@ def parse_seconds(value: float | int | str | None, field: str = "timeout") -> fl
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _retry(value: RetryPolicy | Mapping[str, Any] | None) -> RetryPolicy | None:
+_RETRY_KEYS = ("strategy", "max_attempts", "initial_delay", "max_delay", "multiplier",
+               "retryable_codes")
+
+
+def _retry(value: RetryPolicy | Mapping[str, Any] | None,
+           where: str = "retry") -> RetryPolicy | None:
     if value is None or isinstance(value, RetryPolicy):
         return value
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: must be a mapping with keys from {', '.join(_RETRY_KEYS)}")
+    unknown = sorted(str(key) for key in set(value) - set(_RETRY_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown keys: {', '.join(unknown)} "
+                         f"(expected some of {', '.join(_RETRY_KEYS)})")
     fields = dict(value)
     for key in ("initial_delay", "max_delay"):
         if key in fields:
-            fields[key] = parse_seconds(fields[key], key)
+            fields[key] = parse_seconds(fields[key], f"{where}.{key}")
+    if "strategy" in fields and not isinstance(fields["strategy"], str):
+        raise ValueError(f"{where}.strategy: must be a string")
+    if "max_attempts" in fields and (not isinstance(fields["max_attempts"], int)
+                                     or isinstance(fields["max_attempts"], bool)):
+        raise ValueError(f"{where}.max_attempts: must be a whole number")
+    if "multiplier" in fields and (not isinstance(fields["multiplier"], int | float)
+                                   or isinstance(fields["multiplier"], bool)):
+        raise ValueError(f"{where}.multiplier: must be a number")
     if "retryable_codes" in fields:
-        fields["retryable_codes"] = tuple(fields["retryable_codes"])
-    return RetryPolicy(**fields)
+        codes = fields["retryable_codes"]
+        codes = [codes] if isinstance(codes, str) else codes
+        if not isinstance(codes, list | tuple) or not all(isinstance(c, str) for c in codes):
+            raise ValueError(f"{where}.retryable_codes: must be a list of gRPC status code "
+                             "names, e.g. [UNAVAILABLE]")
+        fields["retryable_codes"] = tuple(codes)
+    try:
+        return RetryPolicy(**fields)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
 
 
 class WorkflowBuilder:
@@ -128,36 +155,77 @@ class WorkflowBuilder:
         return message
 
 
+_WORKFLOW_KEYS = ("id", "workflow_id", "name", "description", "execution_mode",
+                  "error_handling", "timeout", "max_concurrency", "metadata", "steps")
+_STEP_KEYS = ("id", "step_id", "method", "params", "depends_on", "timeout", "retry")
+
+
 def workflow_from_dict(data: Mapping[str, Any]) -> pb.Workflow:
-    """The definition in a dict of the file form (see the module docstring)."""
-    known = {"id", "workflow_id", "name", "description", "execution_mode", "error_handling",
-             "timeout", "max_concurrency", "metadata", "steps"}
-    unknown = sorted(set(data) - known)
+    """The definition in a dict of the file form (see the module docstring).
+
+    A value of the wrong shape raises ValueError naming where it is
+    (`steps[1].params: must be a mapping`); what only the orchestrator can
+    judge (methods, schemas, the graph) is checked when the definition is sent.
+    """
+    if not isinstance(data, Mapping):
+        raise ValueError("a workflow must be a mapping of keys such as name and steps")
+    unknown = sorted(str(key) for key in set(data) - set(_WORKFLOW_KEYS))
     if unknown:
         raise ValueError(f"unknown workflow keys: {', '.join(unknown)}")
-    builder = WorkflowBuilder(str(data.get("name", "")), description=data.get("description", ""),
+    for key in ("id", "workflow_id", "name", "description", "execution_mode",
+                "error_handling"):
+        if data.get(key) is not None and not isinstance(data[key], str | int | float):
+            raise ValueError(f"{key}: must be a string")
+    builder = WorkflowBuilder(str(data.get("name") or ""),
+                              description=str(data.get("description") or ""),
                               workflow_id=str(data.get("id") or data.get("workflow_id") or ""))
-    for index, step in enumerate(data.get("steps") or ()):
-        extra = sorted(set(step) - {"id", "step_id", "method", "params", "depends_on",
-                                    "timeout", "retry"})
-        if extra:
-            raise ValueError(f"steps[{index}]: unknown keys: {', '.join(extra)}")
-        depends = step.get("depends_on") or ()
-        builder.add_step(step.get("method", ""), step.get("params"),
-                         step_id=step.get("id") or step.get("step_id"),
-                         depends_on=[depends] if isinstance(depends, str) else depends,
-                         timeout=step.get("timeout"), retry=step.get("retry"))
+    steps = data.get("steps")
+    if steps is not None and not isinstance(steps, list):
+        raise ValueError("steps: must be a list of steps, each with at least a method")
+    for index, step in enumerate(steps or ()):
+        _add_step(builder, step, f"steps[{index}]")
     if data.get("execution_mode"):
-        builder.with_execution_mode(data["execution_mode"])
+        builder.with_execution_mode(str(data["execution_mode"]))
     if data.get("error_handling"):
-        builder.with_error_handling(data["error_handling"])
+        builder.with_error_handling(str(data["error_handling"]))
     if data.get("timeout") is not None:
-        builder.with_timeout(data["timeout"])
-    if data.get("max_concurrency"):
-        builder.with_max_concurrency(int(data["max_concurrency"]))
-    if data.get("metadata"):
-        builder.with_metadata(**{str(k): str(v) for k, v in data["metadata"].items()})
+        builder.with_timeout(parse_seconds(data["timeout"], "timeout"))
+    concurrency = data.get("max_concurrency")
+    if concurrency is not None:
+        if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 0:
+            raise ValueError("max_concurrency: must be a whole number, 0 or more")
+        builder.with_max_concurrency(concurrency)
+    metadata = data.get("metadata")
+    if metadata:
+        if not isinstance(metadata, Mapping):
+            raise ValueError("metadata: must be a mapping of labels to values")
+        builder.with_metadata(**{str(k): str(v) for k, v in metadata.items()})
     return builder.build()
+
+
+def _add_step(builder: WorkflowBuilder, step: Any, where: str) -> None:
+    if not isinstance(step, Mapping):
+        raise ValueError(f"{where}: must be a mapping with at least a method")
+    extra = sorted(str(key) for key in set(step) - set(_STEP_KEYS))
+    if extra:
+        raise ValueError(f"{where}: unknown keys: {', '.join(extra)}")
+    method = step.get("method", "")
+    if not isinstance(method, str):
+        raise ValueError(f"{where}.method: must be a string")
+    step_id = step.get("id") or step.get("step_id")
+    if step_id is not None and not isinstance(step_id, str | int):
+        raise ValueError(f"{where}.id: must be a string")
+    params = step.get("params")
+    if params is not None and not isinstance(params, Mapping):
+        raise ValueError(f"{where}.params: must be a mapping")
+    depends = step.get("depends_on") or ()
+    depends = [depends] if isinstance(depends, str) else depends
+    if not isinstance(depends, list | tuple) or not all(isinstance(d, str) for d in depends):
+        raise ValueError(f"{where}.depends_on: must be a step id or a list of step ids")
+    builder.add_step(method, params, step_id=None if step_id is None else str(step_id),
+                     depends_on=depends,
+                     timeout=parse_seconds(step.get("timeout"), f"{where}.timeout"),
+                     retry=_retry(step.get("retry"), f"{where}.retry"))
 
 
 def workflow_to_dict(message: pb.Workflow) -> dict[str, Any]:
@@ -196,20 +264,44 @@ def workflow_to_dict(message: pb.Workflow) -> dict[str, Any]:
 
 
 def load_workflow(source: str | Path | Mapping[str, Any]) -> pb.Workflow:
-    """A definition from a YAML or JSON file (by path), or from a dict."""
+    """A definition from a YAML or JSON file (by path), or from a dict.
+
+    A file that cannot be read as one raises ValueError (OSError when it cannot
+    be opened) whose message starts with the path and says where the problem is.
+    """
     if isinstance(source, Mapping):
         return workflow_from_dict(source)
     path = Path(source)
-    text = path.read_text()
-    if path.suffix.lower() == ".json":
-        data = json.loads(text)
-    else:
-        import yaml
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        data = _parse(path, text)
+        if not isinstance(data, Mapping):
+            raise ValueError("expected a mapping (name, steps, ...) at the top level")
+        return workflow_from_dict(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
-        data = yaml.safe_load(text)
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    return workflow_from_dict(data)
+
+def _parse(path: Path, text: str) -> Any:
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc.msg} at line {exc.lineno}, "
+                             f"column {exc.colno}") from None
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"not valid YAML: {exc.problem or exc.context}{where}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {exc}") from None
 
 
 def workflow_json(message: pb.Workflow) -> str:
