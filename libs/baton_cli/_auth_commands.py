@@ -11,7 +11,16 @@ import grpc
 import typer
 import yaml
 
-from baton_core import AuthConfig, access, channel_options, hash_api_key, issue_token
+from baton_core import (
+    AuthConfig,
+    SettingError,
+    access,
+    channel_options,
+    hash_api_key,
+    issue_token,
+    load_api_keys,
+    yaml_setting_file,
+)
 from baton_core import constants as c
 
 apikey_app = typer.Typer(help="API keys (stored hashed).", no_args_is_help=True)
@@ -52,8 +61,13 @@ def apikey_create(
 ) -> None:
     """Create an API key, store its hash in FILE and print the key (shown only once)."""
     key = "bk_" + secrets.token_urlsafe(32)
-    data = (yaml.safe_load(file.read_text()) if file.exists() else None) or {}
-    data.setdefault("keys", []).append(
+    try:
+        load_api_keys(file) if file.exists() else None  # refuses a file it could not use
+        data = dict(yaml_setting_file(c.ENV_API_KEYS_FILE, file)) if file.exists() else {}
+    except SettingError as exc:
+        raise typer.BadParameter(f"{exc}; nothing was written", param_hint="--file") from None
+    data["keys"] = list(data.get("keys") or [])
+    data["keys"].append(
         {"subject": subject, "sha256": hash_api_key(key), "roles": _roles(role)})
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_text(yaml.safe_dump(data, sort_keys=False))

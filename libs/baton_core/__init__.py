@@ -15,6 +15,7 @@ from ._auth import (
     ensure_secret,
     hash_api_key,
     issue_token,
+    load_api_keys,
 )
 from ._channels import channel_options, insecure_channel
 from ._auth_interceptor import AuthInterceptor, auth_interceptor, current_identity
@@ -37,7 +38,7 @@ from ._db import (
     migrate,
     run_alembic_env,
 )
-from ._env import SettingError, int_setting
+from ._env import SettingError, int_setting, yaml_setting_file
 from ._errors import (
     Aborted,
     AlreadyExists,
@@ -129,6 +130,7 @@ __all__ = [
     "int_setting",
     "is_sqlite",
     "issue_token",
+    "load_api_keys",
     "make_engine",
     "migrate",
     "new_etag",
@@ -146,4 +148,5 @@ __all__ = [
     "struct_to_dict",
     "timestamp_to_datetime",
     "utcnow",
+    "yaml_setting_file",
 ]

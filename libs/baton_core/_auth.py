@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
-import yaml
 
 from . import _constants as c
 from ._access import ADMIN, SERVICE
-from ._env import SettingError
+from ._env import SettingError, yaml_setting_file
 from ._errors import Unauthenticated
 
 log = logging.getLogger("baton.auth")
@@ -71,11 +70,22 @@ def _read(path: str | Path) -> str:
 
 
 def load_api_keys(path: str | Path) -> dict[str, ApiKey]:
-    """Reads `keys: [{subject, sha256, roles}]` from a YAML file."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    """Reads `keys: [{subject, sha256, roles}]` from a YAML file; SettingError
+    naming the file and the entry when it cannot be used."""
+    data = yaml_setting_file(c.ENV_API_KEYS_FILE, path)
+    entries = data.get("keys") or []
+    where = f"{c.ENV_API_KEYS_FILE}={path}"
+    if not isinstance(entries, list):
+        raise SettingError(f"{where}: keys: must be a list of {{subject, sha256, roles}}")
     keys = {}
-    for entry in data.get("keys", []):
-        keys[entry["sha256"]] = ApiKey(entry["subject"], tuple(entry.get("roles", ())))
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping) or not all(
+                isinstance(entry.get(k), str) and entry.get(k) for k in ("subject", "sha256")):
+            raise SettingError(f"{where}: keys[{i}]: needs a subject and a sha256 (strings)")
+        roles = entry.get("roles") or ()
+        if isinstance(roles, str) or not all(isinstance(r, str) for r in roles):
+            raise SettingError(f"{where}: keys[{i}].roles: must be a list of role names")
+        keys[entry["sha256"]] = ApiKey(entry["subject"], tuple(roles))
     return keys
 
 

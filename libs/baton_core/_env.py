@@ -1,11 +1,15 @@
-"""Whole-number settings from the environment, checked where they are read.
+"""Settings from the environment, checked where they are read: whole numbers,
+and the YAML files some settings name.
 
-Standard library only: `_grpc_env` uses it before gRPC is imported.
+Importing it takes the standard library only: `_grpc_env` uses it before gRPC
+is imported (YAML is imported when a file is read).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
 
 class SettingError(ValueError):
@@ -27,3 +31,30 @@ def int_setting(env: Mapping[str, str], name: str, default: int, low: int,
         bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise SettingError(f"{name} must be a whole number {bounds}, not {raw!r}")
     return value
+
+
+def yaml_setting_file(name: str, path: str | Path) -> Mapping[str, Any]:
+    """The mapping at the top of the YAML file that setting `name` names (an empty
+    file is an empty mapping); SettingError, naming the setting, the file and the
+    line, when it cannot be read or is not a mapping."""
+    import yaml
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SettingError(f"{name}={path}: cannot be read: {reason}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SettingError(f"{name}={path}: not valid YAML: "
+                           f"{exc.problem or exc.context}{where}") from None
+    except yaml.YAMLError as exc:
+        raise SettingError(f"{name}={path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise SettingError(f"{name}={path}: expected a mapping at the top level")
+    return data

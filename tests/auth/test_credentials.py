@@ -13,7 +13,14 @@ import yaml
 
 from baton.orchestrator.v1 import audit_pb2, audit_pb2_grpc, policies_pb2, policies_pb2_grpc
 from baton.registry.v1 import registry_pb2, registry_pb2_grpc
-from baton_core import AuthConfig, Authenticator, auth_interceptor, from_rpc_error
+from baton_core import (
+    AuthConfig,
+    Authenticator,
+    SettingError,
+    auth_interceptor,
+    from_rpc_error,
+    load_api_keys,
+)
 
 
 async def test_api_keys_authenticate_in_either_header(secured_channels, auth_keys):
@@ -97,3 +104,50 @@ def test_auth_on_without_any_key_refuses_to_start(tmp_path):
     assert done.returncode == 2
     assert "no key is configured" in done.stderr and "BATON_AUTH=off" in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 3
+
+
+BAD_KEY_FILES = [
+    ("keys: [\n", "not valid YAML: expected the node content, but found '<stream end>' "
+     "at line 2, column 1"),
+    ("- a\n", "expected a mapping at the top level"),
+    ("keys: 5\n", "keys: must be a list of {subject, sha256, roles}"),
+    ("keys:\n  - subject: ci\n", "keys[0]: needs a subject and a sha256 (strings)"),
+    ("keys:\n  - {subject: ci, sha256: ab, roles: operator}\n",
+     "keys[0].roles: must be a list of role names"),
+]
+
+
+@pytest.mark.parametrize(("content", "problem"), BAD_KEY_FILES)
+def test_an_api_keys_file_that_cannot_be_used_names_the_setting_the_file_and_the_place(
+        tmp_path, content, problem):
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(content)
+    with pytest.raises(SettingError) as caught:
+        load_api_keys(keys)
+    assert str(caught.value) == f"BATON_API_KEYS_FILE={keys}: {problem}"
+
+
+def test_a_service_given_an_unusable_keys_file_says_so_and_does_not_start(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
+    env.update({"BATON_AUTH": "on", "BATON_DATA_DIR": str(tmp_path),
+                "BATON_LISTEN": "127.0.0.1:0",
+                "BATON_API_KEYS_FILE": str(tmp_path / "missing.yaml")})
+    done = subprocess.run([sys.executable, "-m", "baton_cli", "serve", "registry"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert (f"BATON_API_KEYS_FILE={tmp_path / 'missing.yaml'}: cannot be read: "
+            "No such file or directory") in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) <= 3
+
+
+def test_apikey_create_refuses_a_keys_file_it_cannot_read_and_leaves_it_alone(tmp_path):
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("keys: [\n")
+    done = subprocess.run([sys.executable, "-m", "baton_cli", "apikey", "create", "--subject",
+                           "ci", "--role", "operator", "--file", str(keys)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and not done.stdout
+    said = " ".join(done.stderr.replace("│", " ").split())
+    assert "not valid YAML" in said and "nothing was written" in said, said
+    assert "Traceback" not in said
+    assert keys.read_text() == "keys: [\n"

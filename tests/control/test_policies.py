@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import grpc
@@ -131,3 +134,30 @@ async def test_timeout_directive_never_exceeds_the_policy_maximum(control, probe
         await dispatch(control.a, probe.sleep, admin, {"seconds": 3}, timeout=seconds(10))
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    ("policies: [\n", "not valid YAML: expected the node content, but found '<stream end>' "
+     "at line 2, column 1"),
+    ("policies: {name: x}\n", "policies: must be a list"),
+    ("policies:\n  - {name: fine, pattern: 'demo.*'}\n  - 5\n",
+     "policies[1]: must be a mapping (name, pattern, ...)"),
+    ("policies:\n  - {name: Bad Name, pattern: 'demo.*'}\n",
+     "policies[0]: invalid policy: policy.name: must be 1-63 lowercase letters"),
+    ("policies:\n  - {name: x, pattern: 'demo.*', colour: red}\n",
+     "policies[0]: not a policy: Message type \"baton.orchestrator.v1.Policy\" has no field "
+     "named \"colour\""),
+])
+def test_an_orchestrator_given_a_policies_file_it_cannot_apply_says_why_and_does_not_start(
+        tmp_path, content, problem):
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(content)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BATON_", "REDIS_URL"))}
+    env.update({"BATON_AUTH": "off", "BATON_DATA_DIR": str(tmp_path),
+                "BATON_LISTEN": "127.0.0.1:0", "BATON_POLICIES_FILE": str(policies),
+                "BATON_LOG_LEVEL": "WARNING"})
+    done = subprocess.run([sys.executable, "-m", "baton_cli", "serve", "orchestrator"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert f"baton serve orchestrator: BATON_POLICIES_FILE={policies}: {problem}" in done.stderr
+    assert "Traceback" not in done.stderr

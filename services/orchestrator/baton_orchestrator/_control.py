@@ -17,13 +17,20 @@ from pathlib import Path
 
 import grpc
 import redis.asyncio as aioredis
-import yaml
 from google.protobuf import json_format
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from baton.orchestrator.v1 import hooks_pb2
-from baton_core import AuditEntry, AuditSink, ServiceCredentials, insecure_channel
+from baton_core import (
+    AuditEntry,
+    AuditSink,
+    BatonError,
+    ServiceCredentials,
+    SettingError,
+    insecure_channel,
+    yaml_setting_file,
+)
 
 from . import _constants as k
 from ._breakers import Breakers
@@ -129,15 +136,26 @@ class ControlPlane:
 
     async def _load_file(self, path: Path) -> None:
         """Stores the policies of the YAML file (`policies: [...]`), as given there."""
-        data = yaml.safe_load(path.read_text()) or {}
-        for entry in data.get("policies", []):
-            message = parse_spec(entry)
-            # Hooks may be registered after the file is written: warn, run the rest.
-            missing = set(message.hooks) - self.known_hooks()
-            if missing:
-                log.warning("policy %s in %s names hooks not registered (yet): %s",
-                            message.name, path, ", ".join(sorted(missing)))
-            validate(message, self.known_hooks() | missing)
+        data = yaml_setting_file(k.ENV_POLICIES_FILE, path)
+        entries = data.get("policies") or []
+        if not isinstance(entries, list):
+            raise SettingError(f"{k.ENV_POLICIES_FILE}={path}: policies: must be a list")
+        for i, entry in enumerate(entries):
+            try:
+                if not isinstance(entry, dict):
+                    raise SettingError("must be a mapping (name, pattern, ...)")
+                message = parse_spec(entry)
+                # Hooks may be registered after the file is written: warn, run the rest.
+                missing = set(message.hooks) - self.known_hooks()
+                if missing:
+                    log.warning("policy %s in %s names hooks not registered (yet): %s",
+                                message.name, path, ", ".join(sorted(missing)))
+                validate(message, self.known_hooks() | missing)
+            except (BatonError, SettingError) as exc:
+                # The service does not start on a file it cannot apply whole.
+                problem = exc.message if isinstance(exc, BatonError) else str(exc)
+                raise SettingError(f"{k.ENV_POLICIES_FILE}={path}: policies[{i}]: "
+                                   f"{problem}") from None
             if await self.store.put_file_policy(message):
                 log.info("policy %s loaded from %s", message.name, path)
                 self._audit.record(AuditEntry(
