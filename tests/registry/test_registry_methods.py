@@ -88,7 +88,8 @@ async def test_register_lists_every_bad_field_at_once(stub):
 
 async def test_get_unknown_method_is_not_found(stub):
     err = await rpc_error(stub.GetMethod(pb.GetMethodRequest(name="nope.nothing")))
-    assert err.code == grpc.StatusCode.NOT_FOUND
+    assert (err.code, err.reason) == (grpc.StatusCode.NOT_FOUND, "METHOD_NOT_FOUND")
+    assert err.metadata == {"method": "nope.nothing"}
 
 
 async def test_list_filters_by_domain_and_by_tag(stub):

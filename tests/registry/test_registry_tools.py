@@ -49,9 +49,10 @@ async def test_registering_a_tool_again_replaces_it_and_keeps_create_time(stub):
 
 async def test_tool_for_an_unknown_method_is_not_found_and_not_stored(stub):
     err = await rpc_error(stub.RegisterTool(pb.RegisterToolRequest(tool=tool())))
-    assert err.code == grpc.StatusCode.NOT_FOUND
+    assert (err.code, err.reason) == (grpc.StatusCode.NOT_FOUND, "METHOD_NOT_FOUND")
     missing = await rpc_error(stub.GetTool(pb.GetToolRequest(name="create_casefile")))
-    assert missing.code == grpc.StatusCode.NOT_FOUND
+    assert (missing.code, missing.reason) == (grpc.StatusCode.NOT_FOUND, "TOOL_NOT_FOUND")
+    assert missing.metadata == {"tool": "create_casefile"}
 
 
 async def test_mapping_onto_a_missing_method_parameter_is_invalid_and_not_stored(stub):

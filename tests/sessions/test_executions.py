@@ -8,6 +8,7 @@ import grpc
 import pytest
 
 from baton.sessions.v1 import sessions_pb2 as pb
+from baton_core import from_rpc_error
 from baton_sessions import _keys
 
 from .conftest import sql_rows, user
@@ -80,10 +81,14 @@ async def test_invalid_or_unknown_targets_are_rejected(sessions):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await _track(sessions, "no-such-session", "x")
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    assert from_rpc_error(caught.value).reason == "SESSION_NOT_FOUND"
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await sessions.stub.ListSessionExecutions(
             pb.ListSessionExecutionsRequest(session_id="no-such-session"))
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    error = from_rpc_error(caught.value)
+    assert (error.reason, error.metadata) == ("SESSION_NOT_FOUND",
+                                              {"session_id": "no-such-session"})
 
 
 async def test_history_pages_newest_first_past_what_redis_keeps(start_sessions):

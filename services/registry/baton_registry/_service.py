@@ -103,14 +103,16 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         check.require(check.check_tool(tool), "invalid tool")
         method = await self._methods.get(tool.method)
         if method is None:
-            raise NotFound(f"method {tool.method!r} not found", metadata={"method": tool.method})
+            raise NotFound(f"method {tool.method!r} not found", reason="METHOD_NOT_FOUND",
+                           metadata={"method": tool.method})
         check.require(check.check_tool_mapping(tool, method), "invalid tool")
         return pb.RegisterToolResponse(tool=convert.tool_to_proto(await self._tools.put(tool)))
 
     async def GetTool(self, request, context):
         tool = await self._tools.get(request.name)
         if tool is None:
-            raise NotFound(f"tool {request.name!r} not found", metadata={"tool": request.name})
+            raise NotFound(f"tool {request.name!r} not found", reason="TOOL_NOT_FOUND",
+                           metadata={"tool": request.name})
         return pb.GetToolResponse(tool=convert.tool_to_proto(tool))
 
     async def ListTools(self, request, context):
@@ -138,7 +140,8 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
     async def _get(self, name: str) -> Method:
         method = await self._methods.get(name)
         if method is None:
-            raise NotFound(f"method {name!r} not found", metadata={"method": name})
+            raise NotFound(f"method {name!r} not found", reason="METHOD_NOT_FOUND",
+                           metadata={"method": name})
         return method
 
     def _lease(self, worker_id: str, address: str, ttl: float) -> WorkerLease:

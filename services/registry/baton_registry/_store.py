@@ -59,7 +59,8 @@ class MethodStore:
         async with self._db.write() as conn:
             current = await rows.get_method(conn, name)
             if current is None:
-                raise NotFound(f"method {name!r} not found", metadata={"method": name})
+                raise NotFound(f"method {name!r} not found", reason="METHOD_NOT_FOUND",
+                               metadata={"method": name})
             await rows.put_method(conn, apply(current), now)
             return await outbox.record_upsert(conn, name, now)
 
@@ -71,5 +72,6 @@ class MethodStore:
         """
         async with self._db.write() as conn:
             if not await rows.delete_method(conn, name):
-                raise NotFound(f"method {name!r} not found", metadata={"method": name})
+                raise NotFound(f"method {name!r} not found", reason="METHOD_NOT_FOUND",
+                               metadata={"method": name})
             await outbox.record_delete(conn, name, utcnow())

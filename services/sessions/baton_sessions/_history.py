@@ -36,7 +36,8 @@ _EVENTS = (sa.select(_E).where(_E.c.session_id == sa.bindparam("b_id"),
 
 
 def _not_found(session_id: str) -> NotFound:
-    return NotFound(f"session {session_id!r} not found", metadata={"session_id": session_id})
+    return NotFound(f"session {session_id!r} not found", reason="SESSION_NOT_FOUND",
+                    metadata={"session_id": session_id})
 
 
 def _track(conn: Connection, execution: ExecutionRecord

@@ -72,7 +72,8 @@ def _one(conn: Connection, statement: Any, **params: Any) -> SessionRecord | Non
 def _get(conn: Connection, session_id: str) -> SessionRecord:
     record = _one(conn, _BY_ID, b_id=session_id)
     if record is None:
-        raise NotFound(f"session {session_id!r} not found", metadata={"session_id": session_id})
+        raise NotFound(f"session {session_id!r} not found", reason="SESSION_NOT_FOUND",
+                       metadata={"session_id": session_id})
     return record
 
 
