@@ -39,7 +39,7 @@ def token(
                                    + ", ".join(access.ROLES) + "."),
     subject: str = typer.Option("", "--subject", "-s", help="Who the token names "
                                 "(default: your user name)."),
-    ttl: float = typer.Option(3600.0, "--ttl", help="Seconds until the token expires."),
+    ttl: float = typer.Option(3600.0, "--ttl", min=1.0, help="Seconds until the token expires."),
     data_dir: Path = typer.Option(Path("./.baton"), "--data-dir",
                                   help="The data directory of `baton up` (its JWT secret)."),
 ) -> None:

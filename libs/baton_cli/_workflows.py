@@ -212,10 +212,20 @@ def runs_list(
     orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
 ) -> None:
     """List runs, newest first."""
+    unknown = [s for s in status if s.upper() not in _RUN_STATUSES]
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(map(repr, unknown))}: not a run status; "
+                                 f"choose from {', '.join(_RUN_STATUSES)}",
+                                 param_hint="--status")
     request = pb.ListRunsRequest(workflow_id=workflow, page_size=limit, statuses=[
         pb.Run.Status.Value(f"STATUS_{s.upper()}") for s in status])
     if since:
-        request.start_time.FromDatetime(dt.datetime.fromisoformat(since).astimezone(dt.UTC))
+        try:
+            start = dt.datetime.fromisoformat(since)
+        except ValueError:
+            raise typer.BadParameter(f"{since!r} is not an ISO 8601 time, e.g. 2026-11-30 or "
+                                     "2026-11-30T08:00:00Z", param_hint="--since") from None
+        request.start_time.FromDatetime(start.astimezone(dt.UTC))
     reply = _stub(orchestrator).ListRuns(request)
     table = Table(Column("run", no_wrap=True), "workflow", "status", "steps", "created")
     for item in reply.runs:
