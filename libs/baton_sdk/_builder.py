@@ -19,7 +19,9 @@ method, params, depends_on, timeout and retry.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -218,6 +220,7 @@ def _add_step(builder: WorkflowBuilder, step: Any, where: str) -> None:
     params = step.get("params")
     if params is not None and not isinstance(params, Mapping):
         raise ValueError(f"{where}.params: must be a mapping")
+    params = _json_value(params, f"{where}.params") if params else None
     depends = step.get("depends_on") or ()
     depends = [depends] if isinstance(depends, str) else depends
     if not isinstance(depends, list | tuple) or not all(isinstance(d, str) for d in depends):
@@ -226,6 +229,25 @@ def _add_step(builder: WorkflowBuilder, step: Any, where: str) -> None:
                      depends_on=depends,
                      timeout=parse_seconds(step.get("timeout"), f"{where}.timeout"),
                      retry=_retry(step.get("retry"), f"{where}.retry"))
+
+
+def _json_value(value: Any, where: str) -> Any:
+    """`value` as JSON has it: YAML's dates and times become ISO 8601 text and
+    its non-text keys text (as Kubernetes reads YAML); what JSON cannot hold
+    (NaN, infinities, binary, sets) raises ValueError naming where it is."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise ValueError(f"{where}: {value} is not a JSON number")
+        return value
+    if isinstance(value, dt.date):  # datetime included
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): _json_value(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise ValueError(f"{where}: {type(value).__name__} values are not JSON")
 
 
 def workflow_to_dict(message: pb.Workflow) -> dict[str, Any]:

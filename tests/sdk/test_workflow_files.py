@@ -43,6 +43,10 @@ BAD_FILES = [
     ("mode.yaml", "name: x\nexecution_mode: sideways\nsteps:\n  - method: demo.echo\n",
      "execution mode must be one of sequential, parallel, dag"),
     ("key.yaml", "name: x\nstepz: []\n", "unknown workflow keys: stepz"),
+    ("nan.yaml", "name: x\nsteps:\n  - method: demo.echo\n    params: {n: .nan}\n",
+     "steps[0].params.n: nan is not a JSON number"),
+    ("set.yaml", "name: x\nsteps:\n  - method: demo.echo\n    params: {l: [1, {x: !!set {a}}]}\n",
+     "steps[0].params.l[1].x: set values are not JSON"),
 ]
 
 
@@ -108,3 +112,14 @@ steps:
         strategy="fixed", max_attempts=4, initial_delay=0.25, max_delay=1.0, multiplier=1.0,
         retryable_codes=("UNAVAILABLE", "DEADLINE_EXCEEDED"))
     assert workflow_from_dict(as_dict) == loaded
+
+
+def test_yaml_dates_and_keys_that_are_not_text_become_json_text(tmp_path):
+    # YAML reads `2026-11-30` as a date and `1:` as a number; JSON (and a Struct)
+    # has neither, so they are kept as the text they were written as.
+    path = _write(tmp_path, "dates.yaml", "name: x\nsteps:\n  - method: demo.echo\n"
+                  "    params: {when: 2026-11-30, at: 2026-11-30T10:00:00Z, 1: a,"
+                  " nested: [{day: 2026-12-01}]}\n")
+    (step,) = workflow_to_dict(load_workflow(path))["steps"]
+    assert step["params"] == {"when": "2026-11-30", "at": "2026-11-30T10:00:00+00:00",
+                              "1": "a", "nested": [{"day": "2026-12-01"}]}
