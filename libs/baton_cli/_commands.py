@@ -21,8 +21,18 @@ methods_app = typer.Typer(help="Registered methods.", no_args_is_help=True)
 sessions_app = typer.Typer(help="User sessions.", no_args_is_help=True)
 
 
-def _addr(env: str, port: int) -> str:
-    return os.environ.get(env) or f"127.0.0.1:{port}"
+def _addr(env: str, port: int, given: str | None = None) -> str:
+    return given or os.environ.get(env) or f"127.0.0.1:{port}"
+
+
+def _address_option(service: str, env: str, port: int) -> Any:
+    return typer.Option(None, f"--{service}",
+                        help=f"The {service}'s host:port (default: ${env} or 127.0.0.1:{port}).")
+
+
+_ORCHESTRATOR = _address_option("orchestrator", c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT)
+_REGISTRY = _address_option("registry", c.ENV_REGISTRY_ADDR, c.REGISTRY_PORT)
+_SESSIONS = _address_option("sessions", c.ENV_SESSIONS_ADDR, c.SESSIONS_PORT)
 
 
 def _token() -> str | None:
@@ -87,97 +97,100 @@ def dispatch(
     session: str = typer.Option("", "--session", help="Session to record the execution in."),
     timeout: float = typer.Option(0.0, help="Timeout in seconds (0: the policy default)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate only; execute nothing."),
+    orchestrator: str = _ORCHESTRATOR,
 ) -> None:
     """Dispatch one operation through the orchestrator and print its result."""
     values = parse_json(params, "--params")
 
     @runs
     async def body():
-        async with OrchestratorClient(_addr(c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT),
-                                      token=_token()) as client:
+        async with OrchestratorClient(_addr(c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT,
+                                            orchestrator), token=_token()) as client:
             return await client.dispatch(operation, values, session_id=session,
                                          timeout=timeout or None, dry_run=dry_run)
 
     body()
 
 
-def _registry() -> RegistryClient:
-    return RegistryClient(_addr(c.ENV_REGISTRY_ADDR, c.REGISTRY_PORT), token=_token())
+def _registry(address: str | None) -> RegistryClient:
+    return RegistryClient(_addr(c.ENV_REGISTRY_ADDR, c.REGISTRY_PORT, address), token=_token())
 
 
 @methods_app.command("list")
 def methods_list(domain: str = typer.Option("", help="Only this domain."),
-                 tag: str = typer.Option("", help="Only this tag.")) -> None:
+                 tag: str = typer.Option("", help="Only this tag."),
+                 registry: str = _REGISTRY) -> None:
     """List registered methods."""
 
     @runs
     async def body():
-        async with _registry() as client:
+        async with _registry(registry) as client:
             return await client.list_methods(domain=domain, tag=tag)
 
     body()
 
 
 @methods_app.command("get")
-def methods_get(name: str) -> None:
+def methods_get(name: str, registry: str = _REGISTRY) -> None:
     """Show one method with its schemas and endpoints."""
 
     @runs
     async def body():
-        async with _registry() as client:
+        async with _registry(registry) as client:
             return await client.get_method(name)
 
     body()
 
 
 @methods_app.command("search")
-def methods_search(query: str) -> None:
+def methods_search(query: str, registry: str = _REGISTRY) -> None:
     """Search methods by name, description and tags."""
 
     @runs
     async def body():
-        async with _registry() as client:
+        async with _registry(registry) as client:
             return await client.search_methods(query)
 
     body()
 
 
-def _sessions() -> SessionsClient:
-    return SessionsClient(_addr(c.ENV_SESSIONS_ADDR, c.SESSIONS_PORT), token=_token())
+def _sessions(address: str | None) -> SessionsClient:
+    return SessionsClient(_addr(c.ENV_SESSIONS_ADDR, c.SESSIONS_PORT, address), token=_token())
 
 
 @sessions_app.command("create")
 def sessions_create(user: str = typer.Option(..., "--user", help="Owner of the session."),
-                    casefile: str = typer.Option("", "--casefile", help="Casefile to link.")):
+                    casefile: str = typer.Option("", "--casefile", help="Casefile to link."),
+                    sessions: str = _SESSIONS):
     """Find or create the active session of a user (and casefile)."""
 
     @runs
     async def body():
-        async with _sessions() as client:
+        async with _sessions(sessions) as client:
             return await client.find_or_create(user, casefile)
 
     body()
 
 
 @sessions_app.command("get")
-def sessions_get(session_id: str) -> None:
+def sessions_get(session_id: str, sessions: str = _SESSIONS) -> None:
     """Show one session."""
 
     @runs
     async def body():
-        async with _sessions() as client:
+        async with _sessions(sessions) as client:
             return await client.get_session(session_id)
 
     body()
 
 
 @sessions_app.command("history")
-def sessions_history(session_id: str) -> None:
+def sessions_history(session_id: str, sessions: str = _SESSIONS) -> None:
     """List the executions of a session, newest first."""
 
     @runs
     async def body():
-        async with _sessions() as client:
+        async with _sessions(sessions) as client:
             return await client.list_session_executions(session_id)
 
     body()

@@ -1,0 +1,58 @@
+"""`baton dispatch`, `baton methods ...` and `baton sessions ...` against the platform,
+each told where its service is by an option (no BATON_*_ADDR in the environment)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+from .test_dispatch import wait_for_method
+
+
+async def _baton(*args: str) -> tuple[int, object, str]:
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_ADDR")}
+    done = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "baton_cli", *args], env=env,
+        capture_output=True, text=True, timeout=60)
+    out = json.loads(done.stdout) if done.returncode == 0 else None
+    return done.returncode, out, done.stderr
+
+
+async def test_the_cli_reaches_each_service_at_the_address_it_is_given(platform, registry):
+    await wait_for_method(registry, "casefile.create")
+    addrs = platform.addrs
+    code, session, err = await _baton("sessions", "create", "--user", "cli-user",
+                                      "--sessions", addrs["sessions"])
+    assert code == 0, err
+    assert session["user_id"] == "cli-user" and session["status"] == "STATUS_ACTIVE"
+    session_id = session["session_id"]
+    code, reply, err = await _baton("dispatch", "casefile.create", "--params",
+                                    '{"title": "From the CLI"}', "--session", session_id,
+                                    "--orchestrator", addrs["orchestrator"])
+    assert code == 0, err
+    assert reply["result"]["casefile_id"] and reply["metadata"]["attempts"] == 1
+    code, history, err = await _baton("sessions", "history", session_id,
+                                      "--sessions", addrs["sessions"])
+    assert code == 0, err
+    assert [e["operation"] for e in history["executions"]] == ["casefile.create"]
+    code, method, err = await _baton("methods", "get", "casefile.create",
+                                     "--registry", addrs["registry"])
+    assert code == 0, err
+    assert method["name"] == "casefile.create" and method["input_schema"]["required"] == ["title"]
+    code, found, err = await _baton("methods", "search", "casefile notes",
+                                    "--registry", addrs["registry"])
+    assert code == 0, err
+    assert "casefile.add_note" in [r["method"]["name"] for r in found]
+
+
+async def test_a_service_that_is_not_there_is_one_line_and_exit_1(platform):
+    code, _, err = await _baton("sessions", "get", "nope", "--sessions",
+                                platform.addrs["orchestrator"].rsplit(":", 1)[0] + ":1")
+    assert code == 1
+    assert err.startswith("error: UNAVAILABLE:") and "Traceback" not in err
+    code, _, err = await _baton("sessions", "get", "nope",
+                                "--sessions", platform.addrs["sessions"])
+    assert code == 1 and err.startswith("error: NOT_FOUND: session 'nope' not found"), err
