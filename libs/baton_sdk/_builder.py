@@ -109,15 +109,21 @@ class WorkflowBuilder:
                  step_id: str | None = None, depends_on: Iterable[str] = (),
                  timeout: float | str | None = None,
                  retry: RetryPolicy | Mapping[str, Any] | None = None) -> WorkflowBuilder:
-        """Adds a call of `method`; `step_id` defaults to `step<N>` (N from 1)."""
+        """Adds a call of `method`; `step_id` defaults to `step<N>` (N from 1).
+
+        `params` are taken as JSON has them (dates become ISO 8601 text); a value
+        JSON cannot hold, a bad timeout or retry raises ValueError and adds nothing.
+        """
+        where = f"steps[{len(self._message.steps)}]"
+        struct = dict_to_struct(_json_value(dict(params or {}), f"{where}.params"))
+        seconds = parse_seconds(timeout, f"{where}.timeout")
+        policy = _retry(retry, f"{where}.retry")
         step = self._message.steps.add(
             step_id=step_id or f"step{len(self._message.steps) + 1}", method=method,
             depends_on=list(depends_on))
-        step.params.CopyFrom(dict_to_struct(dict(params or {})))
-        seconds = parse_seconds(timeout)
+        step.params.CopyFrom(struct)
         if seconds:
             step.timeout.CopyFrom(seconds_to_duration(seconds))
-        policy = _retry(retry)
         if policy is not None:
             step.retry_policy.CopyFrom(policy.to_proto())
         return self
@@ -220,15 +226,12 @@ def _add_step(builder: WorkflowBuilder, step: Any, where: str) -> None:
     params = step.get("params")
     if params is not None and not isinstance(params, Mapping):
         raise ValueError(f"{where}.params: must be a mapping")
-    params = _json_value(params, f"{where}.params") if params else None
     depends = step.get("depends_on") or ()
     depends = [depends] if isinstance(depends, str) else depends
     if not isinstance(depends, list | tuple) or not all(isinstance(d, str) for d in depends):
         raise ValueError(f"{where}.depends_on: must be a step id or a list of step ids")
     builder.add_step(method, params, step_id=None if step_id is None else str(step_id),
-                     depends_on=depends,
-                     timeout=parse_seconds(step.get("timeout"), f"{where}.timeout"),
-                     retry=_retry(step.get("retry"), f"{where}.retry"))
+                     depends_on=depends, timeout=step.get("timeout"), retry=step.get("retry"))
 
 
 def _json_value(value: Any, where: str) -> Any:

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from typer.testing import CliRunner
 
 from baton_cli.main import app
-from baton_sdk import RetryPolicy, load_workflow, workflow_from_dict, workflow_to_dict
+from baton_sdk import (
+    RetryPolicy,
+    WorkflowBuilder,
+    load_workflow,
+    workflow_from_dict,
+    workflow_to_dict,
+)
 
 BAD_FILES = [
     ("broken.yaml", "steps: [\n", "not valid YAML: expected the node content, but found "
@@ -123,3 +131,19 @@ def test_yaml_dates_and_keys_that_are_not_text_become_json_text(tmp_path):
     (step,) = workflow_to_dict(load_workflow(path))["steps"]
     assert step["params"] == {"when": "2026-11-30", "at": "2026-11-30T10:00:00+00:00",
                               "1": "a", "nested": [{"day": "2026-12-01"}]}
+
+
+def test_the_builder_takes_params_as_json_has_them_and_a_bad_step_adds_nothing():
+    builder = WorkflowBuilder("built").add_step(
+        "demo.echo", {"when": dt.date(2026, 11, 30), "n": 1}, step_id="a")
+    for params, kwargs, problem in [
+            ({"n": float("inf")}, {}, "steps[1].params.n: inf is not a JSON number"),
+            ({"blob": b"x"}, {}, "steps[1].params.blob: bytes values are not JSON"),
+            ({}, {"timeout": "soon"}, "steps[1].timeout: 'soon' is not a duration"),
+            ({}, {"retry": {"tries": 3}}, "steps[1].retry: unknown keys: tries")]:
+        with pytest.raises(ValueError) as caught:
+            builder.add_step("demo.echo", params, **kwargs)
+        assert str(caught.value).startswith(problem), str(caught.value)
+    built = builder.build()
+    assert [s.step_id for s in built.steps] == ["a"]
+    assert workflow_to_dict(built)["steps"][0]["params"] == {"when": "2026-11-30", "n": 1}
