@@ -85,4 +85,8 @@ app.add_typer(workflows_app, name="workflows")
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SettingError as exc:  # a setting the command read (up, token, ...): one line
+        typer.echo(f"baton: {exc}", err=True)
+        raise SystemExit(2) from None

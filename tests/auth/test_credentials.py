@@ -151,3 +151,14 @@ def test_apikey_create_refuses_a_keys_file_it_cannot_read_and_leaves_it_alone(tm
     assert "not valid YAML" in said and "nothing was written" in said, said
     assert "Traceback" not in said
     assert keys.read_text() == "keys: [\n"
+
+
+def test_a_command_that_reads_an_unusable_keys_file_says_so_in_one_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BATON_")}
+    env["BATON_API_KEYS_FILE"] = str(tmp_path / "missing.yaml")
+    done = subprocess.run([sys.executable, "-m", "baton_cli", "token", "--role", "admin",
+                           "--data-dir", str(tmp_path)], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and not done.stdout
+    assert done.stderr == (f"baton: BATON_API_KEYS_FILE={tmp_path / 'missing.yaml'}: "
+                           "cannot be read: No such file or directory\n")
