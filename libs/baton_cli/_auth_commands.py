@@ -15,10 +15,10 @@ from baton_core import (
     AuthConfig,
     SettingError,
     access,
+    api_keys_from,
     channel_options,
     hash_api_key,
     issue_token,
-    load_api_keys,
     yaml_setting_file,
 )
 from baton_core import constants as c
@@ -62,8 +62,8 @@ def apikey_create(
     """Create an API key, store its hash in FILE and print the key (shown only once)."""
     key = "bk_" + secrets.token_urlsafe(32)
     try:
-        load_api_keys(file) if file.exists() else None  # refuses a file it could not use
         data = dict(yaml_setting_file(c.ENV_API_KEYS_FILE, file)) if file.exists() else {}
+        api_keys_from(data, file)  # refuses a file it could not use
     except SettingError as exc:
         raise typer.BadParameter(f"{exc}; nothing was written", param_hint="--file") from None
     data["keys"] = list(data.get("keys") or [])

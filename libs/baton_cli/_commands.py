@@ -21,7 +21,9 @@ methods_app = typer.Typer(help="Registered methods.", no_args_is_help=True)
 sessions_app = typer.Typer(help="User sessions.", no_args_is_help=True)
 
 
-def _addr(env: str, port: int, given: str | None = None) -> str:
+def service_address(env: str, port: int, given: str | None = None) -> str:
+    """`given` (an option's value), else the environment variable `env`, else the
+    default port on this machine."""
     return given or os.environ.get(env) or f"127.0.0.1:{port}"
 
 
@@ -30,7 +32,7 @@ def _address_option(service: str, env: str, port: int) -> Any:
                         help=f"The {service}'s host:port (default: ${env} or 127.0.0.1:{port}).")
 
 
-_ORCHESTRATOR = _address_option("orchestrator", c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT)
+ORCHESTRATOR_OPTION = _address_option("orchestrator", c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT)
 _REGISTRY = _address_option("registry", c.ENV_REGISTRY_ADDR, c.REGISTRY_PORT)
 _SESSIONS = _address_option("sessions", c.ENV_SESSIONS_ADDR, c.SESSIONS_PORT)
 
@@ -97,15 +99,15 @@ def dispatch(
     session: str = typer.Option("", "--session", help="Session to record the execution in."),
     timeout: float = typer.Option(0.0, help="Timeout in seconds (0: the policy default)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate only; execute nothing."),
-    orchestrator: str = _ORCHESTRATOR,
+    orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """Dispatch one operation through the orchestrator and print its result."""
     values = parse_json(params, "--params")
 
     @runs
     async def body():
-        async with OrchestratorClient(_addr(c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT,
-                                            orchestrator), token=_token()) as client:
+        target = service_address(c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT, orchestrator)
+        async with OrchestratorClient(target, token=_token()) as client:
             return await client.dispatch(operation, values, session_id=session,
                                          timeout=timeout or None, dry_run=dry_run)
 
@@ -113,7 +115,8 @@ def dispatch(
 
 
 def _registry(address: str | None) -> RegistryClient:
-    return RegistryClient(_addr(c.ENV_REGISTRY_ADDR, c.REGISTRY_PORT, address), token=_token())
+    return RegistryClient(service_address(c.ENV_REGISTRY_ADDR, c.REGISTRY_PORT, address),
+                          token=_token())
 
 
 @methods_app.command("list")
@@ -155,7 +158,8 @@ def methods_search(query: str, registry: str = _REGISTRY) -> None:
 
 
 def _sessions(address: str | None) -> SessionsClient:
-    return SessionsClient(_addr(c.ENV_SESSIONS_ADDR, c.SESSIONS_PORT, address), token=_token())
+    return SessionsClient(service_address(c.ENV_SESSIONS_ADDR, c.SESSIONS_PORT, address),
+                          token=_token())
 
 
 @sessions_app.command("create")

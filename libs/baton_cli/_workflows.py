@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -26,22 +25,20 @@ from baton_core import dict_to_struct, from_rpc_error
 from baton_sdk import load_workflow
 
 from ._auth_commands import authorized_channel
-from ._commands import fail, parse_json, show
+from ._commands import ORCHESTRATOR_OPTION, fail, parse_json, service_address, show
 
 runs_app = typer.Typer(help="Workflow runs.", no_args_is_help=True)
 workflows_app = typer.Typer(help="Workflow definitions.", no_args_is_help=True)
 
 # How long `baton run` and `runs watch` keep trying to reach a lost orchestrator.
 RECONNECT_SECONDS = 60.0
-_ADDR_HELP = "Orchestrator host:port (default: $BATON_ORCHESTRATOR_ADDR or 127.0.0.1:50052)."
 _STYLES = {"PENDING": "dim", "RUNNING": "cyan", "SUCCEEDED": "green", "FAILED": "red",
            "CANCELLED": "yellow", "SKIPPED": "dim", "PARTIAL": "yellow"}
 _RUN_STATUSES = [n.removeprefix("STATUS_") for n in pb.Run.Status.keys()][1:]
 
 
 def _stub(address: str | None) -> workflows_pb2_grpc.WorkflowsStub:
-    target = address or os.environ.get(c.ENV_ORCHESTRATOR_ADDR) \
-        or f"127.0.0.1:{c.ORCHESTRATOR_PORT}"
+    target = service_address(c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT, address)
     return workflows_pb2_grpc.WorkflowsStub(authorized_channel(target))
 
 
@@ -185,7 +182,7 @@ def run(
     input: str = typer.Option("{}", "--input", "-i", help="Run input as a JSON object."),
     session: str = typer.Option("", "--session", help="Session to run the steps in."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Print the run id and return."),
-    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+    orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """Run a workflow file and show its steps live; exit 0 only when it succeeds."""
     try:
@@ -209,7 +206,7 @@ def runs_list(
     status: list[str] = typer.Option([], "--status", help=f"One of {', '.join(_RUN_STATUSES)}."),
     since: str = typer.Option("", "--since", help="Created at or after (ISO 8601)."),
     limit: int = typer.Option(20, "--limit", help="At most this many."),
-    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+    orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """List runs, newest first."""
     unknown = [s for s in status if s.upper() not in _RUN_STATUSES]
@@ -239,8 +236,7 @@ def runs_list(
 
 @runs_app.command("get")
 @_errors
-def runs_get(run_id: str, orchestrator: str = typer.Option(None, "--orchestrator",
-                                                           help=_ADDR_HELP)) -> None:
+def runs_get(run_id: str, orchestrator: str = ORCHESTRATOR_OPTION) -> None:
     """Show a run with its steps (JSON)."""
     stub = _stub(orchestrator)
     show(stub.GetRun(pb.GetRunRequest(run_id=run_id)).run)
@@ -249,8 +245,7 @@ def runs_get(run_id: str, orchestrator: str = typer.Option(None, "--orchestrator
 
 @runs_app.command("cancel")
 @_errors
-def runs_cancel(run_id: str, orchestrator: str = typer.Option(None, "--orchestrator",
-                                                              help=_ADDR_HELP)) -> None:
+def runs_cancel(run_id: str, orchestrator: str = ORCHESTRATOR_OPTION) -> None:
     """Cancel a run: in-flight steps are cancelled, pending ones skipped."""
     reply = _stub(orchestrator).CancelRun(pb.CancelRunRequest(run_id=run_id), timeout=30)
     typer.echo(f"{run_id} {_status(reply.run.status)}")
@@ -261,7 +256,7 @@ def runs_cancel(run_id: str, orchestrator: str = typer.Option(None, "--orchestra
 def runs_retry(
     run_id: str,
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Follow the run live."),
-    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+    orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """Resume a FAILED, PARTIAL or CANCELLED run; completed steps are kept."""
     stub = _stub(orchestrator)
@@ -274,16 +269,14 @@ def runs_retry(
 
 @runs_app.command("watch")
 @_errors
-def runs_watch(run_id: str, orchestrator: str = typer.Option(None, "--orchestrator",
-                                                             help=_ADDR_HELP)) -> None:
+def runs_watch(run_id: str, orchestrator: str = ORCHESTRATOR_OPTION) -> None:
     """Show a run's steps live until it ends; exit 0 only when it succeeded."""
     _exit_for(follow(_stub(orchestrator), run_id))
 
 
 @runs_app.command("logs")
 @_errors
-def runs_logs(run_id: str, orchestrator: str = typer.Option(None, "--orchestrator",
-                                                            help=_ADDR_HELP)) -> None:
+def runs_logs(run_id: str, orchestrator: str = ORCHESTRATOR_OPTION) -> None:
     """Print a run's log."""
     stub, token = _stub(orchestrator), ""
     while True:
@@ -301,7 +294,7 @@ def runs_logs(run_id: str, orchestrator: str = typer.Option(None, "--orchestrato
 def workflows_apply(
     file: Path = typer.Argument(..., exists=True, dir_okay=False,
                                 help="Workflow definition (YAML or JSON)."),
-    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+    orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """Create the workflow, or store it as a new version of the one with its id or name."""
     try:
@@ -336,7 +329,7 @@ def workflows_apply(
 def workflows_list(
     name: str = typer.Option("", "--name", help="Only workflows with this name."),
     deleted: bool = typer.Option(False, "--deleted", help="List deleted workflows."),
-    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+    orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """List workflows (latest versions)."""
     stub, token = _stub(orchestrator), ""
@@ -362,7 +355,7 @@ def workflows_list(
 def workflows_get(
     workflow_id: str,
     version: int = typer.Option(0, "--version", help="A version; 0 means the latest."),
-    orchestrator: str = typer.Option(None, "--orchestrator", help=_ADDR_HELP),
+    orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """Show a workflow definition (JSON)."""
     show(_stub(orchestrator).GetWorkflow(pb.GetWorkflowRequest(

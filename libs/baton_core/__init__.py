@@ -12,6 +12,7 @@ from ._auth import (
     Authenticator,
     Identity,
     ServiceCredentials,
+    api_keys_from,
     ensure_secret,
     hash_api_key,
     issue_token,
@@ -38,7 +39,7 @@ from ._db import (
     migrate,
     run_alembic_env,
 )
-from ._env import SettingError, int_setting, yaml_setting_file
+from ._env import SettingError, int_setting, parse_yaml, yaml_setting_file
 from ._errors import (
     Aborted,
     AlreadyExists,
@@ -107,6 +108,7 @@ __all__ = [
     "Unauthenticated",
     "Unavailable",
     "access",
+    "api_keys_from",
     "apply_sqlite_pragmas",
     "auth_interceptor",
     "batch_length",
@@ -135,6 +137,7 @@ __all__ = [
     "migrate",
     "new_etag",
     "new_id",
+    "parse_yaml",
     "redact_url",
     "redis_problem",
     "redis_server_binary",

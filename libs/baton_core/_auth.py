@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jwt
 
@@ -72,7 +73,11 @@ def _read(path: str | Path) -> str:
 def load_api_keys(path: str | Path) -> dict[str, ApiKey]:
     """Reads `keys: [{subject, sha256, roles}]` from a YAML file; SettingError
     naming the file and the entry when it cannot be used."""
-    data = yaml_setting_file(c.ENV_API_KEYS_FILE, path)
+    return api_keys_from(yaml_setting_file(c.ENV_API_KEYS_FILE, path), path)
+
+
+def api_keys_from(data: Mapping[str, Any], path: str | Path) -> dict[str, ApiKey]:
+    """The keys of a keys file's content `data` (read from `path`, named in errors)."""
     entries = data.get("keys") or []
     where = f"{c.ENV_API_KEYS_FILE}={path}"
     if not isinstance(entries, list):

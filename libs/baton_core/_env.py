@@ -33,26 +33,32 @@ def int_setting(env: Mapping[str, str], name: str, default: int, low: int,
     return value
 
 
+def parse_yaml(text: str) -> Any:
+    """`text` read as YAML; ValueError `not valid YAML: <problem> at line L, column C`."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"not valid YAML: {exc.problem or exc.context}{where}") from None
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {exc}") from None
+
+
 def yaml_setting_file(name: str, path: str | Path) -> Mapping[str, Any]:
     """The mapping at the top of the YAML file that setting `name` names (an empty
     file is an empty mapping); SettingError, naming the setting, the file and the
     line, when it cannot be read or is not a mapping."""
-    import yaml
-
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise SettingError(f"{name}={path}: cannot be read: {reason}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SettingError(f"{name}={path}: not valid YAML: "
-                           f"{exc.problem or exc.context}{where}") from None
-    except yaml.YAMLError as exc:
-        raise SettingError(f"{name}={path}: not valid YAML: {exc}") from None
+        data = parse_yaml(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingError(f"{name}={path}: cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # not UTF-8, or not YAML
+        problem = "cannot be read: not UTF-8 text" if isinstance(exc, UnicodeDecodeError) \
+            else str(exc)
+        raise SettingError(f"{name}={path}: {problem}") from None
     if data is None:
         return {}
     if not isinstance(data, Mapping):

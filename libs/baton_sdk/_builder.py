@@ -30,7 +30,13 @@ from typing import Any, Literal
 from google.protobuf import json_format
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
-from baton_core import dict_to_struct, duration_to_seconds, seconds_to_duration, struct_to_dict
+from baton_core import (
+    dict_to_struct,
+    duration_to_seconds,
+    parse_yaml,
+    seconds_to_duration,
+    struct_to_dict,
+)
 
 from ._retry import RetryPolicy
 
@@ -76,14 +82,11 @@ def _retry(value: RetryPolicy | Mapping[str, Any] | None,
     for key in ("initial_delay", "max_delay"):
         if key in fields:
             fields[key] = parse_seconds(fields[key], f"{where}.{key}")
-    if "strategy" in fields and not isinstance(fields["strategy"], str):
-        raise ValueError(f"{where}.strategy: must be a string")
-    if "max_attempts" in fields and (not isinstance(fields["max_attempts"], int)
-                                     or isinstance(fields["max_attempts"], bool)):
-        raise ValueError(f"{where}.max_attempts: must be a whole number")
-    if "multiplier" in fields and (not isinstance(fields["multiplier"], int | float)
-                                   or isinstance(fields["multiplier"], bool)):
-        raise ValueError(f"{where}.multiplier: must be a number")
+    for key, kinds, what in (("strategy", str, "a string"), ("max_attempts", int,
+                             "a whole number"), ("multiplier", int | float, "a number")):
+        if key in fields and (not isinstance(fields[key], kinds)
+                              or isinstance(fields[key], bool)):
+            raise ValueError(f"{where}.{key}: must be {what}")
     if "retryable_codes" in fields:
         codes = fields["retryable_codes"]
         codes = [codes] if isinstance(codes, str) else codes
@@ -311,22 +314,13 @@ def load_workflow(source: str | Path | Mapping[str, Any]) -> pb.Workflow:
 
 
 def _parse(path: Path, text: str) -> Any:
-    if path.suffix.lower() == ".json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not valid JSON: {exc.msg} at line {exc.lineno}, "
-                             f"column {exc.colno}") from None
-    import yaml
-
+    if path.suffix.lower() != ".json":
+        return parse_yaml(text)
     try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ValueError(f"not valid YAML: {exc.problem or exc.context}{where}") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"not valid YAML: {exc}") from None
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc.msg} at line {exc.lineno}, "
+                         f"column {exc.colno}") from None
 
 
 def workflow_json(message: pb.Workflow) -> str:

@@ -42,6 +42,10 @@ async def test_the_cli_reaches_each_service_at_the_address_it_is_given(platform,
                                      "--registry", addrs["registry"])
     assert code == 0, err
     assert method["name"] == "casefile.create" and method["input_schema"]["required"] == ["title"]
+    code, listed, err = await _baton("methods", "list", "--domain", "casefile",
+                                     "--registry", addrs["registry"])
+    assert code == 0, err
+    assert "casefile.create" in [m["name"] for m in listed["methods"]]
     code, found, err = await _baton("methods", "search", "casefile notes",
                                     "--registry", addrs["registry"])
     assert code == 0, err
