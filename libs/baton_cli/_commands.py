@@ -42,11 +42,13 @@ def _token() -> str | None:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-ready; whole numbers as integers. A Struct holds every number as a
-    double, which Python's JSON printed as `5.0` where grpcurl and the gateway
-    print `5`."""
+    """JSON-ready, in the gateway's shape: every scalar and list printed, defaults
+    included (an empty listing is `{"methods": []}`, not `{}`); whole numbers as
+    integers. A Struct holds every number as a double, which Python's JSON
+    printed as `5.0` where grpcurl and the gateway print `5`."""
     if isinstance(value, Message):
-        value = json_format.MessageToDict(value, preserving_proto_field_name=True)
+        value = json_format.MessageToDict(value, preserving_proto_field_name=True,
+                                          always_print_fields_with_no_presence=True)
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
     if isinstance(value, dict):

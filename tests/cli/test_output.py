@@ -26,6 +26,15 @@ def test_whole_numbers_print_as_integers_as_grpcurl_and_the_gateway_print_them(c
     assert json.loads(capsys.readouterr().out)[1] == {"n": 4}
 
 
+def test_defaults_and_empty_lists_are_printed_as_the_gateway_prints_them(capsys):
+    # An empty listing printed `{}`; the gateway's JSON has every scalar and list.
+    show(orchestrator_pb2.DispatchResponse(metadata=orchestrator_pb2.DispatchMetadata(
+        execution_id="ex_1")))
+    metadata = json.loads(capsys.readouterr().out)["metadata"]
+    assert metadata["attempts"] == 0 and metadata["hooks_run"] == []
+    assert metadata["dry_run"] is False and metadata["execution_id"] == "ex_1"
+
+
 @pytest.mark.parametrize(("args", "problem"), [
     (["runs", "list", "--status", "bogus", "--status", "running"],
      "Invalid value for --status: 'bogus': not a run status; choose from PENDING, RUNNING, "

@@ -46,6 +46,10 @@ async def test_the_cli_reaches_each_service_at_the_address_it_is_given(platform,
                                      "--registry", addrs["registry"])
     assert code == 0, err
     assert "casefile.create" in [m["name"] for m in listed["methods"]]
+    code, listed, err = await _baton("methods", "list", "--domain", "no_such_domain",
+                                     "--registry", addrs["registry"])
+    assert code == 0, err
+    assert listed == {"methods": [], "next_page_token": ""}
     code, found, err = await _baton("methods", "search", "casefile notes",
                                     "--registry", addrs["registry"])
     assert code == 0, err
