@@ -60,3 +60,60 @@ async def test_a_replica_that_lost_a_run_writes_none_of_its_changes(db):
         owners = dict((await conn.execute(sa.select(t.runs.c.run_id, t.runs.c.owner))).all())
     assert [tuple(row) for row in written] == [("r1", 1), ("r2", 1)]
     assert owners == {"r1": "replica-b", "r2": "replica-a"}
+
+
+def _step_row(run_id: str, step_id: str, position: int) -> dict:
+    return {"run_id": run_id, "step_id": step_id, "position": position, "method": "demo.echo",
+            "status": "PENDING", "attempts": 0, "first_attempt": 1, "input": None,
+            "output": None, "error": None, "start_time": None, "end_time": None}
+
+
+async def test_what_the_writer_stores_reads_back_as_sqlalchemy_stores_it(db):
+    # The writer runs its statements on the driver's connection (sqlite3, asyncpg)
+    # with the column types' bind processors: JSON, timestamps and NULLs included.
+    started = dt.datetime(2026, 12, 1, 3, 20, 5, 123456, tzinfo=dt.UTC)
+    output = {"casefile_id": "cf_1", "nested": {"list": [1, 2.5, "three", None, True]},
+              "text": "naïve ☃"}
+    writer = Writer(db, "replica-a")
+    await writer.start()
+    try:
+        await writer.commit(Changes("r1", fence=False, new_run=_run_row("r1", "replica-a"),
+                                    new_steps=[_step_row("r1", "a", 0),
+                                               _step_row("r1", "b", 1)],
+                                    events=[_event("r1", 1)]))
+        step = {**_step_row("r1", "a", 0), "status": "SUCCEEDED", "attempts": 1,
+                "input": {"title": "x"}, "output": output, "start_time": started,
+                "end_time": started + dt.timedelta(seconds=1)}
+        failed = {**_step_row("r1", "b", 1), "status": "FAILED", "attempts": 2,
+                  "error": {"code": "UNAVAILABLE", "message": "gone"}}
+        await writer.commit(Changes("r1", steps={"a": step, "b": failed},
+                                    events=[_event("r1", 2), _event("r1", 3)]))
+    finally:
+        await writer.stop()
+    async with db.connect() as conn:
+        rows = {r.step_id: r for r in (await conn.execute(sa.select(t.run_steps))).all()}
+        seqs = (await conn.execute(sa.select(t.run_events.c.seq)
+                                   .order_by(t.run_events.c.event_id))).scalars().all()
+    assert rows["a"].output == output and rows["a"].input == {"title": "x"}
+    assert rows["a"].error is None and rows["a"].status == "SUCCEEDED"
+    assert rows["a"].start_time.astimezone(dt.UTC) == started
+    assert rows["a"].end_time.astimezone(dt.UTC) == started + dt.timedelta(seconds=1)
+    assert rows["b"].error == {"code": "UNAVAILABLE", "message": "gone"}
+    assert rows["b"].output is None and rows["b"].attempts == 2
+    assert seqs == [1, 2, 3]
+
+
+async def test_a_transaction_that_breaks_a_key_writes_nothing_and_the_writer_goes_on(db):
+    writer = Writer(db, "replica-a")
+    await writer.start()
+    try:
+        await writer.commit(Changes("r1", fence=False, new_run=_run_row("r1", "replica-a")))
+        with pytest.raises(sa.exc.IntegrityError):  # the same run inserted twice
+            await writer.commit(Changes("r1", fence=False, new_run=_run_row("r1", "replica-a"),
+                                        events=[_event("r1", 1)]))
+        await writer.commit(Changes("r1", events=[_event("r1", 2)]))
+    finally:
+        await writer.stop()
+    async with db.connect() as conn:
+        seqs = (await conn.execute(sa.select(t.run_events.c.seq))).scalars().all()
+    assert seqs == [2]

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
 
@@ -48,11 +49,16 @@ INLINE_ROWS = 32
 _ROW = re.compile(r"^(INSERT INTO .+? VALUES )(\((?:\?, )*\?\))(.*)$", re.S)
 
 
-class _Compiled:
+class Compiled:
+    """A statement compiled once for a dialect: its SQL, and each row's values in
+    parameter order, converted by the column types' bind processors. (The
+    PostgreSQL path uses it too, with no multi-row INSERTs.)"""
+
     __slots__ = ("_converters", "_multi", "_sql_for", "_values", "chunk", "sql")
 
-    def __init__(self, statement: Executable, keys: Sequence[str] | None) -> None:
-        compiled = statement.compile(dialect=_DIALECT, column_keys=keys)
+    def __init__(self, statement: Executable, keys: Sequence[str] | None,
+                 dialect: Dialect = _DIALECT) -> None:
+        compiled = statement.compile(dialect=dialect, column_keys=keys)
         self.sql = compiled.string
         names = tuple(compiled.positiontup or ())
         # A row's values in parameter order, then only those that need converting
@@ -61,8 +67,8 @@ class _Compiled:
         self._values = _getter(names)
         self._converters = tuple(
             (i, process) for i, name in enumerate(names)
-            if (process := compiled.binds[name].type.dialect_impl(_DIALECT)
-                .bind_processor(_DIALECT)))
+            if (process := compiled.binds[name].type.dialect_impl(dialect)
+                .bind_processor(dialect)))
         # A plain INSERT ... VALUES (?, ...) can take many rows in one statement.
         self._multi = _ROW.match(self.sql)
         fits = min(_MAX_ROWS, _MAX_VARIABLES // max(1, len(names))) if self._multi else 1
@@ -94,7 +100,7 @@ class SqliteWriter:
         self._path = path
         self._check = check
         self._conn: sqlite3.Connection | None = None
-        self._compiled: dict[tuple, _Compiled] = {}
+        self._compiled: dict[tuple, Compiled] = {}
         # One transaction at a time on the connection, from either thread.
         self._lock = threading.Lock()
 
@@ -158,7 +164,7 @@ class SqliteWriter:
         # The writer's statements are module constants, so this stays small.
         compiled = self._compiled.get((statement, keys))
         if compiled is None:
-            compiled = self._compiled[(statement, keys)] = _Compiled(statement, list(keys))
+            compiled = self._compiled[(statement, keys)] = Compiled(statement, list(keys))
         values = compiled.rows(rows)
         if len(values) == 1:
             return conn.execute(compiled.sql, values[0]).rowcount

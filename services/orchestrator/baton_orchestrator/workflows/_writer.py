@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from baton_core import Aborted
 
 from . import _tables as t
+from ._pg_writer import PgWriter
 from ._records import Changes
 from ._sqlite_writer import SqliteWriter
 
@@ -75,6 +76,9 @@ class Writer:
         # hop per statement through aiosqlite.
         self._sqlite = (SqliteWriter(engine.url.database, self._check_count)
                         if engine.dialect.name == "sqlite" else None)
+        # PostgreSQL on asyncpg: straight on the driver's connection (see _pg_writer).
+        self._pg = (PgWriter(engine.dialect, _FENCE, self._check_count)
+                    if engine.dialect.driver == "asyncpg" else None)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="wf-writer")
         self._replica = replica
         self._on_commit = on_commit
@@ -172,9 +176,12 @@ class Writer:
         if conn is None:
             conn = self._conns[shard] = await self._engine.connect()
         try:
-            async with conn.begin():
-                for statement, params, expected in plan:
-                    self._check(await conn.execute(statement, params), expected)
+            if self._pg is not None:
+                await self._pg.run(conn, plan)
+            else:
+                async with conn.begin():
+                    for statement, params, expected in plan:
+                        self._check(await conn.execute(statement, params), expected)
         except (LeaseLost, IntegrityError):
             raise
         except Exception:
