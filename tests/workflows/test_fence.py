@@ -117,3 +117,23 @@ async def test_a_transaction_that_breaks_a_key_writes_nothing_and_the_writer_goe
     async with db.connect() as conn:
         seqs = (await conn.execute(sa.select(t.run_events.c.seq))).scalars().all()
     assert seqs == [2]
+
+
+async def test_a_row_inserted_and_updated_in_one_commit_ends_as_updated(db):
+    # A commit's statements run in order: the update sees the row just inserted.
+    writer = Writer(db, "replica-a")
+    await writer.start()
+    try:
+        update = {"b_run_id": "r1", "status": "SUCCEEDED", "error": None, "retry_count": 0,
+                  "start_time": None, "end_time": dt.datetime.now(dt.UTC),
+                  "update_time": dt.datetime.now(dt.UTC), "deadline": None}
+        await writer.commit(Changes("r1", fence=False, new_run=_run_row("r1", "replica-a"),
+                                    run=update, events=[_event("r1", 1)]))
+        await writer.commit(Changes("r1", events=[_event("r1", 2)]))
+    finally:
+        await writer.stop()
+    async with db.connect() as conn:
+        status = (await conn.execute(sa.select(t.runs.c.status))).scalar_one()
+        seqs = (await conn.execute(sa.select(t.run_events.c.seq)
+                                   .order_by(t.run_events.c.event_id))).scalars().all()
+    assert status == "SUCCEEDED" and seqs == [1, 2]
