@@ -80,6 +80,28 @@ async def test_update_makes_a_new_version_and_runs_keep_theirs(stub):
     assert latest.workflow_version == 2 and latest.status == pb.Run.STATUS_SUCCEEDED
 
 
+async def test_a_version_that_is_not_there_or_negative_is_refused(stub):
+    created = await create(stub, casefile_setup("one_version"))
+    for call in (stub.GetWorkflow(pb.GetWorkflowRequest(workflow_id=created.workflow_id,
+                                                        version=9)),
+                 stub.StartRun(pb.StartRunRequest(workflow_id=created.workflow_id,
+                                                  workflow_version=9))):
+        with pytest.raises(grpc.aio.AioRpcError) as missing:
+            await call
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        assert f"workflow {created.workflow_id} version 9 does not exist" in missing.value.details()
+    for call, field in ((stub.GetWorkflow(pb.GetWorkflowRequest(
+            workflow_id=created.workflow_id, version=-1)), "version"),
+            (stub.StartRun(pb.StartRunRequest(workflow_id=created.workflow_id,
+                                              workflow_version=-1)), "workflow_version")):
+        with pytest.raises(grpc.aio.AioRpcError) as negative:
+            await call
+        assert negative.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert [f for f, _ in error_details(negative.value)[1]] == [field]
+    runs = await stub.ListRuns(pb.ListRunsRequest(workflow_id=created.workflow_id))
+    assert list(runs.runs) == []  # nothing was started
+
+
 async def test_stale_etag_is_refused(stub):
     created = await create(stub, casefile_setup("etag"))
     await stub.UpdateWorkflow(pb.UpdateWorkflowRequest(

@@ -65,6 +65,13 @@ def _required(value: str, field: str) -> str:
     return value
 
 
+def _version(value: int, field: str) -> int:
+    if value < 0:
+        raise InvalidArgument(f"{field} must not be negative",
+                              violations=[(field, "0 (the latest) or a version number")])
+    return value
+
+
 class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
     def __init__(self, engine: WorkflowEngine) -> None:
         self._engine = engine
@@ -83,7 +90,7 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
 
     async def GetWorkflow(self, request, context):
         record = await self._engine.definitions.get(
-            _required(request.workflow_id, "workflow_id"), request.version)
+            _required(request.workflow_id, "workflow_id"), _version(request.version, "version"))
         return pb.GetWorkflowResponse(workflow=workflow_to_proto(record))
 
     async def ListWorkflows(self, request, context):
@@ -133,8 +140,8 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
             await validate(defn, self._engine.cache, "definition")
             workflow_id, version = None, 0
         else:
-            record = await self._engine.definitions.get(request.workflow_id,
-                                                        request.workflow_version)
+            record = await self._engine.definitions.get(
+                request.workflow_id, _version(request.workflow_version, "workflow_version"))
             if record.status == DELETED:
                 raise FailedPrecondition(f"workflow {record.workflow_id} is deleted",
                                          reason="WORKFLOW_DELETED",
