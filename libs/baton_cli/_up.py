@@ -95,6 +95,9 @@ class Platform:
     def start(self) -> None:
         cfg = self.config
         self.check_ports()
+        # Before anything starts: an auth setting that cannot be used stops `baton up`
+        # here (SettingError, one line and exit 2), with no Redis to stop again.
+        worker_auth = prepare_auth(cfg.data_dir, self.say)
         logs = cfg.data_dir / "logs"
         redis_url = cfg.redis_url
         if not redis_url:
@@ -118,7 +121,6 @@ class Platform:
             c.ENV_SESSIONS_ADDR: cfg.addr(cfg.sessions_port),
             c.ENV_ORCHESTRATOR_ADDR: cfg.addr(cfg.orchestrator_port),
         }
-        worker_auth = prepare_auth(cfg.data_dir, self.say)
         # What is called starts before its callers, and stops after them (stop()
         # goes in reverse): the worker is registered before the orchestrator
         # resumes runs that call it, and the orchestrator gives its runs back

@@ -190,6 +190,18 @@ def test_up_refuses_ports_in_use_before_starting_anything(tmp_path):
     assert not (tmp_path / "data" / "redis").exists()  # nothing was started
 
 
+def test_up_with_an_unusable_auth_setting_says_so_before_starting_anything(tmp_path):
+    env = {**UP_ENV, "BATON_API_KEYS_FILE": str(tmp_path / "missing.yaml")}
+    done = baton_cli(env, "up", "--data-dir", str(tmp_path / "data"), "--no-gateway",
+                     "--no-worker", "--registry-port", str(free_port()), "--sessions-port",
+                     str(free_port()), "--orchestrator-port", str(free_port()))
+    assert done.returncode == 2
+    assert done.stderr == (f"baton: BATON_API_KEYS_FILE={tmp_path / 'missing.yaml'}: "
+                           "cannot be read: No such file or directory\n")
+    assert "redis-server started" not in done.stdout and "started" not in done.stdout
+    assert not (tmp_path / "data" / "redis").exists()  # nothing was started
+
+
 def test_up_stops_its_children_when_its_terminal_hangs_up(tmp_path):
     ports = {name: free_port() for name in ("registry", "orchestrator", "sessions")}
     proc = up_process(tmp_path / "data", ports, "--no-gateway", "--no-worker")
