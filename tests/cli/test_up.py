@@ -286,4 +286,5 @@ def test_up_warns_when_the_redis_it_is_given_does_not_answer(tmp_path):
         assert proc.wait(60) == 0
     finally:
         stop_up(proc)
-    assert not any("secret" in line for line in out.lines)
+    assert any("using Redis at" in line for line in out.lines)
+    assert not any(":secret@" in line for line in out.lines)  # the password is redacted
