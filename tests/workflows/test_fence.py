@@ -1,4 +1,5 @@
-"""The writer's fence: a replica writes a run's changes only while it owns the run."""
+"""The writer: the fence (a replica writes a run's changes only while it owns the run),
+and what it stores on each backend."""
 
 from __future__ import annotations
 

@@ -52,7 +52,7 @@ def test_many_rows_span_several_statements_and_keep_their_order(writer, monkeypa
     w.run([(INSERT, rows, None)])
     assert counts == [10]
     assert _rows(path) == [(f"k{i}", f'{{"n": {i}, "tags": ["a", null]}}') for i in range(10)]
-    compiled = next(iter(w._compiled.values()))
+    compiled = next(iter(w._statements._by_shape.values()))
     assert compiled.chunk == 2
 
 
@@ -122,7 +122,7 @@ def test_batches_of_any_size_prepare_only_a_few_statement_texts(writer):
         w.run([(INSERT, [{"key": f"s{total + i}", "doc": None} for i in range(size)], None)])
         total += size
     assert counts[-1] == size and len(_rows(path)) == total
-    compiled = next(iter(w._compiled.values()))
+    compiled = next(iter(w._statements._by_shape.values()))
     assert compiled.chunk == 16
     assert sorted(compiled._sql_for) == [2, 4, 8, 16]
 

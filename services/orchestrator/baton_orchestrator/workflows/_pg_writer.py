@@ -29,7 +29,7 @@ from sqlalchemy.sql import Executable
 from sqlalchemy.sql.dml import Insert
 
 from . import _tables as t
-from ._sqlite_writer import Compiled
+from ._compiled import Compiled, CompiledStatements
 
 _FENCE_ANY = (sa.update(t.runs)
               .where(t.runs.c.run_id == sa.any_(sa.bindparam("f_run_ids",
@@ -43,10 +43,10 @@ class PgWriter:
 
     def __init__(self, dialect: Dialect, fence: Executable,
                  check: Callable[[int, int | None], None]) -> None:
-        self._dialect = dialect
         self._fence = fence  # the writer's fence statement, run here as _FENCE_ANY
         self._check = check
-        self._compiled: dict[tuple, Compiled] = {}
+        self._statements = CompiledStatements(
+            lambda statement, keys: Compiled(self._for_pg(statement), keys, dialect))
 
     async def run(self, conn: AsyncConnection,
                   plan: Sequence[tuple[Executable, Any, int | None]]) -> None:
@@ -64,14 +64,7 @@ class PgWriter:
                        params: dict[str, Any] | list[dict[str, Any]]) -> int:
         """The rows a single-row statement touched; -1 for many rows (executemany
         does not tell, and no plan checks a count for those)."""
-        rows = params if isinstance(params, list) else [params]
-        keys = tuple(rows[0])
-        # The writer's statements are module constants, so this stays small.
-        compiled = self._compiled.get((statement, keys))
-        if compiled is None:
-            compiled = self._compiled[(statement, keys)] = Compiled(
-                self._for_pg(statement), list(keys), self._dialect)
-        values = compiled.rows(rows)
+        compiled, values = self._statements.values(statement, params)
         if len(values) == 1:
             status = await raw.execute(compiled.sql, *values[0])
             return int(status.rpartition(" ")[2] or 0)

@@ -26,7 +26,6 @@ WAL: the connection's automatic checkpoints are off, and its owner calls
 
 from __future__ import annotations
 
-import operator
 import re
 import sqlite3
 import threading
@@ -34,11 +33,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import Executable
 
 from baton_core import SQLITE_BUSY_TIMEOUT_MS, apply_sqlite_pragmas
+
+from ._compiled import Compiled, CompiledStatements
 
 _DIALECT = sqlite.dialect(paramstyle="qmark")
 # Host parameters one statement may hold (SQLITE_MAX_VARIABLE_NUMBER).
@@ -49,29 +49,16 @@ INLINE_ROWS = 32
 _ROW = re.compile(r"^(INSERT INTO .+? VALUES )(\((?:\?, )*\?\))(.*)$", re.S)
 
 
-class Compiled:
-    """A statement compiled once for a dialect: its SQL, and each row's values in
-    parameter order, converted by the column types' bind processors. (The
-    PostgreSQL path uses it too, with no multi-row INSERTs.)"""
+class _Compiled(Compiled):
+    """A statement for SQLite; a plain INSERT ... VALUES (?, ...) can also take
+    many rows in one statement (`chunk` at a time)."""
 
-    __slots__ = ("_converters", "_multi", "_sql_for", "_values", "chunk", "sql")
+    __slots__ = ("_multi", "_sql_for", "chunk")
 
-    def __init__(self, statement: Executable, keys: Sequence[str] | None,
-                 dialect: Dialect = _DIALECT) -> None:
-        compiled = statement.compile(dialect=dialect, column_keys=keys)
-        self.sql = compiled.string
-        names = tuple(compiled.positiontup or ())
-        # A row's values in parameter order, then only those that need converting
-        # (JSON, datetimes: the column types' bind processors) converted in place:
-        # ~10% less Python per row than a generator over every column.
-        self._values = _getter(names)
-        self._converters = tuple(
-            (i, process) for i, name in enumerate(names)
-            if (process := compiled.binds[name].type.dialect_impl(dialect)
-                .bind_processor(dialect)))
-        # A plain INSERT ... VALUES (?, ...) can take many rows in one statement.
+    def __init__(self, statement: Executable, keys: Sequence[str] | None) -> None:
+        super().__init__(statement, keys, _DIALECT)
         self._multi = _ROW.match(self.sql)
-        fits = min(_MAX_ROWS, _MAX_VARIABLES // max(1, len(names))) if self._multi else 1
+        fits = min(_MAX_ROWS, _MAX_VARIABLES // max(1, self.width)) if self._multi else 1
         self.chunk = 1 << (max(fits, 1).bit_length() - 1)  # the power of two at most `fits`
         self._sql_for: dict[int, str] = {}
 
@@ -83,15 +70,6 @@ class Compiled:
             sql = self._sql_for[count] = head + ", ".join([row] * count) + tail
         return sql
 
-    def rows(self, params: Sequence[dict[str, Any]]) -> list[list]:
-        values, converters, out = self._values, self._converters, []
-        for row in params:
-            row_values = list(values(row))
-            for i, convert in converters:
-                row_values[i] = convert(row_values[i])
-            out.append(row_values)
-        return out
-
 
 class SqliteWriter:
     """Runs a writer's plans on its own sqlite3 connection (one thread uses it)."""
@@ -100,7 +78,7 @@ class SqliteWriter:
         self._path = path
         self._check = check
         self._conn: sqlite3.Connection | None = None
-        self._compiled: dict[tuple, Compiled] = {}
+        self._statements = CompiledStatements(_Compiled)
         # One transaction at a time on the connection, from either thread.
         self._lock = threading.Lock()
 
@@ -159,13 +137,7 @@ class SqliteWriter:
 
     def _execute(self, conn: sqlite3.Connection, statement: Executable,
                  params: dict[str, Any] | list[dict[str, Any]]) -> int:
-        rows = params if isinstance(params, list) else [params]
-        keys = tuple(rows[0])
-        # The writer's statements are module constants, so this stays small.
-        compiled = self._compiled.get((statement, keys))
-        if compiled is None:
-            compiled = self._compiled[(statement, keys)] = Compiled(statement, list(keys))
-        values = compiled.rows(rows)
+        compiled, values = self._statements.values(statement, params)
         if len(values) == 1:
             return conn.execute(compiled.sql, values[0]).rowcount
         if compiled.chunk == 1:
@@ -185,14 +157,6 @@ class SqliteWriter:
             conn, self._conn = self._conn, None
             if conn is not None:
                 conn.close()
-
-
-def _getter(names: Sequence[str]) -> Callable[[dict[str, Any]], Sequence[Any]]:
-    """A function giving a row's values for `names`, in order, as a sequence."""
-    if len(names) == 1:
-        name = names[0]
-        return lambda row: (row[name],)
-    return operator.itemgetter(*names) if names else (lambda row: ())
 
 
 def _rows(plan: Sequence[tuple[Executable, Any, int | None]]) -> int:
