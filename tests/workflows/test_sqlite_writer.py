@@ -137,6 +137,10 @@ def test_a_small_plan_runs_inline_and_a_large_one_is_left_to_the_thread(writer):
     assert w.try_run([(INSERT, big, None)]) is False
     assert counts == [1]
     assert _rows(path) == [("a", '{"x": 1}')]
+    # A caller may allow more rows inline (the audit log's lane does).
+    assert w.try_run([(INSERT, big, None)], max_rows=len(big) - 1) is False
+    assert w.try_run([(INSERT, big, None)], max_rows=len(big)) is True
+    assert counts == [1, len(big)]
 
 
 def test_an_inline_try_never_waits_for_a_write_lock_held_elsewhere(writer):

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from baton_core import AuditEntry, InvalidArgument
 
 from ._control_tables import audit
+from .workflows._sqlite_writer import LANE_INLINE_ROWS
 
 log = logging.getLogger("baton.orchestrator.audit")
 
@@ -135,7 +136,12 @@ class AuditLog:
         rows = list({e.record_id: _row(e) for e in entries}.values())
         lane = self._lane
         if lane is not None and not dedupe:
-            await lane([(_INSERT["sqlite"], rows, None)])
+            # In parts the lane can write inline, each its own transaction, with the
+            # event loop free between them.
+            for start in range(0, len(rows), LANE_INLINE_ROWS):
+                if start:
+                    await asyncio.sleep(0)
+                await lane([(_INSERT["sqlite"], rows[start:start + LANE_INLINE_ROWS], None)])
             return len(rows)
         async with self._engine.begin() as conn:
             known = set() if not dedupe else set((await conn.execute(

@@ -27,7 +27,7 @@ from baton_core import Aborted
 from . import _tables as t
 from ._pg_writer import PgWriter
 from ._records import Changes
-from ._sqlite_writer import SqliteWriter
+from ._sqlite_writer import INLINE_ROWS, LANE_INLINE_ROWS, SqliteWriter
 
 log = logging.getLogger("baton.workflows.writer")
 
@@ -207,13 +207,18 @@ class Writer:
     async def _run_in_lane(self, plan: list[_Step]) -> None:
         if not self._tasks:
             raise RuntimeError("the writer is not running")
-        await self._on_sqlite(plan)
+        # Inline up to a larger size than the writer's own plans: the audit log
+        # writes every Dispatch's record, ~1,600 a second under load, and handing
+        # its batches to the thread cost the event loop more than the inserts
+        # (the thread's Python and SQLite's GIL releases contend with the loop):
+        # Dispatch's throughput was 8-15% lower than with the batches inline.
+        await self._on_sqlite(plan, LANE_INLINE_ROWS)
 
-    async def _on_sqlite(self, plan: list[_Step]) -> None:
+    async def _on_sqlite(self, plan: list[_Step], inline_rows: int = INLINE_ROWS) -> None:
         """Runs `plan` inline when it is small and nothing is in the way, else on the
         writer's thread (see _sqlite_writer)."""
         plan = _sqlite_plan(plan)
-        if not self._sqlite.try_run(plan):
+        if not self._sqlite.try_run(plan, inline_rows):
             await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.run,
                                                              plan)
         self._uncheckpointed += 1
