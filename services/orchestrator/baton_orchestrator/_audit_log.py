@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from baton_core import AuditEntry, InvalidArgument
 
 from ._control_tables import audit
-from .workflows._sqlite_writer import LANE_INLINE_ROWS
 
 log = logging.getLogger("baton.orchestrator.audit")
 
@@ -86,12 +86,13 @@ class AuditLog:
         self._buffer: list[AuditEntry] = []
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
-        self._lane: Callable[[list], Awaitable[None]] | None = None
+        self._lane: Callable[[Any, list[dict]], Awaitable[None]] | None = None
 
     def attach(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    def route_sqlite_writes(self, lane: Callable[[list], Awaitable[None]] | None) -> None:
+    def route_sqlite_writes(self, lane: Callable[[Any, list[dict]], Awaitable[None]] | None
+                            ) -> None:
         """Writes this replica's records through `lane` (the workflow writer's SQLite
         connection), so that the two never contend for SQLite's write lock; None
         goes back to the engine."""
@@ -136,12 +137,7 @@ class AuditLog:
         rows = list({e.record_id: _row(e) for e in entries}.values())
         lane = self._lane
         if lane is not None and not dedupe:
-            # In parts the lane can write inline, each its own transaction, with the
-            # event loop free between them.
-            for start in range(0, len(rows), LANE_INLINE_ROWS):
-                if start:
-                    await asyncio.sleep(0)
-                await lane([(_INSERT["sqlite"], rows[start:start + LANE_INLINE_ROWS], None)])
+            await lane(_INSERT["sqlite"], rows)
             return len(rows)
         async with self._engine.begin() as conn:
             known = set() if not dedupe else set((await conn.execute(
