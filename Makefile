@@ -56,8 +56,11 @@ lint: install breaking
 	$(BIN)/buf lint
 	$(BIN)/ruff check libs services examples tests bench
 
+# Options for `baton up`, e.g. make up ARGS="--data-dir /tmp/baton".
+ARGS ?=
+
 up: install
-	$(BIN)/baton up
+	$(BIN)/baton up $(ARGS)
 
 test: install
 	$(BIN)/buf lint
