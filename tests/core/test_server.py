@@ -163,3 +163,51 @@ def test_the_startup_heap_is_frozen_and_later_garbage_still_collected():
     frozen, collected = int(out[0]), int(out[1])
     assert frozen > 10_000  # modules, descriptors and the rest of baton_core's imports
     assert collected >= 10
+
+
+class Counting(provider_pb2_grpc.MethodProviderServicer):
+    def __init__(self) -> None:
+        self.open = self.most = 0
+
+    async def Invoke(self, request, context):
+        self.open += 1
+        self.most = max(self.most, self.open)
+        try:
+            await asyncio.sleep(0.02)
+        finally:
+            self.open -= 1
+        return provider_pb2.InvokeResponse()
+
+
+async def test_a_burst_over_the_stream_limit_waits_in_the_client(monkeypatch):
+    """More calls at once on one channel than BATON_MAX_STREAMS_PER_CONNECTION:
+    none is refused; the server never has more than the limit open at once."""
+    monkeypatch.setenv("BATON_MAX_STREAMS_PER_CONNECTION", "8")
+    provider = Counting()
+    server = GrpcServer("127.0.0.1:0", [Service(
+        c.PROVIDER_SERVICE, provider, provider_pb2_grpc.add_MethodProviderServicer_to_server)])
+    port = await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = provider_pb2_grpc.MethodProviderStub(channel)
+            replies = await asyncio.gather(
+                *(stub.Invoke(provider_pb2.InvokeRequest(method="m")) for _ in range(120)),
+                return_exceptions=True)
+    finally:
+        await server.stop(0)
+    assert [r for r in replies if isinstance(r, Exception)] == []
+    assert provider.most == 8
+
+
+def test_the_stream_limit_setting():
+    from baton_core._server import DEFAULT_MAX_STREAMS, server_options
+
+    def limit(env):
+        return dict(server_options(env)).get("grpc.max_concurrent_streams")
+
+    assert limit({}) == DEFAULT_MAX_STREAMS == 100
+    assert limit({"BATON_MAX_STREAMS_PER_CONNECTION": "250"}) == 250
+    assert dict(server_options({}))["grpc.http.overload_protection"] == 0
+    assert limit({"BATON_MAX_STREAMS_PER_CONNECTION": "0"}) is None  # gRPC's default: none
+    with pytest.raises(baton_core.SettingError, match="BATON_MAX_STREAMS_PER_CONNECTION"):
+        server_options({"BATON_MAX_STREAMS_PER_CONNECTION": "many"})

@@ -151,3 +151,40 @@ def test_engine_limits_come_from_the_environment_and_must_be_positive():
     for bad in ("0", "-3", "many", "1.5"):
         with pytest.raises(ValueError, match=f"BATON_MAX_STARTING_RUNS must be .*{bad!r}"):
             EngineConfig.from_env({"BATON_MAX_STARTING_RUNS": bad})
+
+
+def test_a_definitions_plan_is_worked_out_once_and_shared():
+    from baton_orchestrator.workflows._definition import WorkflowDef
+
+    steps = (StepDef("a", "m"), StepDef("c", "m", depends_on=("b",)),
+             StepDef("b", "m", depends_on=("a",)))
+    dag = WorkflowDef(name="w", steps=steps, execution_mode="dag", max_concurrency=2)
+    plan = dag.plan()
+    assert plan is dag.plan()
+    assert plan.order == ("a", "b", "c")
+    assert plan.needs == {"a": (), "b": ("a",), "c": ("b",)}
+    assert plan.after == {"a": (), "b": (), "c": ()} and plan.limit == 2
+    sequential = WorkflowDef(name="w", steps=steps[:1] + steps[2:1:-1])
+    assert sequential.plan().after == {"a": (), "b": ("a",)} and sequential.plan().limit == 1
+    assert WorkflowDef(name="w", steps=steps, execution_mode="parallel").plan().limit is None
+
+
+def test_the_same_inline_definition_is_converted_once():
+    from baton.orchestrator.v1 import workflows_pb2 as pb
+    from baton_orchestrator.workflows import _constants as k
+    from baton_orchestrator.workflows._service import WorkflowsServicer
+    from baton_sdk import WorkflowBuilder
+
+    servicer = WorkflowsServicer(engine=None)
+
+    def build(value: int) -> pb.Workflow:
+        return WorkflowBuilder("w").add_step("demo.echo", {"value": value}, step_id="s").build()
+
+    first = servicer._inline_definition(build(1))
+    assert servicer._inline_definition(build(1)) is first
+    other = servicer._inline_definition(build(2))
+    assert other is not first and other.steps[0].params == {"value": 2}
+    for value in range(3, 3 + k.INLINE_DEFINITIONS_KEPT):
+        servicer._inline_definition(build(value))
+    assert len(servicer._inline) == k.INLINE_DEFINITIONS_KEPT
+    assert servicer._inline_definition(build(1)) is not first  # the oldest made room

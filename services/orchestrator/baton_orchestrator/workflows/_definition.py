@@ -66,6 +66,15 @@ class WorkflowDef:
             object.__setattr__(self, "_by_id", index)
         return index[step_id]
 
+    def plan(self) -> Plan:
+        """The order and dependencies of the steps, worked out once per definition:
+        every run of a definition shares them (see Plan)."""
+        plan = self.__dict__.get("_plan")
+        if plan is None:  # built on first use; the definition never changes
+            plan = Plan(self)
+            object.__setattr__(self, "_plan", plan)
+        return plan
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description,
                 "execution_mode": self.execution_mode, "error_handling": self.error_handling,
@@ -80,6 +89,23 @@ class WorkflowDef:
                    timeout=data.get("timeout"), max_concurrency=data.get("max_concurrency", 0),
                    metadata=dict(data.get("metadata") or {}),
                    steps=tuple(StepDef.from_dict(s) for s in data.get("steps", ())))
+
+
+class Plan:
+    """What an executor needs from a definition to schedule its steps: the order
+    in which to consider them, the steps each one depends on, the step a
+    sequential run must have ended first, and the concurrency mode (`limit`
+    None: the engine's default)."""
+
+    __slots__ = ("after", "limit", "needs", "order")
+
+    def __init__(self, defn: WorkflowDef) -> None:
+        self.order = tuple(topological_order(defn.steps) or [s.step_id for s in defn.steps])
+        self.needs = {s.step_id: tuple(s.depends_on) for s in defn.steps}
+        sequential = defn.execution_mode == SEQUENTIAL
+        self.after = {sid: ((self.order[i - 1],) if sequential and i else ())
+                      for i, sid in enumerate(self.order)}
+        self.limit = 1 if sequential else (defn.max_concurrency or None)
 
 
 def topological_order(steps: tuple[StepDef, ...]) -> list[str] | None:

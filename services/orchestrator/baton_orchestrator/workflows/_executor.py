@@ -19,7 +19,7 @@ from typing import Any
 from baton_core import struct_to_dict, utcnow
 
 from ._attempts import ExecutorContext, StepAttempts
-from ._definition import SEQUENTIAL, STOP_ON_FAILURE, topological_order
+from ._definition import STOP_ON_FAILURE
 from ._records import Recorder, RunState, StepState
 from ._references import BadReference, has_reference, resolve
 from ._states import (
@@ -38,6 +38,39 @@ from ._writer import LeaseLost
 log = logging.getLogger("baton.workflows.executor")
 
 
+class Inbox:
+    """The executor's messages (completions, cancel): an asyncio.Queue's subset it
+    uses, for one reader. An asyncio.Queue holds three deques of ~0.75 kB each,
+    and a burst keeps hundreds of runs in memory at once."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[tuple] = []
+        self._waiter: asyncio.Future | None = None
+
+    def put_nowait(self, message: tuple) -> None:
+        self._items.append(message)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def get_nowait(self) -> tuple:
+        return self._items.pop(0)
+
+    async def get(self) -> tuple:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+
 class RunExecutor:
     def __init__(self, state: RunState, ctx: ExecutorContext,
                  on_exit: Callable[[RunExecutor], None], *, new: bool = False) -> None:
@@ -45,7 +78,7 @@ class RunExecutor:
         self.ctx = ctx
         self._on_exit = on_exit
         self.rec = Recorder(state, ctx.replica)
-        self._inbox: asyncio.Queue = asyncio.Queue()
+        self._inbox = Inbox()
         self._calls = StepAttempts(ctx, state, self.rec, self._inbox.put_nowait)
         defn = state.definition
         if new:
@@ -53,12 +86,9 @@ class RunExecutor:
             self.rec.changes.new_steps = [s.row(state.run_id) for s in state.steps.values()]
             self.rec.event("run created")
         self.created: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._order = topological_order(defn.steps) or [s.step_id for s in defn.steps]
-        self._needs = {s.step_id: tuple(s.depends_on) for s in defn.steps}
-        sequential = defn.execution_mode == SEQUENTIAL
-        self._after = {sid: ((self._order[i - 1],) if sequential and i else ())
-                       for i, sid in enumerate(self._order)}
-        self._limit = 1 if sequential else (defn.max_concurrency or ctx.default_concurrency)
+        plan = defn.plan()
+        self._order, self._needs, self._after = plan.order, plan.needs, plan.after
+        self._limit = plan.limit or ctx.default_concurrency
         self._tasks: dict[str, asyncio.Task] = {}
         self._pending: asyncio.Future | None = None
         self._stopping = False

@@ -9,7 +9,14 @@ and after a burst most of those the burst added still hold a few live blocks
 What stays therefore grows with the peak, which the engine keeps low by
 taking StartRuns a few at a time (see the engine): measured on SQLite after
 1,000 runs at once, 88 arenas (35 more than before) when every StartRun was
-worked on at once, 58-62 with 16 at a time.
+worked on at once, 58-62 with 16 at a time. The servers' stream limit
+(BATON_MAX_STREAMS_PER_CONNECTION, see baton_core._server) then kept the
+burst's other ~850 calls waiting in the client instead of inside gRPC's and
+the engine's objects here: 5 arenas more instead of 9-10. Among the blocks
+that still pin them after the burst: the free lists of asyncio's and uvloop's
+C types (future iterators, handles, timer handles: up to ~250 each, reused
+last-freed first), and the weak references to cursors each sqlite3
+connection keeps until it prunes them every 200 cursors.
 """
 
 from __future__ import annotations

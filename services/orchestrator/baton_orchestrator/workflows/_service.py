@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
+from collections import Counter, OrderedDict
 from types import SimpleNamespace
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
@@ -31,6 +31,7 @@ from ._convert import (
     step_to_proto,
     workflow_to_proto,
 )
+from ._definition import WorkflowDef
 from ._engine import WorkflowEngine
 from ._states import SUCCEEDED
 from ._store import ACTIVE, DELETED
@@ -75,6 +76,10 @@ def _version(value: int, field: str) -> int:
 class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
     def __init__(self, engine: WorkflowEngine) -> None:
         self._engine = engine
+        # Inline definitions converted lately, by their serialized form: a client
+        # that starts the same inline workflow again and again gets one WorkflowDef
+        # (and one Plan) for all its runs instead of a copy per run.
+        self._inline: OrderedDict[bytes, WorkflowDef] = OrderedDict()
 
     # Definitions --------------------------------------------------------------------------
 
@@ -136,7 +141,8 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
             raise InvalidArgument("set exactly one of workflow_id and definition", violations=[
                 ("workflow_id", "set this or definition, not both and not neither")])
         if inline:
-            defn = definition_from_proto(request.definition, default_name="inline")
+            defn = self._inline_definition(request.definition)
+            # Every time: the methods it names may have changed since.
             await validate(defn, self._engine.cache, "definition")
             workflow_id, version = None, 0
         else:
@@ -162,6 +168,17 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
         counts = Counter(step.status for step in started.steps.values())
         return pb.StartRunResponse(run=run_to_proto(SimpleNamespace(**started.row()),
                                                     dict(counts), with_definition=True))
+
+    def _inline_definition(self, message: pb.Workflow) -> WorkflowDef:
+        key = message.SerializeToString(deterministic=True)
+        defn = self._inline.get(key)
+        if defn is None:
+            defn = self._inline[key] = definition_from_proto(message, default_name="inline")
+            if len(self._inline) > k.INLINE_DEFINITIONS_KEPT:
+                self._inline.popitem(last=False)
+        else:
+            self._inline.move_to_end(key)
+        return defn
 
     async def _run(self, run_id: str) -> pb.Run:
         row, steps = await self._engine.runs.get(run_id)

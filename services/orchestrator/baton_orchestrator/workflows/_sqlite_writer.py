@@ -81,11 +81,12 @@ class SqliteWriter:
         self._path = path
         self._check = check
         self._conn: sqlite3.Connection | None = None
+        self._cursor: sqlite3.Cursor | None = None
         self._statements = CompiledStatements(_Compiled)
         # One transaction at a time on the connection, from either thread.
         self._lock = threading.Lock()
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> sqlite3.Cursor:
         if self._conn is None:
             conn = sqlite3.connect(self._path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
                                    isolation_level=None,
@@ -94,8 +95,12 @@ class SqliteWriter:
             # Checkpoints (a copy into the database file and an fsync) run on the
             # thread, from `checkpoint`, never inside an inline commit.
             conn.execute("PRAGMA wal_autocheckpoint=0")
+            # Every statement goes through this one cursor: Connection.execute makes
+            # a cursor per statement, and the connection keeps a weak reference to
+            # each until it prunes them every 200 (~5 per commit here).
+            self._cursor = conn.cursor()
             self._conn = conn
-        return self._conn
+        return self._cursor
 
     def checkpoint(self) -> None:
         """Copies what the WAL holds into the database file, waiting for no one."""
@@ -113,18 +118,18 @@ class SqliteWriter:
         """`run` if it needs no waiting: False (nothing written) when the plan has
         more than `max_rows` rows, the connection is in use or not open yet (opening
         it may wait), or SQLite's write lock is held elsewhere."""
-        conn = self._conn
-        if conn is None or _rows(plan) > max_rows or not self._lock.acquire(blocking=False):
+        if self._conn is None or _rows(plan) > max_rows \
+                or not self._lock.acquire(blocking=False):
             return False
         try:
-            if not _begin_now(conn):
+            if not _begin_now(self._cursor):
                 return False
-            self._transaction(conn, plan, begun=True)
+            self._transaction(self._cursor, plan, begun=True)
             return True
         finally:
             self._lock.release()
 
-    def _transaction(self, conn: sqlite3.Connection,
+    def _transaction(self, conn: sqlite3.Cursor,
                      plan: Sequence[tuple[Executable, Any, int | None]],
                      begun: bool = False) -> None:
         if not begun:
@@ -139,7 +144,7 @@ class SqliteWriter:
                 raise IntegrityError(str(statement), None, exc) from exc
             raise
 
-    def _execute(self, conn: sqlite3.Connection, statement: Executable,
+    def _execute(self, conn: sqlite3.Cursor, statement: Executable,
                  params: dict[str, Any] | list[dict[str, Any]]) -> int:
         compiled, values = self._statements.values(statement, params)
         if len(values) == 1:
@@ -167,7 +172,7 @@ def _rows(plan: Sequence[tuple[Executable, Any, int | None]]) -> int:
     return sum(len(params) if isinstance(params, list) else 1 for _, params, _ in plan)
 
 
-def _begin_now(conn: sqlite3.Connection) -> bool:
+def _begin_now(conn: sqlite3.Cursor) -> bool:
     """BEGIN IMMEDIATE without waiting: False when another connection holds the
     write lock. The connection's busy timeout is as before either way."""
     conn.execute("PRAGMA busy_timeout=0")
