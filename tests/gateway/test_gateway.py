@@ -28,7 +28,7 @@ from baton_cli._gateway import (
     transcoder_config,
 )
 from baton_core import free_port
-from baton_core._server import SERVER_OPTIONS
+from baton_core._server import DEFAULT_MAX_STREAMS, SERVER_OPTIONS, server_options
 
 # gRPC code -> HTTP status, as promised in the README ("Use it over HTTP").
 HTTP_STATUS = {
@@ -225,6 +225,38 @@ async def test_a_burst_beyond_envoys_default_circuit_breakers_is_let_through(gat
     failed = [r for r in replies if isinstance(r, Exception)]
     assert not failed, f"{len(failed)} of {burst} failed, e.g. {failed[0]!r}"
     assert fake[0].held_in_vain == 0  # all of them were in flight at once
+
+
+async def test_more_calls_than_a_service_allows_per_connection_all_go_through(tmp_path):
+    # A Baton server allows 100 open calls per connection. Envoy does not go by
+    # the limit a server announces: without the limit stated in its cluster it
+    # put every call on one connection and the service refused those over 100
+    # (UNAVAILABLE, "remote reset"). With it, Envoy opens more connections.
+    server = grpc.aio.server(options=server_options({}))
+    servicer = FakeRegistry()
+    registry_pb2_grpc.add_MethodRegistryServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    descriptor = await asyncio.to_thread(build_descriptor, tmp_path / "descriptor.binpb")
+    nobody = f"127.0.0.1:{free_port()}"
+    gw = Gateway(GatewaySettings(
+        listen=f"127.0.0.1:{free_port()}",
+        upstreams={"registry": f"127.0.0.1:{port}", "orchestrator": nobody, "sessions": nobody},
+        descriptor=str(descriptor)), tmp_path, tmp_path / "envoy.log")
+    await asyncio.to_thread(gw.start)
+    burst = 3 * DEFAULT_MAX_STREAMS
+    try:
+        async with grpc.aio.insecure_channel(gw.url.removeprefix("http://")) as channel:
+            stub = registry_pb2_grpc.MethodRegistryStub(channel)
+            replies = await asyncio.gather(*(
+                stub.GetMethod(registry_pb2.GetMethodRequest(name=f"hold.{burst}"), timeout=20)
+                for _ in range(burst)), return_exceptions=True)
+    finally:
+        await asyncio.to_thread(gw.stop)
+        await server.stop(0)
+    failed = [r for r in replies if isinstance(r, Exception)]
+    assert not failed, f"{len(failed)} of {burst} failed, e.g. {failed[0]!r}"
+    assert servicer.held_in_vain == 0  # all of them were in the service at once
 
 
 def test_render_changes_only_the_addresses_and_the_descriptor_path():
