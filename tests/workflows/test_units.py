@@ -188,3 +188,7 @@ def test_the_same_inline_definition_is_converted_once():
         servicer._inline_definition(build(value))
     assert len(servicer._inline) == k.INLINE_DEFINITIONS_KEPT
     assert servicer._inline_definition(build(1)) is not first  # the oldest made room
+    large = WorkflowBuilder("w").add_step(
+        "demo.echo", {"value": "x" * k.INLINE_DEFINITION_MAX_BYTES}, step_id="s").build()
+    assert servicer._inline_definition(large) is not servicer._inline_definition(large)
+    assert len(servicer._inline) == k.INLINE_DEFINITIONS_KEPT

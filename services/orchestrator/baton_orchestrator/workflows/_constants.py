@@ -14,8 +14,10 @@ DEFAULT_MAX_ACTIVE_RUNS = 5000
 # definition, a run and its pending commit per call until the writer caught up.
 DEFAULT_MAX_STARTING_RUNS = 16
 DEFAULT_MAX_CONCURRENCY = 16
-# Inline definitions (StartRun with `definition`) kept converted for the next run.
+# Inline definitions (StartRun with `definition`) kept converted for the next run,
+# and the largest one kept (serialized): at most 64 x 64 KiB of keys.
 INLINE_DEFINITIONS_KEPT = 64
+INLINE_DEFINITION_MAX_BYTES = 64 * 1024
 
 VERSION_TABLE = "alembic_version_orchestrator"
 DB_FILE = "orchestrator.db"

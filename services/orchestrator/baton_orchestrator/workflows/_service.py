@@ -170,6 +170,8 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
                                                     dict(counts), with_definition=True))
 
     def _inline_definition(self, message: pb.Workflow) -> WorkflowDef:
+        if message.ByteSize() > k.INLINE_DEFINITION_MAX_BYTES:  # not worth keeping
+            return definition_from_proto(message, default_name="inline")
         key = message.SerializeToString(deterministic=True)
         defn = self._inline.get(key)
         if defn is None:
