@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from . import _grpc_env
 from ._env import int_setting
 from ._interceptors import ErrorInterceptor
+from ._memory import trim_when_idle
 
 log = logging.getLogger("baton.server")
 
@@ -239,14 +240,18 @@ async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0
         loop.add_signal_handler(sig, stop.set)
     await app.start()
     server = GrpcServer(listen, app.services(), interceptors, drain_seconds=drain)
+    trim: asyncio.Task | None = None
     try:
         port = await server.start()
         freeze_startup_heap()
+        trim = loop.create_task(trim_when_idle(), name="trim-when-idle")
         log.info("serving %s on %s (port %d)",
                  ", ".join(s.name for s in app.services()), listen, port)
         await stop.wait()
         log.info("draining (grace %.1fs)", grace)
     finally:
+        if trim is not None:
+            trim.cancel()
         await server.stop(grace, before_stop=getattr(app, "drain", None))
         await app.stop()
     log.info("stopped")

@@ -21,32 +21,12 @@ connection keeps until it prunes them every 200 cursors.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import gc
+from baton_core._memory import release_free_memory
+
+__all__ = ["BURST", "IDLE_DELAY", "release_free_memory"]
 
 # Runs driven since the last trim that make it worth trimming once idle. (Not
 # runs at once: StartRun takes bursts a few at a time, so they rarely pile up.)
 BURST = 100
 # Seconds the engine must stay idle before the trim.
 IDLE_DELAY = 1.0
-
-
-def _malloc_trim():
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc
-        return None
-
-
-_TRIM = _malloc_trim()
-
-
-def release_free_memory() -> bool:
-    """Collects garbage and returns free heap pages to the system (glibc only)."""
-    gc.collect()
-    if _TRIM is None:
-        return False
-    _TRIM(0)
-    return True
