@@ -234,6 +234,7 @@ def freeze_startup_heap() -> None:
 async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0.5,
                   interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
     """Runs `app` until SIGTERM or SIGINT, then drains and stops it."""
+    server_options()  # a bad setting stops the service before anything started
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -75,3 +75,16 @@ def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path):
     assert last == f"baton serve registry: cannot listen on 127.0.0.1:{port}: " \
                    "Address already in use"
     assert "Traceback" not in done.stderr
+
+
+def test_serve_with_a_bad_stream_limit_says_so_in_one_line(tmp_path):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("BATON_")},
+           "BATON_AUTH": "off", "BATON_DATA_DIR": str(tmp_path),
+           "BATON_LISTEN": f"127.0.0.1:{free_port()}",
+           "BATON_MAX_STREAMS_PER_CONNECTION": "lots"}
+    done = subprocess.run([sys.executable, "-m", "baton_cli", "serve", "registry"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("baton serve registry: BATON_MAX_STREAMS_PER_CONNECTION")
+    assert "Traceback" not in done.stderr
