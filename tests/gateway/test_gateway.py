@@ -93,16 +93,21 @@ async def fake():
     await server.stop(0)
 
 
-@pytest.fixture(scope="module")
-async def gateway(fake, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("gateway")
+async def start_gateway(workdir, registry: str) -> Gateway:
+    """A real Envoy in front of `registry`; the other services are down."""
     descriptor = await asyncio.to_thread(build_descriptor, workdir / "descriptor.binpb")
-    nobody = f"127.0.0.1:{free_port()}"  # the other services are down
+    nobody = f"127.0.0.1:{free_port()}"
     gw = Gateway(GatewaySettings(
         listen=f"127.0.0.1:{free_port()}",
-        upstreams={"registry": fake[1], "orchestrator": nobody, "sessions": nobody},
+        upstreams={"registry": registry, "orchestrator": nobody, "sessions": nobody},
         descriptor=str(descriptor)), workdir, workdir / "envoy.log")
     await asyncio.to_thread(gw.start)
+    return gw
+
+
+@pytest.fixture(scope="module")
+async def gateway(fake, tmp_path_factory):
+    gw = await start_gateway(tmp_path_factory.mktemp("gateway"), fake[1])
     yield gw
     await asyncio.to_thread(gw.stop)
 
@@ -237,13 +242,7 @@ async def test_more_calls_than_a_service_allows_per_connection_all_go_through(tm
     registry_pb2_grpc.add_MethodRegistryServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    descriptor = await asyncio.to_thread(build_descriptor, tmp_path / "descriptor.binpb")
-    nobody = f"127.0.0.1:{free_port()}"
-    gw = Gateway(GatewaySettings(
-        listen=f"127.0.0.1:{free_port()}",
-        upstreams={"registry": f"127.0.0.1:{port}", "orchestrator": nobody, "sessions": nobody},
-        descriptor=str(descriptor)), tmp_path, tmp_path / "envoy.log")
-    await asyncio.to_thread(gw.start)
+    gw = await start_gateway(tmp_path, f"127.0.0.1:{port}")
     burst = 3 * DEFAULT_MAX_STREAMS
     try:
         async with grpc.aio.insecure_channel(gw.url.removeprefix("http://")) as channel:
