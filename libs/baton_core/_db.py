@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 import zlib
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.util import greenlet_spawn
 
 from ._constants import (
     ENV_DB_MAX_OVERFLOW,
@@ -53,6 +56,12 @@ def apply_sqlite_pragmas(dbapi_conn) -> None:
     dbapi_conn.execute(f"PRAGMA cache_size=-{cache_kib}")
 
 
+# Engines whose pooled connections `release_idle_connections` may close: those
+# made by make_engine with a connection pool (not SQLite in memory, whose one
+# connection is the database).
+_POOLED: weakref.WeakSet[AsyncEngine] = weakref.WeakSet()
+
+
 def make_engine(url: str) -> AsyncEngine:
     """Creates an async engine; SQLite gets WAL, a busy timeout, its directory, a
     fixed pool and a bounded page cache per connection."""
@@ -61,10 +70,12 @@ def make_engine(url: str) -> AsyncEngine:
         # Idle connections kept per engine, and extra ones opened under load;
         # every replica of every service holds up to the first, so keep it small
         # where many processes share one PostgreSQL (its max_connections).
-        return create_async_engine(
+        engine = create_async_engine(
             url, pool_pre_ping=True,
             pool_size=int_setting(os.environ, ENV_DB_POOL_SIZE, 10, 1),
             max_overflow=int_setting(os.environ, ENV_DB_MAX_OVERFLOW, 20, 0))
+        _POOLED.add(engine)
+        return engine
     pool: dict[str, int] = {}  # in memory: SQLAlchemy's one static connection
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +88,35 @@ def make_engine(url: str) -> AsyncEngine:
     def _pragmas(dbapi_conn, _record):
         apply_sqlite_pragmas(dbapi_conn)
 
+    if isinstance(engine.sync_engine.pool, QueuePool):
+        _POOLED.add(engine)
     return engine
+
+
+async def release_idle_connections() -> int:
+    """Closes the connections idle in the pools of engines made by make_engine,
+    when none of an engine's connections is in use; the next query opens a new
+    one. Returns how many engines were released.
+
+    Servers call this once a busy spell is over, before giving free heap back:
+    an idle SQLite connection holds a thread (under aiosqlite), its page cache
+    and statement cache, and a burst opens all of the pool's. Each engine gets a
+    fresh pool first, so a query that starts meanwhile never takes a connection
+    being closed; the old pool's connections are then closed.
+    """
+    released = 0
+    for engine in list(_POOLED):
+        sync_engine = engine.sync_engine
+        old = sync_engine.pool
+        if old.checkedin() == 0 or old.checkedout() > 0:
+            continue
+        sync_engine.dispose(close=False)  # a fresh pool, at once (no I/O)
+        try:
+            await greenlet_spawn(old.dispose)
+        except Exception:  # noqa: BLE001 - a connection that fails to close is gone anyway
+            log.warning("closing idle database connections failed", exc_info=True)
+        released += 1
+    return released
 
 
 def _upgrade(connection, config: Config) -> None:

@@ -10,6 +10,16 @@ Every Baton server runs `trim_when_idle`: it watches the process's CPU time,
 and after a second of work (busy) followed by a quiet second (idle) it trims
 once. It costs nothing per call. Measured on the orchestrator after 1,000
 GetRuns (100 at a time) that followed a burst of runs: 1.4-1.5 MB less RSS.
+Before it trims, the server closes the database connections its pools keep
+idle (see `baton_core._db.release_idle_connections`).
+
+Every Baton server also pins glibc's trim and mmap thresholds at their start
+values (`pin_malloc_thresholds`). glibc raises both whenever a large block it
+had mapped is freed (up to 32 MiB and 64 MiB), and from then on a thread's
+heap keeps up to the raised trim threshold of free memory at its top, which
+malloc_trim does not give back for threads' heaps. A thread that freed a 4
+MiB buffer and then 8 MB of small blocks kept all 8 MB; with the thresholds
+pinned it kept 0.2 MB.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import gc
+import inspect
 import time
 from collections.abc import Callable
 
@@ -37,6 +48,27 @@ def _malloc_trim():
 
 
 _TRIM = _malloc_trim()
+
+# mallopt(3) parameters, and the values glibc starts with.
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+TRIM_THRESHOLD = 128 * 1024
+MMAP_THRESHOLD = 128 * 1024
+
+
+def pin_malloc_thresholds() -> bool:
+    """Keeps glibc's trim and mmap thresholds at 128 KiB for the process's life
+    (setting them turns glibc's dynamic raising of both off). False when the C
+    library is not glibc."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        return False
+    if mallopt is None:
+        return False
+    return bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+                and mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
 def release_free_memory() -> bool:
@@ -69,13 +101,16 @@ class IdleTrim:
 
 async def trim_when_idle(release: Callable[[], object] = release_free_memory,
                          interval: float = INTERVAL, decide: IdleTrim | None = None) -> None:
-    """Trims the heap once after each busy spell, until cancelled."""
+    """Trims the heap once after each busy spell, until cancelled. `release`
+    may be a coroutine function."""
     decide = decide or IdleTrim()
     cpu, wall = time.process_time(), time.monotonic()
     while True:
         await asyncio.sleep(interval)
         now_cpu, now_wall = time.process_time(), time.monotonic()
         if decide.trim_now(now_cpu - cpu, now_wall - wall):
-            release()
+            pending = release()
+            if inspect.isawaitable(pending):
+                await pending
             now_cpu, now_wall = time.process_time(), time.monotonic()  # not the trim's CPU
         cpu, wall = now_cpu, now_wall

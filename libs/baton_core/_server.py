@@ -18,9 +18,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from . import _grpc_env
+from ._db import release_idle_connections
 from ._env import int_setting
 from ._interceptors import ErrorInterceptor
-from ._memory import trim_when_idle
+from ._memory import pin_malloc_thresholds, release_free_memory, trim_when_idle
 
 log = logging.getLogger("baton.server")
 
@@ -231,10 +232,18 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+async def release_after_busy_spell() -> None:
+    """What a server gives back once a busy spell is over: the database
+    connections its pools keep idle, then free heap."""
+    await release_idle_connections()
+    release_free_memory()
+
+
 async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0.5,
                   interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
     """Runs `app` until SIGTERM or SIGINT, then drains and stops it."""
     server_options()  # a bad setting stops the service before anything started
+    pin_malloc_thresholds()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -245,7 +254,7 @@ async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0
     try:
         port = await server.start()
         freeze_startup_heap()
-        trim = loop.create_task(trim_when_idle(), name="trim-when-idle")
+        trim = loop.create_task(trim_when_idle(release_after_busy_spell), name="trim-when-idle")
         log.info("serving %s on %s (port %d)",
                  ", ".join(s.name for s in app.services()), listen, port)
         await stop.wait()
