@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import weakref
@@ -93,16 +94,21 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
-async def release_idle_connections() -> int:
-    """Closes the connections idle in the pools of engines made by make_engine,
-    when none of an engine's connections is in use; the next query opens a new
-    one. Returns how many engines were released.
+# How long closing an engine's idle connections, or opening its next one, may take.
+RELEASE_TIMEOUT = 10.0
+
+
+async def release_idle_connections(timeout: float = RELEASE_TIMEOUT) -> int:
+    """Replaces the connections idle in the pools of engines made by make_engine
+    with one fresh connection each, when none of an engine's connections is in
+    use. Returns how many engines were released.
 
     Servers call this once a busy spell is over, before giving free heap back:
     an idle SQLite connection holds a thread (under aiosqlite), its page cache
     and statement cache, and a burst opens all of the pool's. Each engine gets a
     fresh pool first, so a query that starts meanwhile never takes a connection
-    being closed; the old pool's connections are then closed.
+    being closed; the old pool's connections are then closed, and one is opened
+    in the new pool so that the next query does not wait for it.
     """
     released = 0
     for engine in list(_POOLED):
@@ -111,11 +117,17 @@ async def release_idle_connections() -> int:
         if old.checkedin() == 0 or old.checkedout() > 0:
             continue
         sync_engine.dispose(close=False)  # a fresh pool, at once (no I/O)
+        released += 1
         try:
-            await greenlet_spawn(old.dispose)
+            await asyncio.wait_for(greenlet_spawn(old.dispose), timeout)
         except Exception:  # noqa: BLE001 - a connection that fails to close is gone anyway
             log.warning("closing idle database connections failed", exc_info=True)
-        released += 1
+        try:
+            async with asyncio.timeout(timeout), engine.connect():
+                pass
+        except Exception:  # noqa: BLE001 - the next query opens one, or reports why not
+            log.warning("opening a database connection after a busy spell failed",
+                        exc_info=True)
     return released
 
 
