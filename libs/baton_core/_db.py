@@ -17,6 +17,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import queue as sqla_queue
 
 from ._constants import (
     ENV_DB_MAX_OVERFLOW,
@@ -94,41 +95,49 @@ def make_engine(url: str) -> AsyncEngine:
     return engine
 
 
-# How long closing an engine's idle connections, or opening its next one, may take.
+# How long closing an engine's idle connections, and opening its next one, may take.
 RELEASE_TIMEOUT = 10.0
 
 
 async def release_idle_connections(timeout: float = RELEASE_TIMEOUT) -> int:
-    """Replaces the connections idle in the pools of engines made by make_engine
-    with one fresh connection each, when none of an engine's connections is in
-    use. Returns how many engines were released.
+    """Closes the connections idle in the pools of engines made by make_engine,
+    when there are more than one, then opens one so that the next query does
+    not wait for it. Connections in use are left alone (on PostgreSQL the
+    workflow writer keeps its own checked out). Returns how many engines had
+    idle connections closed.
 
     Servers call this once a busy spell is over, before giving free heap back:
     an idle SQLite connection holds a thread (under aiosqlite), its page cache
-    and statement cache, and a burst opens all of the pool's. Each engine gets a
-    fresh pool first, so a query that starts meanwhile never takes a connection
-    being closed; the old pool's connections are then closed, and one is opened
-    in the new pool so that the next query does not wait for it.
+    and statement cache, an idle asyncpg connection its prepared statements,
+    and a burst opens all of a pool's.
     """
     released = 0
     for engine in list(_POOLED):
-        sync_engine = engine.sync_engine
-        old = sync_engine.pool
-        if old.checkedin() == 0 or old.checkedout() > 0:
+        pool = engine.sync_engine.pool
+        if pool.checkedin() <= 1:
             continue
-        sync_engine.dispose(close=False)  # a fresh pool, at once (no I/O)
         released += 1
         try:
-            await asyncio.wait_for(greenlet_spawn(old.dispose), timeout)
-        except Exception:  # noqa: BLE001 - a connection that fails to close is gone anyway
-            log.warning("closing idle database connections failed", exc_info=True)
-        try:
-            async with asyncio.timeout(timeout), engine.connect():
-                pass
+            async with asyncio.timeout(timeout):
+                await greenlet_spawn(_close_checked_in, pool)
+                async with engine.connect():
+                    pass
         except Exception:  # noqa: BLE001 - the next query opens one, or reports why not
-            log.warning("opening a database connection after a busy spell failed",
-                        exc_info=True)
+            log.warning("closing idle database connections failed", exc_info=True)
     return released
+
+
+def _close_checked_in(pool: QueuePool) -> None:
+    """What QueuePool.dispose does for the connections in the queue, except that
+    connections checked out stay counted (dispose assumes there are none): each
+    one taken out is no longer counted, as when the queue is full on check-in."""
+    while True:
+        try:
+            record = pool._pool.get(False)
+        except sqla_queue.Empty:
+            return
+        pool._dec_overflow()
+        record.close()
 
 
 def _upgrade(connection, config: Config) -> None:

@@ -56,7 +56,7 @@ async def test_idle_connections_are_closed_and_one_fresh_one_is_kept(database_ur
 
         assert await release_idle_connections() >= 1
         assert sorted(map(id, closed)) == sorted(map(id, opened[:3]))  # all three
-        # ...and one fresh connection waits in the new pool for the next query
+        # ...and one fresh connection waits in the pool for the next query
         assert len(opened) == 4 and engine.sync_engine.pool.checkedin() == 1
         if engine.dialect.name == "sqlite":  # each one was a thread under aiosqlite
             assert await _wait_for(lambda: threading.active_count() <= threads_before + 1)
@@ -64,25 +64,36 @@ async def test_idle_connections_are_closed_and_one_fresh_one_is_kept(database_ur
         async with engine.connect() as conn:  # the engine goes on, on that connection
             assert (await conn.execute(text("SELECT 41 + 1"))).scalar() == 42
         assert len(opened) == 4
+        await release_idle_connections()  # one idle connection: nothing to give back
+        assert len(opened) == 4 and len(closed) == 3
+        await _open_at_once(engine, 2)
         assert await release_idle_connections() >= 1  # and again after the next spell
-        assert len(closed) == 4 and len(opened) == 5
+        assert len(closed) == 5 and len(opened) == 6
     finally:
         await engine.dispose()
 
 
-async def test_an_engine_with_a_connection_in_use_keeps_its_pool(database_url, monkeypatch):
+async def test_a_connection_in_use_is_left_alone(database_url, monkeypatch):
     monkeypatch.setenv(c.ENV_DB_POOL_SIZE, "5")
     engine = make_engine(database_url)
-    closed = []
+    opened, closed = [], []
+    event.listen(engine.sync_engine, "connect", lambda conn, _: opened.append(conn))
     event.listen(engine.sync_engine, "close", lambda conn, _: closed.append(conn))
     try:
-        await _open_at_once(engine, 2)
+        await _open_at_once(engine, 3)
         pool = engine.sync_engine.pool
-        async with engine.connect() as busy:
-            await release_idle_connections()
-            assert engine.sync_engine.pool is pool and not closed
+        async with engine.connect() as busy:  # as the workflow writer keeps its own
+            in_use = (await busy.get_raw_connection()).driver_connection
+            assert await release_idle_connections() >= 1
+            # the two idle ones closed, one fresh one opened, the busy one untouched
+            assert len(closed) == 2 and len(opened) == 4
+            assert all(c.driver_connection is not in_use for c in closed)
             assert (await busy.execute(text("SELECT 7"))).scalar() == 7
-        assert pool.checkedin() == 2
+            assert pool.checkedout() == 1 and pool.checkedin() == 1
+        # the pool still counts right: two connections kept, room for three more
+        assert pool.checkedin() == 2 and pool.overflow() == -3
+        await _open_at_once(engine, 5)
+        assert len(opened) == 7 and pool.checkedin() == 5 and pool.overflow() == 0
     finally:
         await engine.dispose()
 
