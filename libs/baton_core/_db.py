@@ -114,7 +114,7 @@ async def release_idle_connections(timeout: float = RELEASE_TIMEOUT) -> int:
     released = 0
     for engine in list(_POOLED):
         pool = engine.sync_engine.pool
-        if pool.checkedin() <= 1:
+        if pool.checkedin() <= 1 or not _has_queue_internals(pool):
             continue
         released += 1
         try:
@@ -125,6 +125,12 @@ async def release_idle_connections(timeout: float = RELEASE_TIMEOUT) -> int:
         except Exception:  # noqa: BLE001 - the next query opens one, or reports why not
             log.warning("closing idle database connections failed", exc_info=True)
     return released
+
+
+def _has_queue_internals(pool) -> bool:  # noqa: N802 - reads as the condition it is
+    """Whether the pool has the QueuePool internals `_close_checked_in` uses (those of
+    SQLAlchemy 2.0 and 2.1); another version's pool keeps its connections."""
+    return hasattr(pool, "_pool") and hasattr(pool, "_dec_overflow")
 
 
 def _close_checked_in(pool: QueuePool) -> None:
