@@ -127,7 +127,7 @@ async def release_idle_connections(timeout: float = RELEASE_TIMEOUT) -> int:
     return released
 
 
-def _has_queue_internals(pool) -> bool:  # noqa: N802 - reads as the condition it is
+def _has_queue_internals(pool) -> bool:
     """Whether the pool has the QueuePool internals `_close_checked_in` uses (those of
     SQLAlchemy 2.0 and 2.1); another version's pool keeps its connections."""
     return hasattr(pool, "_pool") and hasattr(pool, "_dec_overflow")
