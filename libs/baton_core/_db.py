@@ -72,12 +72,10 @@ def make_engine(url: str) -> AsyncEngine:
         # Idle connections kept per engine, and extra ones opened under load;
         # every replica of every service holds up to the first, so keep it small
         # where many processes share one PostgreSQL (its max_connections).
-        engine = create_async_engine(
+        return _pooled(create_async_engine(
             url, pool_pre_ping=True,
             pool_size=int_setting(os.environ, ENV_DB_POOL_SIZE, 10, 1),
-            max_overflow=int_setting(os.environ, ENV_DB_MAX_OVERFLOW, 20, 0))
-        _POOLED.add(engine)
-        return engine
+            max_overflow=int_setting(os.environ, ENV_DB_MAX_OVERFLOW, 20, 0)))
     pool: dict[str, int] = {}  # in memory: SQLAlchemy's one static connection
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +88,11 @@ def make_engine(url: str) -> AsyncEngine:
     def _pragmas(dbapi_conn, _record):
         apply_sqlite_pragmas(dbapi_conn)
 
+    return _pooled(engine)
+
+
+def _pooled(engine: AsyncEngine) -> AsyncEngine:
+    """Registers an engine with a connection pool for `release_idle_connections`."""
     if isinstance(engine.sync_engine.pool, QueuePool):
         _POOLED.add(engine)
     return engine

@@ -39,15 +39,16 @@ IDLE_SHARE = 0.03
 INTERVAL = 1.0
 
 
-def _malloc_trim():
-    name = ctypes.util.find_library("c")
+def _glibc_function(name: str):
+    """A function of the C library, or None when it has none (not glibc)."""
+    library = ctypes.util.find_library("c")
     try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):  # not glibc
+        return getattr(ctypes.CDLL(library), name) if library else None
+    except (OSError, AttributeError):
         return None
 
 
-_TRIM = _malloc_trim()
+_TRIM = _glibc_function("malloc_trim")
 
 # mallopt(3) parameters, and the values glibc starts with.
 M_TRIM_THRESHOLD = -1
@@ -60,11 +61,7 @@ def pin_malloc_thresholds() -> bool:
     """Keeps glibc's trim and mmap thresholds at 128 KiB for the process's life
     (setting them turns glibc's dynamic raising of both off). False when the C
     library is not glibc."""
-    name = ctypes.util.find_library("c")
-    try:
-        mallopt = ctypes.CDLL(name).mallopt if name else None
-    except (OSError, AttributeError):
-        return False
+    mallopt = _glibc_function("mallopt")
     if mallopt is None:
         return False
     return bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)

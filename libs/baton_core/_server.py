@@ -165,12 +165,13 @@ class GrpcServer:
 
     def __init__(self, listen: str, services: Sequence[Service],
                  interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-                 drain_seconds: float = 0.0) -> None:
+                 drain_seconds: float = 0.0,
+                 options: Sequence[tuple[str, int]] | None = None) -> None:
         self.listen = listen
         self.drain_seconds = drain_seconds
         self._services = list(services)
         self._interceptors = [*interceptors, ErrorInterceptor()]
-        self._options = server_options()
+        self._options = tuple(options) if options is not None else server_options()
         self._server: grpc.aio.Server | None = None
         self._health = health.aio.HealthServicer()
         self.port = 0
@@ -242,14 +243,15 @@ async def release_after_busy_spell() -> None:
 async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0.5,
                   interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
     """Runs `app` until SIGTERM or SIGINT, then drains and stops it."""
-    server_options()  # a bad setting stops the service before anything started
+    options = server_options()  # a bad setting stops the service before anything started
     pin_malloc_thresholds()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await app.start()
-    server = GrpcServer(listen, app.services(), interceptors, drain_seconds=drain)
+    server = GrpcServer(listen, app.services(), interceptors, drain_seconds=drain,
+                        options=options)
     trim: asyncio.Task | None = None
     try:
         port = await server.start()

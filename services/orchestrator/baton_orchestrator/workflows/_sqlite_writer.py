@@ -129,41 +129,41 @@ class SqliteWriter:
         finally:
             self._lock.release()
 
-    def _transaction(self, conn: sqlite3.Cursor,
+    def _transaction(self, cursor: sqlite3.Cursor,
                      plan: Sequence[tuple[Executable, Any, int | None]],
                      begun: bool = False) -> None:
         if not begun:
-            conn.execute("BEGIN IMMEDIATE")
+            cursor.execute("BEGIN IMMEDIATE")
         try:
             for statement, params, expected in plan:
-                self._check(self._execute(conn, statement, params or [{}]), expected)
-            conn.execute("COMMIT")
+                self._check(self._execute(cursor, statement, params or [{}]), expected)
+            cursor.execute("COMMIT")
         except BaseException as exc:
-            conn.execute("ROLLBACK")
+            cursor.execute("ROLLBACK")
             if isinstance(exc, sqlite3.IntegrityError):
                 raise IntegrityError(str(statement), None, exc) from exc
             raise
 
-    def _execute(self, conn: sqlite3.Cursor, statement: Executable,
+    def _execute(self, cursor: sqlite3.Cursor, statement: Executable,
                  params: dict[str, Any] | list[dict[str, Any]]) -> int:
         compiled, values = self._statements.values(statement, params)
         if len(values) == 1:
-            return conn.execute(compiled.sql, values[0]).rowcount
+            return cursor.execute(compiled.sql, values[0]).rowcount
         if compiled.chunk == 1:
-            return conn.executemany(compiled.sql, values).rowcount
+            return cursor.executemany(compiled.sql, values).rowcount
         count, start, size = 0, 0, compiled.chunk
         while start < len(values):
             while start + size > len(values):  # the rest: in halving sizes
                 size //= 2
             part = values[start:start + size]
             sql = compiled.multi_sql(size) if size > 1 else compiled.sql
-            count += conn.execute(sql, [v for row in part for v in row]).rowcount
+            count += cursor.execute(sql, [v for row in part for v in row]).rowcount
             start += size
         return count
 
     def close(self) -> None:
         with self._lock:
-            conn, self._conn = self._conn, None
+            conn, self._conn, self._cursor = self._conn, None, None
             if conn is not None:
                 conn.close()
 
@@ -172,14 +172,14 @@ def _rows(plan: Sequence[tuple[Executable, Any, int | None]]) -> int:
     return sum(len(params) if isinstance(params, list) else 1 for _, params, _ in plan)
 
 
-def _begin_now(conn: sqlite3.Cursor) -> bool:
+def _begin_now(cursor: sqlite3.Cursor) -> bool:
     """BEGIN IMMEDIATE without waiting: False when another connection holds the
     write lock. The connection's busy timeout is as before either way."""
-    conn.execute("PRAGMA busy_timeout=0")
+    cursor.execute("PRAGMA busy_timeout=0")
     try:
-        conn.execute("BEGIN IMMEDIATE")
+        cursor.execute("BEGIN IMMEDIATE")
         return True
     except sqlite3.OperationalError:  # SQLITE_BUSY
         return False
     finally:
-        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
