@@ -132,8 +132,10 @@ def dump(config: Mapping[str, Any], header: str = "") -> str:
 class Gateway(ChildProcess):
     """Envoy as a supervised child; ready when its admin /ready answers LIVE."""
 
-    def __init__(self, settings: GatewaySettings, workdir: Path, log_path: Path) -> None:
+    def __init__(self, settings: GatewaySettings, workdir: Path, log_path: Path,
+                 template: Mapping[str, Any] | None = None) -> None:
         self.settings = settings
+        self.template = template  # None: deploy/envoy/envoy.yaml
         self.workdir = Path(workdir)
         self.config_path = self.workdir / "envoy.yaml"
         self.admin_path = self.workdir / "admin-address"
@@ -151,7 +153,7 @@ class Gateway(ChildProcess):
 
     def start(self, wait: bool = True, timeout: float = 30.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(dump(render(self.settings)))
+        self.config_path.write_text(dump(render(self.settings, self.template)))
         self.admin_path.unlink(missing_ok=True)
         super().start(wait=False)
         if wait:

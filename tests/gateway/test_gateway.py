@@ -93,14 +93,14 @@ async def fake():
     await server.stop(0)
 
 
-async def start_gateway(workdir, registry: str) -> Gateway:
+async def start_gateway(workdir, registry: str, template=None) -> Gateway:
     """A real Envoy in front of `registry`; the other services are down."""
     descriptor = await asyncio.to_thread(build_descriptor, workdir / "descriptor.binpb")
     nobody = f"127.0.0.1:{free_port()}"
     gw = Gateway(GatewaySettings(
         listen=f"127.0.0.1:{free_port()}",
         upstreams={"registry": registry, "orchestrator": nobody, "sessions": nobody},
-        descriptor=str(descriptor)), workdir, workdir / "envoy.log")
+        descriptor=str(descriptor)), workdir, workdir / "envoy.log", template)
     await asyncio.to_thread(gw.start)
     return gw
 
@@ -193,6 +193,46 @@ async def test_unknown_route_is_404_and_unknown_query_parameter_400(http):
 async def test_healthz_answers_while_envoy_serves(http):
     reply = await http.get("/healthz")
     assert reply.status_code == 200
+
+
+async def test_the_gateway_closes_connections_over_its_limit_and_keeps_admin_open(
+        fake, tmp_path):
+    # deploy/envoy/envoy.yaml bounds the client connections Envoy keeps at once
+    # (its edge-proxy advice); here the same config with a limit of 2.
+    template = load_template()
+    (monitor,) = template["overload_manager"]["resource_monitors"]
+    assert monitor["typed_config"]["max_active_downstream_connections"] == 50_000
+    monitor["typed_config"]["max_active_downstream_connections"] = 2
+    gw = await start_gateway(tmp_path, fake[1], template)
+    try:
+        async with httpx.AsyncClient(base_url=gw.url, timeout=5) as one, \
+                httpx.AsyncClient(base_url=gw.url, timeout=5) as two:
+            # Each client keeps its connection open between requests.
+            for client in (one, two, one, two):
+                assert (await client.get("/healthz")).status_code == 200
+            async with httpx.AsyncClient(base_url=gw.url, timeout=5) as third:
+                with pytest.raises(httpx.TransportError):
+                    await third.get("/healthz")
+            async with httpx.AsyncClient(base_url=gw.admin_url(), timeout=5) as admin:
+                assert (await admin.get("/ready")).status_code == 200  # outside the limit
+                stats = (await admin.get(
+                    "/stats", params={"filter": "downstream_global_cx_overflow"})).text
+        rejected = [int(line.rsplit(":", 1)[1]) for line in stats.splitlines()
+                    if line.startswith("listener.127.0.0.1_")]
+        assert rejected == [1]  # the gateway's listener turned the third away
+        # Once the two have closed, new connections are served again.
+        for _ in range(50):
+            async with httpx.AsyncClient(base_url=gw.url, timeout=5) as later:
+                try:
+                    reply = await later.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.1)
+        assert reply.status_code == 200
+        log = (tmp_path / "envoy.log").read_text()
+        assert "no configured limit to the number of allowed active downstream" not in log
+    finally:
+        await asyncio.to_thread(gw.stop)
 
 
 async def test_grpc_clients_can_use_the_gateway_port(gateway):
