@@ -3,6 +3,10 @@
 Records wait in a bounded buffer while the orchestrator is unreachable; the
 oldest are dropped (and counted in the log) when it overflows. Each record has
 its own id, so a batch sent twice is stored once.
+
+Services may start in any order, so an orchestrator not reachable yet is
+normal for a while: that is logged at INFO, and a WARNING follows only when
+it stays unreachable for `warn_after` seconds.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 
 import grpc
 from google.protobuf import struct_pb2, timestamp_pb2
@@ -22,6 +27,8 @@ from ._channels import insecure_channel
 log = logging.getLogger("baton.audit")
 
 _BATCH = 500
+# Seconds the orchestrator may stay unreachable before that is a warning.
+WARN_AFTER = 30.0
 
 
 def entry_to_proto(entry: AuditEntry):
@@ -41,8 +48,10 @@ class RemoteAuditSink:
     """An AuditSink that ships records to `address` (the orchestrator)."""
 
     def __init__(self, address: str, credentials: ServiceCredentials,
-                 capacity: int = 50_000, interval: float = 0.2) -> None:
+                 capacity: int = 50_000, interval: float = 0.2,
+                 warn_after: float = WARN_AFTER) -> None:
         self.address = address
+        self._warn_after = warn_after
         self._credentials = credentials
         self._buffer: collections.deque[AuditEntry] = collections.deque(maxlen=capacity)
         self._interval = interval
@@ -65,7 +74,8 @@ class RemoteAuditSink:
 
         self._channel = insecure_channel(self.address)
         stub = audit_pb2_grpc.AuditLogStub(self._channel)
-        failing = False
+        failing_since: float | None = None
+        warned = False
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._interval)
@@ -73,15 +83,21 @@ class RemoteAuditSink:
             try:
                 await self._ship(stub)
             except grpc.aio.AioRpcError as exc:
-                if not failing:
-                    log.warning("cannot send audit records to %s (%s); keeping %d buffered",
-                                self.address, exc.code().name, len(self._buffer))
-                failing = True
-                await asyncio.sleep(1.0)
+                now = time.monotonic()
+                if failing_since is None:
+                    failing_since = now
+                    log.info("cannot send audit records to %s yet (%s); keeping %d buffered "
+                             "and retrying", self.address, exc.code().name, len(self._buffer))
+                elif not warned and now - failing_since >= self._warn_after:
+                    warned = True
+                    log.warning("cannot send audit records to %s for %.0fs (%s); keeping %d "
+                                "buffered", self.address, now - failing_since,
+                                exc.code().name, len(self._buffer))
+                await asyncio.sleep(min(1.0, self._warn_after))
             else:
-                if failing:
+                if failing_since is not None:
                     log.info("audit records reach %s again", self.address)
-                failing = False
+                failing_since, warned = None, False
 
     async def _ship(self, stub) -> None:
         from baton.orchestrator.v1 import audit_pb2
