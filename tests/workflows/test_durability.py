@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sys
 import time
 
@@ -139,6 +140,29 @@ async def test_runs_queued_over_capacity_start_as_soon_as_there_is_room(cluster,
         assert notes[:2] == ["run created"] * 2
         assert notes[2:4] == ["run created (waiting for room)"] * 2
         assert notes[4:] == ["run created (queued)"] * 2
+
+
+async def test_queued_runs_are_claimed_in_batches(cluster, databases):
+    # Ten runs driven, ten waiting in memory, the rest queued in SQL: the replica
+    # claims those back in batches (half its limit at least, or what is left once
+    # it has nothing to drive), not a write and a load for each run that ends.
+    url = await databases.new_url_async("batches")
+    async with orchestrator_process(cluster, f"batches-{databases.backend}", url,
+                                    BATON_MAX_ACTIVE_RUNS="10",
+                                    BATON_RUN_LEASE_SECONDS="30") as (child, stub):
+        workflow = WorkflowBuilder("batches").add_step(
+            "demo.sleep", {"seconds": 1.0}, step_id="nap").build()
+        runs = await asyncio.gather(*(start(stub, workflow) for _ in range(60)))
+        ended = await asyncio.gather(*(wait_run(stub, r.run_id, timeout=60) for r in runs))
+        assert {r.status for r in ended} == {R.STATUS_SUCCEEDED}
+        notes = [(await events_of(stub, r.run_id))[0].message for r in runs]
+        queued = notes.count("run created (queued)")
+        assert queued >= 20
+    log = child.log_path.read_text()
+    claims = [int(n) for n in re.findall(r"claimed (\d+) queued runs", log)]
+    resumed = log.count("resuming run")  # claimed by the lease loop instead, if any
+    assert sum(claims) + resumed == queued
+    assert len(claims) <= queued // 5 + 2, claims
 
 
 async def test_starting_runs_take_turns_and_a_waiting_run_cancels_at_once(cluster, databases):

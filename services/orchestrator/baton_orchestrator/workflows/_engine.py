@@ -10,8 +10,12 @@ A replica drives at most `max_active_runs` runs at once. A run started
 beyond that is recorded as usual, owned by this replica, and waits in memory
 (its state only: no task, no calls, no queued commits) until a run ends here.
 Past as many waiting as driven, further runs are recorded unowned instead,
-for whichever replica has room to claim. Bounding the runs in flight bounds
-the memory a burst takes, and with it what the process keeps afterwards.
+for whichever replica has room to claim. A replica claims them in batches
+into its own wait list, loading each batch in a few reads: once half its
+limit fits there, or at once when it has nothing left to drive (a claim per
+run that ends would be a write and a load each). Bounding the runs in flight
+bounds the memory a burst takes, and with it what the process keeps
+afterwards.
 """
 
 from __future__ import annotations
@@ -284,14 +288,37 @@ class WorkflowEngine:
 
     @property
     def _room(self) -> int:
-        return self.config.max_active_runs - len(self._executors) - len(self._waiting)
+        """Runs this replica may still take on: driven, or waiting in its memory
+        (as many as it drives at most)."""
+        return 2 * self.config.max_active_runs - len(self._executors) - len(self._waiting)
 
-    async def _adopt(self, run_id: str) -> None:
-        if self._holds(run_id):
+    def _claim_now(self) -> bool:
+        """Whether to claim queued runs now: when nothing waits here and there is
+        room to drive one, or when a batch of half the limit fits."""
+        limit = self.config.max_active_runs
+        return (not self._waiting and len(self._executors) < limit) \
+            or self._room >= max(1, limit // 2)
+
+    async def _adopt(self, run_id: str, wait_for_room: bool = False) -> None:
+        """Drives a run this replica owns, loaded from the database; with
+        `wait_for_room`, it waits in memory while the limit is reached."""
+        if not self._holds(run_id):
+            self._take(await self.runs.load(run_id), wait_for_room)
+
+    async def _adopt_many(self, run_ids: list[str]) -> None:
+        """`_adopt` with room to wait for, for many runs loaded together."""
+        for state in await self.runs.load_many([r for r in run_ids if not self._holds(r)]):
+            self._take(state, wait_for_room=True)
+
+    def _take(self, state: RunState, wait_for_room: bool) -> None:
+        if self._holds(state.run_id) or state.owner != self.replica \
+                or state.status not in RUN_ACTIVE:
             return
-        state = await self.runs.load(run_id)
-        if run_id not in self._executors and state.owner == self.replica \
-                and state.status in RUN_ACTIVE:
+        if wait_for_room and (self._waiting
+                              or len(self._executors) >= self.config.max_active_runs):
+            self._waiting[state.run_id] = (state, time.monotonic())
+            self._admit()
+        else:
             self._launch(state)
 
     def _exited(self, executor: RunExecutor) -> None:
@@ -299,8 +326,9 @@ class WorkflowEngine:
             del self._executors[executor.run_id]
         if self._waiting and self._lease_task is not None:
             self._admit()
-        if self._queued and not self._claiming and self._lease_task is not None:
-            # Room for a queued run: claim now rather than at the next lease round.
+        if self._queued and not self._claiming and self._lease_task is not None \
+                and self._claim_now():
+            # Room for queued runs: claim now rather than at the next lease round.
             self._claiming = True
             asyncio.get_running_loop().create_task(self._claim_queued())
         if not self._executors and not self._waiting and self._launched >= BURST:
@@ -315,15 +343,16 @@ class WorkflowEngine:
         try:
             while self._queued:
                 room = self._room
-                if room <= 0:
+                if room <= 0 or not self._claim_now():
                     return
                 claimed = await self.runs.claim(self.replica, self.config.lease_seconds,
                                                 min(room, 200))
                 if not claimed:
                     self._queued = False  # until the next run is queued here
-                for run_id in claimed:
-                    await self._adopt(run_id)
-        except Exception:  # noqa: BLE001 - the lease loop claims them later
+                if claimed:
+                    log.info("claimed %d queued runs", len(claimed))
+                await self._adopt_many(claimed)
+        except Exception:  # noqa: BLE001 - the lease loop resumes them later
             log.exception("claiming queued runs failed; the lease loop will")
         finally:
             self._claiming = False
@@ -370,7 +399,7 @@ class WorkflowEngine:
         for run_id in [*orphans, *claimed]:
             log.info("resuming run %s", run_id)
             try:
-                await self._adopt(run_id)
+                await self._adopt(run_id, wait_for_room=True)
             except Exception:  # noqa: BLE001 - one bad run must not block the others
                 log.exception("run %s: could not be resumed", run_id)
                 await self.runs.release(self.replica, [run_id])
