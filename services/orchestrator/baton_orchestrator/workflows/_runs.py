@@ -47,14 +47,13 @@ class RunStore:
                 t.runs.c.actor == actor, t.runs.c.idempotency_key == key))).scalar()
 
     async def load(self, run_id: str) -> RunState:
-        run, steps = await self.get(run_id)
-        async with self._engine.connect() as conn:
-            seq = (await conn.execute(select(func.max(t.run_events.c.seq)).where(
-                t.run_events.c.run_id == run_id))).scalar()
-        return RunState.from_rows(run, steps, seq or 0)
+        states = await self.load_many([run_id])
+        if not states:
+            raise _not_found(run_id)
+        return states[0]
 
     async def load_many(self, run_ids: list[str]) -> list[RunState]:
-        """`load` for many runs in three reads; runs that do not exist are left out."""
+        """Runs as their state, in three reads; runs that do not exist are left out."""
         if not run_ids:
             return []
         r, st, e = t.runs, t.run_steps, t.run_events
