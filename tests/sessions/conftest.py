@@ -76,16 +76,18 @@ def settings(database_url: str, redis_url: str, tmp_path: Path, ttl: float = 360
 async def start_sessions(database_url, redis_url, tmp_path):
     """Factory: `await start_sessions(redis_url=..., **config)` starts a replica.
 
-    Replicas share the test's database (and Redis unless told otherwise);
-    keyword arguments are SessionsConfig fields.
+    Replicas share the test's database and Redis unless told otherwise
+    (`database`, `redis`); keyword arguments are SessionsConfig fields.
     """
     started: list[Replica] = []
 
-    async def start(redis: str | None = None, **config) -> Replica:
+    async def start(redis: str | None = None, database: str | None = None,
+                    **config) -> Replica:
         config.setdefault("ttl", 3600.0)
         config.setdefault("sweep_interval", 3600.0)
         metrics = CollectorRegistry()
-        app = build_app(settings(database_url, redis or redis_url, tmp_path, config["ttl"]),
+        app = build_app(settings(database or database_url, redis or redis_url, tmp_path,
+                                 config["ttl"]),
                         config=SessionsConfig(**config), registry=metrics)
         await app.start()
         server = GrpcServer("127.0.0.1:0", app.services())

@@ -9,7 +9,6 @@ import pytest
 
 from baton.sessions.v1 import sessions_pb2 as pb
 from baton_core import from_rpc_error
-from baton_sessions import _keys
 
 from .conftest import sql_rows, user
 
@@ -111,9 +110,9 @@ async def test_history_is_whole_after_redis_loses_it_and_refills(sessions, redis
     for execution_id in ids:
         await _track(sessions, sid, execution_id)
     redis = redis_of(redis_url)
-    await redis.delete(_keys.history_key(sid))
+    await redis.delete(sessions.app.cache.keys.history(sid))
     assert await _list_all(sessions, sid, 3) == [ids[:3:-1], ids[3:0:-1], ids[:1]]
-    assert await redis.zcard(_keys.history_key(sid)) == 7
+    assert await redis.zcard(sessions.app.cache.keys.history(sid)) == 7
     assert await _list_all(sessions, sid, 10) == [ids[::-1]]
 
 

@@ -49,6 +49,31 @@ async def test_existing_session_is_found_not_created(sessions):
     assert no_casefile.created and no_casefile.session.casefile_id == ""
 
 
+async def test_two_databases_behind_one_redis_never_share_a_session(start_sessions,
+                                                                    databases):
+    # Redis holds copies of what one SQL database holds. A service on another
+    # database (a second deployment on the same Redis, or a data directory made
+    # afresh) found the first one's session through the (user, casefile) index,
+    # then could not track anything on it: SQL had no such session.
+    first = await start_sessions()
+    second = await start_sessions(database=await databases.new_url_async("other"))
+    owner = user()
+    request = pb.FindOrCreateSessionRequest(user_id=owner, casefile_id="cf")
+    mine = await first.stub.FindOrCreateSession(request)
+    theirs = await second.stub.FindOrCreateSession(request)
+    assert mine.created and theirs.created
+    assert theirs.session.session_id != mine.session.session_id
+    tracked = await second.stub.TrackExecution(pb.TrackExecutionRequest(
+        session_id=theirs.session.session_id,
+        execution=pb.Execution(execution_id="x-1", operation="casefile.create")))
+    assert tracked.execution.execution_id == "x-1"
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await second.stub.GetSession(pb.GetSessionRequest(session_id=mine.session.session_id))
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND
+    again = await first.stub.FindOrCreateSession(request)  # each still finds its own
+    assert not again.created and again.session.session_id == mine.session.session_id
+
+
 async def test_missing_user_is_invalid_argument(sessions):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await sessions.stub.FindOrCreateSession(pb.FindOrCreateSessionRequest(casefile_id="x"))

@@ -10,7 +10,7 @@ from collections import defaultdict
 
 from baton.sessions.v1 import sessions_pb2 as pb
 from baton_core import free_port
-from baton_sessions import SessionsConfig, _keys
+from baton_sessions import SessionsConfig
 from baton_sessions._cache import HotTier
 
 from .conftest import eventually, user
@@ -121,9 +121,10 @@ async def test_no_rpc_fails_while_redis_is_killed_flushed_and_restarted(
     await _assert_nothing_lost(replica, traffic)
 
     sid = traffic.sessions[0].session_id
-    await client.delete(_keys.session_key(sid))
+    key = replica.app.cache.keys.session(sid)
+    await client.delete(key)
     await replica.stub.GetSession(pb.GetSessionRequest(session_id=sid))
-    assert await client.exists(_keys.session_key(sid)), "the hot tier refills on a read"
+    assert await client.exists(key), "the hot tier refills on a read"
 
 
 async def test_redis_back_with_old_data_does_not_serve_it(start_sessions, private_redis):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -37,12 +38,23 @@ def _hash_tag(key: str) -> str:
 
 def test_keys_of_one_session_share_a_hash_tag():
     sid = "01a2f0c0ffee"
-    keys = [_keys.session_key(sid), _keys.history_key(sid), _keys.events_channel(sid)]
-    assert {_hash_tag(key) for key in keys} == {sid}
-    assert all(key.startswith(_keys.PREFIX) for key in keys)
-    assert _keys.session_id_of_channel(_keys.events_channel(sid)) == sid
+    keys = _keys.Keys("0123abcd")
+    names = [keys.session(sid), keys.history(sid), keys.channel(sid)]
+    assert {_hash_tag(key) for key in names} == {sid}
+    assert all(key.startswith(_keys.PREFIX + "0123abcd:") for key in names)
+    assert keys.session_id_of_channel(keys.channel(sid)) == sid
 
 
 def test_index_keys_of_different_pairs_never_collide():
-    assert _keys.index_key("a:b", "c") != _keys.index_key("a", "b:c")
-    assert _keys.index_key("u", "") != _keys.index_key("u", "x")
+    keys = _keys.Keys("0123abcd")
+    assert keys.index("a:b", "c") != keys.index("a", "b:c")
+    assert keys.index("u", "") != keys.index("u", "x")
+
+
+def test_keys_of_two_stores_never_meet():
+    one, two = _keys.Keys("0123abcd"), _keys.Keys("4567ef01")
+    assert one.index("u", "c") != two.index("u", "c")
+    assert one.session("s") != two.session("s") and one.channel("s") != two.channel("s")
+    for bad in ("", "a:b", "a{b}"):
+        with pytest.raises(ValueError):
+            _keys.Keys(bad)

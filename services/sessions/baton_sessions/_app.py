@@ -47,6 +47,7 @@ class SessionsApp:
         if self._started:
             return
         await self.db.start()
+        self.cache.use_store(self.db.store_id)
         await self.cache.start()
         await self.hub.start()
         await self.expirer.start()

@@ -27,9 +27,9 @@ from redis.exceptions import NoScriptError, RedisError
 
 from baton_core import redact_url
 
-from . import _keys as k
 from . import _scripts as lua
 from ._config import SessionsConfig
+from ._keys import Keys
 from ._pipeline import AutoPipeline
 from ._records import ACTIVE, HotSession, SessionRecord, now_us
 
@@ -53,6 +53,18 @@ class HotTier:
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._pending: set[str] = set()
+        self._keys: Keys | None = None
+
+    @property
+    def keys(self) -> Keys:
+        """The keys of the store this tier caches (set by `use_store`)."""
+        if self._keys is None:
+            raise RuntimeError("HotTier.use_store() has not run")
+        return self._keys
+
+    def use_store(self, store_id: str) -> None:
+        """Scopes every key and channel to the SQL database `store_id` names."""
+        self._keys = Keys(store_id)
 
     async def start(self) -> None:
         if self._client is None:
@@ -98,7 +110,7 @@ class HotTier:
 
     async def get(self, session_id: str) -> HotSession | None:
         """The session's hot record, refreshing its TTL and last activity; None on a miss."""
-        keys = (k.session_key(session_id), k.history_key(session_id))
+        keys = (self.keys.session(session_id), self.keys.history(session_id))
         reply = await self._call("get", lambda _: self._batched.execute(
             "EVALSHA", lua.TOUCH.sha, 2, *keys, now_us(), self._ttl_ms))
         if reply is _FAILED or not reply or reply[0] is None:
@@ -107,7 +119,7 @@ class HotTier:
 
     async def find(self, user_id: str, casefile_id: str) -> HotSession | None:
         """The active session of (user, casefile) if the index and its record agree."""
-        key = k.index_key(user_id, casefile_id)
+        key = self.keys.index(user_id, casefile_id)
         session_id = await self._call("find", lambda _: self._batched.execute(
             "GETEX", key, "PX", self._ttl_ms))
         if not session_id or session_id is _FAILED:
@@ -131,20 +143,20 @@ class HotTier:
         replica.
         """
         sid = record.session_id
-        keys = [k.session_key(sid), k.history_key(sid)]
+        keys = [self.keys.session(sid), self.keys.history(sid)]
         args: list[Any] = [record.version, self._ttl_ms, activity or record.last_activity_time,
                            self.config.history_limit,
-                           k.events_channel(sid) if publish else "", len(executions)]
+                           self.keys.channel(sid) if publish else "", len(executions)]
         for score, member in executions:
             args += [score, member]
         args += _encode(record)
         commands: list[tuple[Any, ...]] = [("EVALSHA", lua.PUT.sha, 2, *keys, *args)]
-        current_index = k.index_key(record.user_id, record.casefile_id)
+        current_index = self.keys.index(record.user_id, record.casefile_id)
         if record.status != ACTIVE:
             commands.append(("EVALSHA", lua.UNINDEX.sha, 1, current_index, sid))
         elif index:
             commands.append(("SET", current_index, sid, "PX", self._ttl_ms))
-        stale = [k.index_key(record.user_id, previous_casefile)] \
+        stale = [self.keys.index(record.user_id, previous_casefile)] \
             if previous_casefile is not None else []
         commands += [("EVALSHA", lua.UNINDEX.sha, 1, key, sid) for key in stale]
         await self._call("put", lambda _: self._batched.execute_all(*commands),
@@ -153,7 +165,7 @@ class HotTier:
     async def add_history(self, session_id: str,
                           executions: Sequence[tuple[int, bytes]]) -> None:
         """Refills the history of a session from SQL, leaving its record alone."""
-        keys = [k.session_key(session_id), k.history_key(session_id)]
+        keys = [self.keys.session(session_id), self.keys.history(session_id)]
         args: list[Any] = [0, self._ttl_ms, 0, self.config.history_limit, "", len(executions)]
         for score, member in executions:
             args += [score, member]
@@ -163,7 +175,7 @@ class HotTier:
     async def history(self, session_id: str, count: int
                       ) -> tuple[int, int, list[tuple[bytes, int]]] | None:
         """(execution count, history size, newest entries as (member, seq)) or None."""
-        keys = (k.session_key(session_id), k.history_key(session_id))
+        keys = (self.keys.session(session_id), self.keys.history(session_id))
         reply = await self._call("history", lambda _: self._batched.execute(
             "EVALSHA", lua.HISTORY.sha, 2, *keys, count))
         if not reply or reply is _FAILED:
@@ -180,7 +192,7 @@ class HotTier:
             async with asyncio.timeout(self.config.redis_timeout), \
                     client.pipeline(transaction=False) as pipe:
                 for sid in ids:
-                    pipe.hmget(k.session_key(sid), "la", "s")
+                    pipe.hmget(self.keys.session(sid), "la", "s")
                 return await pipe.execute()
 
         replies = await self._call("activity", action)

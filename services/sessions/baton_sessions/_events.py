@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 
 from redis.asyncio.client import PubSub
 
-from . import _keys as k
 from ._cache import HotTier
 from ._config import SessionsConfig
 from ._history import HistoryStore
@@ -98,7 +97,7 @@ class EventHub:
                 if pubsub is None:
                     pubsub, subscribed = self.cache.client.pubsub(), set()
                 self._changed.clear()
-                wanted = {k.events_channel(sid) for sid in self._topics}
+                wanted = {self.cache.keys.channel(sid) for sid in self._topics}
                 if not wanted and not subscribed:
                     with contextlib.suppress(asyncio.TimeoutError):
                         await asyncio.wait_for(self._changed.wait(), 5.0)
@@ -117,7 +116,7 @@ class EventHub:
                 # A confirmed subscription wakes its watchers too: what committed
                 # before it was in place was published to no one, so they re-read.
                 if message and message.get("type") in ("message", "subscribe"):
-                    self.notify(k.session_id_of_channel(message["channel"].decode()))
+                    self.notify(self.cache.keys.session_id_of_channel(message["channel"].decode()))
             except asyncio.CancelledError:
                 if pubsub is not None:
                     await _close(pubsub)

@@ -77,12 +77,18 @@ class Database:
         self._writer: GroupWriter | None = None
         self._reader: Engine | None = None
         self._read_threads: ThreadPoolExecutor | None = None
+        # The random name of this database (sessions_meta), which scopes its
+        # keys in Redis; read once the migrations have run.
+        self.store_id = ""
 
     async def start(self) -> None:
         if self.dialect:
             return
         engine = make_engine(self.url)
         await migrate(engine, MIGRATIONS, VERSION_TABLE)
+        async with engine.connect() as conn:
+            self.store_id = (await conn.execute(
+                sa.select(t.meta.c.value).where(t.meta.c.name == "store_id"))).scalar_one()
         if engine.dialect.name == "sqlite":
             await engine.dispose()
             self._writer = GroupWriter(_sqlite_engine(self.url, "BEGIN IMMEDIATE"))

@@ -72,3 +72,11 @@ events = sa.Table(
     sa.Column("create_time", _TIME, nullable=False),
     sa.UniqueConstraint("session_id", "sequence", name="uq_sessions_events_sequence"),
 )
+
+# One row, ("store_id", a random hex name made by the migration that creates
+# the table): the namespace of this database's keys in Redis (see _keys).
+meta = sa.Table(
+    "sessions_meta", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
