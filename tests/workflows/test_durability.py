@@ -120,6 +120,20 @@ async def test_a_live_replica_takes_over_the_runs_of_a_killed_one(cluster, datab
                 == "replica-b"
 
 
+async def nap_runs(stub, name: str, count: int, *, at_once: bool) -> list[str]:
+    """`count` runs of one 1 s nap, started one by one or all at once, followed to
+    their end (all succeed); the message of each run's first event."""
+    workflow = WorkflowBuilder(name).add_step(
+        "demo.sleep", {"seconds": 1.0}, step_id="nap").build()
+    if at_once:
+        runs = await asyncio.gather(*(start(stub, workflow) for _ in range(count)))
+    else:
+        runs = [await start(stub, workflow) for _ in range(count)]
+    ended = await asyncio.gather(*(wait_run(stub, r.run_id, timeout=60) for r in runs))
+    assert {r.status for r in ended} == {R.STATUS_SUCCEEDED}
+    return [(await events_of(stub, r.run_id))[0].message for r in runs]
+
+
 async def test_runs_queued_over_capacity_start_as_soon_as_there_is_room(cluster, databases):
     # Two runs driven, two waiting in memory, the rest recorded unowned. A 30 s
     # lease: the lease loop claims every 10 s, so only starting (and claiming)
@@ -129,14 +143,9 @@ async def test_runs_queued_over_capacity_start_as_soon_as_there_is_room(cluster,
                                     BATON_MAX_ACTIVE_RUNS="2",
                                     BATON_RUN_LEASE_SECONDS="30") as (_, stub):
         # Each run naps long enough that none ends while the six are started.
-        workflow = WorkflowBuilder("capacity").add_step(
-            "demo.sleep", {"seconds": 1.0}, step_id="nap").build()
         began = time.monotonic()
-        runs = [await start(stub, workflow) for _ in range(6)]
-        ended = await asyncio.gather(*(wait_run(stub, r.run_id, timeout=20) for r in runs))
-        assert {r.status for r in ended} == {R.STATUS_SUCCEEDED}
+        notes = await nap_runs(stub, "capacity", 6, at_once=False)
         assert time.monotonic() - began < 8  # three waves of 1 s, not a 10 s lease round
-        notes = [(await events_of(stub, r.run_id))[0].message for r in runs]
         assert notes[:2] == ["run created"] * 2
         assert notes[2:4] == ["run created (waiting for room)"] * 2
         assert notes[4:] == ["run created (queued)"] * 2
@@ -150,12 +159,7 @@ async def test_queued_runs_are_claimed_in_batches(cluster, databases):
     async with orchestrator_process(cluster, f"batches-{databases.backend}", url,
                                     BATON_MAX_ACTIVE_RUNS="10",
                                     BATON_RUN_LEASE_SECONDS="30") as (child, stub):
-        workflow = WorkflowBuilder("batches").add_step(
-            "demo.sleep", {"seconds": 1.0}, step_id="nap").build()
-        runs = await asyncio.gather(*(start(stub, workflow) for _ in range(60)))
-        ended = await asyncio.gather(*(wait_run(stub, r.run_id, timeout=60) for r in runs))
-        assert {r.status for r in ended} == {R.STATUS_SUCCEEDED}
-        notes = [(await events_of(stub, r.run_id))[0].message for r in runs]
+        notes = await nap_runs(stub, "batches", 60, at_once=True)
         queued = notes.count("run created (queued)")
         assert queued >= 20
     log = child.log_path.read_text()

@@ -299,27 +299,19 @@ class WorkflowEngine:
         return (not self._waiting and len(self._executors) < limit) \
             or self._room >= max(1, limit // 2)
 
-    async def _adopt(self, run_id: str, wait_for_room: bool = False) -> None:
-        """Drives a run this replica owns, loaded from the database; with
-        `wait_for_room`, it waits in memory while the limit is reached."""
-        if not self._holds(run_id):
-            self._take(await self.runs.load(run_id), wait_for_room)
-
-    async def _adopt_many(self, run_ids: list[str]) -> None:
-        """`_adopt` with room to wait for, for many runs loaded together."""
+    async def _adopt(self, *run_ids: str, wait_for_room: bool = False) -> None:
+        """Drives runs this replica owns, loaded from the database together; with
+        `wait_for_room`, they wait in memory while the limit is reached."""
         for state in await self.runs.load_many([r for r in run_ids if not self._holds(r)]):
-            self._take(state, wait_for_room=True)
-
-    def _take(self, state: RunState, wait_for_room: bool) -> None:
-        if self._holds(state.run_id) or state.owner != self.replica \
-                or state.status not in RUN_ACTIVE:
-            return
-        if wait_for_room and (self._waiting
-                              or len(self._executors) >= self.config.max_active_runs):
-            self._waiting[state.run_id] = (state, time.monotonic())
-            self._admit()
-        else:
-            self._launch(state)
+            if self._holds(state.run_id) or state.owner != self.replica \
+                    or state.status not in RUN_ACTIVE:
+                continue
+            if wait_for_room and (self._waiting
+                                  or len(self._executors) >= self.config.max_active_runs):
+                self._waiting[state.run_id] = (state, time.monotonic())
+                self._admit()
+            else:
+                self._launch(state)
 
     def _exited(self, executor: RunExecutor) -> None:
         if self._executors.get(executor.run_id) is executor:
@@ -351,7 +343,7 @@ class WorkflowEngine:
                     self._queued = False  # until the next run is queued here
                 if claimed:
                     log.info("claimed %d queued runs", len(claimed))
-                await self._adopt_many(claimed)
+                await self._adopt(*claimed, wait_for_room=True)
         except Exception:  # noqa: BLE001 - the lease loop resumes them later
             log.exception("claiming queued runs failed; the lease loop will")
         finally:
