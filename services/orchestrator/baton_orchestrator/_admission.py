@@ -17,7 +17,7 @@ from redis.exceptions import RedisError
 
 from baton_core import ResourceExhausted
 
-from . import _constants as k
+from ._keys import RedisKeys
 from ._policies import Policy
 
 log = logging.getLogger("baton.orchestrator.admission")
@@ -68,8 +68,9 @@ _WHAT = {1: ("RATE_LIMITED", "the caller's rate limit"),
 class Admission:
     """Admits executions under their policy's limits; no Redis call without limits."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, keys: RedisKeys) -> None:
         self._redis = client
+        self._keys = keys
         self._script = client.register_script(_ADMIT)
         self._warned_at = 0.0
 
@@ -80,7 +81,7 @@ class Admission:
         if not policy.admits:
             yield
             return
-        inflight = k.CONCURRENCY_KEY.format(operation=operation)
+        inflight = self._keys.inflight(operation)
         held = await self._acquire(policy, operation, actor, execution_id, timeout, inflight)
         try:
             yield
@@ -94,8 +95,8 @@ class Admission:
     async def _acquire(self, policy: Policy, operation: str, actor: str, execution_id: str,
                        timeout: float, inflight: str) -> bool:
         actor_limit, op_limit = policy.actor_rate_limit, policy.operation_rate_limit
-        keys = [k.RATE_ACTOR_KEY.format(operation=operation, actor=actor),
-                k.RATE_OPERATION_KEY.format(operation=operation), inflight]
+        keys = [self._keys.rate_actor(operation, actor), self._keys.rate_operation(operation),
+                inflight]
         args = [actor_limit.rate if actor_limit else 0, actor_limit.burst if actor_limit else 0,
                 op_limit.rate if op_limit else 0, op_limit.burst if op_limit else 0,
                 policy.max_concurrency, execution_id, timeout + 5.0]

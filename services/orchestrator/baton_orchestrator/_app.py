@@ -35,6 +35,7 @@ from ._hook_service import HookManagerServicer
 from ._hooks import HookRegistry
 from ._idempotency import Idempotency
 from ._invoker import Invoker
+from ._keys import RedisKeys
 from ._method_cache import MethodCache
 from ._policies import PolicyBook
 from ._policy_service import PolicyEngineServicer
@@ -56,7 +57,9 @@ class OrchestratorApp:
         self.cache: MethodCache | None = None
         self.credentials = ServiceCredentials(settings.auth, "orchestrator")
         self.redis = aioredis.from_url(settings.redis_url)  # connects on first use
-        self.breakers = Breakers(self.redis)
+        # Scoped to the SQL database once the control plane has migrated it.
+        self.keys = RedisKeys()
+        self.breakers = Breakers(self.redis, self.keys)
         self.invoker = Invoker(self.breakers, self.credentials)
         self.policies = PolicyBook()
         self.hooks = HookRegistry([])
@@ -76,10 +79,10 @@ class OrchestratorApp:
         self.control = ControlPlane(
             self.policies, self.hooks,
             [MetricsHook(), AuditHook(self.audit_sink), SessionLifecycleHook(sessions)],
-            redis=self.redis, breakers=self.breakers, credentials=self.credentials,
+            redis=self.redis, keys=self.keys, breakers=self.breakers, credentials=self.credentials,
             audit=self.audit_sink, policies_file=env.get(k.ENV_POLICIES_FILE, ""),
             refresh=float(env.get(k.ENV_CONTROL_REFRESH) or k.DEFAULT_CONTROL_REFRESH))
-        guards = Guards(Admission(self.redis), Idempotency(self.redis), float(
+        guards = Guards(Admission(self.redis, self.keys), Idempotency(self.redis, self.keys), float(
             env.get(k.ENV_IDEMPOTENCY_WINDOW) or k.DEFAULT_IDEMPOTENCY_WINDOW))
         self.dispatcher = Dispatcher(self.cache, self.invoker, self.policies, self.hooks,
                                      sessions, guards)

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from baton_core import Unavailable
 
-from . import _constants as k
+from ._keys import RedisKeys
 from ._policies import BreakerConfig, Policy
 
 log = logging.getLogger("baton.orchestrator.breakers")
@@ -106,15 +106,12 @@ class BreakerState:
     half_open_successes: int = 0
 
 
-def _key(endpoint: str) -> str:
-    return k.BREAKER_KEY.format(endpoint=endpoint)
-
-
 class Breakers:
     """Breaker checks around worker calls, and the state the API shows."""
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, keys: RedisKeys) -> None:
         self._redis = client
+        self._keys = keys
         self._acquire = client.register_script(_ACQUIRE)
         self._record = client.register_script(_RECORD)
         self.overrides: dict[str, BreakerConfig] = {}
@@ -130,8 +127,8 @@ class Breakers:
         self.last_config[endpoint] = config
         try:
             allowed, state, wait, trial = await self._acquire(
-                keys=[_key(endpoint)], args=[config.open_timeout, config.half_open_max_calls,
-                                             lease])
+                keys=[self._keys.breaker(endpoint)],
+                args=[config.open_timeout, config.half_open_max_calls, lease])
         except RedisError as exc:
             self._warn(exc)
             return Ticket(endpoint, config, False)
@@ -149,7 +146,7 @@ class Breakers:
         ok = code is None or code not in FAILURES
         try:
             state = await self._record(
-                keys=[_key(ticket.endpoint), k.BREAKER_INDEX_KEY],
+                keys=[self._keys.breaker(ticket.endpoint), self._keys.breaker_index()],
                 args=["1" if ok else "0", "1" if ticket.trial else "0",
                       ticket.config.failure_threshold, ticket.config.half_open_max_calls,
                       ticket.endpoint])
@@ -161,7 +158,7 @@ class Breakers:
             log.warning("circuit breaker for %s is OPEN", ticket.endpoint)
 
     async def state(self, endpoint: str) -> BreakerState:
-        values = await self._redis.hgetall(_key(endpoint))
+        values = await self._redis.hgetall(self._keys.breaker(endpoint))
         data = {(a.decode() if isinstance(a, bytes) else a):
                 (b.decode() if isinstance(b, bytes) else b) for a, b in values.items()}
         return BreakerState(endpoint=endpoint, state=data.get("s", CLOSED),
@@ -171,12 +168,12 @@ class Breakers:
                             half_open_successes=int(float(data.get("w", 0))))
 
     async def endpoints(self) -> list[str]:
-        members = await self._redis.smembers(k.BREAKER_INDEX_KEY)
+        members = await self._redis.smembers(self._keys.breaker_index())
         known = {m.decode() if isinstance(m, bytes) else m for m in members}
         return sorted(known | set(self.overrides))
 
     async def reset(self, endpoint: str) -> None:
-        await self._redis.delete(_key(endpoint))
+        await self._redis.delete(self._keys.breaker(endpoint))
 
     def _warn(self, exc: Exception) -> None:
         # Breakers fail open: without Redis, calls go through unguarded.

@@ -1,14 +1,5 @@
-"""Redis keys, environment variables and defaults of the orchestrator's control plane."""
-
-# Redis. Keys that one script touches together share a {hash tag}, so they
-# live in one Redis Cluster slot.
-RATE_ACTOR_KEY = "baton:rl:{{{operation}}}:actor:{actor}"
-RATE_OPERATION_KEY = "baton:rl:{{{operation}}}:op"
-CONCURRENCY_KEY = "baton:rl:{{{operation}}}:inflight"
-BREAKER_KEY = "baton:{{cb}}:{endpoint}"
-BREAKER_INDEX_KEY = "baton:{cb}:endpoints"
-IDEMPOTENCY_KEY = "baton:idem:{actor}:{key}"
-CONTROL_CHANNEL = "baton:control:changed"
+"""Environment variables and defaults of the orchestrator's control plane (its Redis
+keys are in `_keys.py`)."""
 
 # Environment.
 ENV_POLICIES_FILE = "BATON_POLICIES_FILE"

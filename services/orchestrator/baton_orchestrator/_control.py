@@ -37,6 +37,7 @@ from ._breakers import Breakers
 from ._control_store import ControlStore
 from ._external_hooks import ExternalHook, HookSpec
 from ._hooks import Hook, HookRegistry
+from ._keys import RedisKeys
 from ._policies import PolicyBook
 from ._policy_convert import parse_spec, policy_from_proto, spec_of, validate
 
@@ -51,7 +52,7 @@ class ControlPlane:
     """Owns the PolicyBook and HookRegistry that Dispatch reads, and keeps them fresh."""
 
     def __init__(self, policies: PolicyBook, hooks: HookRegistry, builtins: Sequence[Hook],
-                 *, redis: aioredis.Redis | None, breakers: Breakers | None,
+                 *, redis: aioredis.Redis | None, keys: RedisKeys, breakers: Breakers | None,
                  credentials: ServiceCredentials | None, audit: AuditSink,
                  policies_file: str = "", refresh: float = k.DEFAULT_CONTROL_REFRESH) -> None:
         self.policies = policies
@@ -60,6 +61,7 @@ class ControlPlane:
         self.breakers = breakers
         self.store: ControlStore | None = None
         self._redis = redis
+        self._keys = keys
         self._credentials = credentials
         self._audit = audit
         self._policies_file = policies_file
@@ -78,6 +80,7 @@ class ControlPlane:
     async def start(self, engine: AsyncEngine) -> None:
         self.store = ControlStore(engine)
         await self.store.migrate()
+        self._keys.use_store(await self.store.store_id())
         await self.reload()
         if self._policies_file:
             await self._load_file(Path(self._policies_file))
@@ -119,7 +122,7 @@ class ControlPlane:
         await self.reload()
         if self._redis is not None:
             try:
-                await self._redis.publish(k.CONTROL_CHANNEL, "changed")
+                await self._redis.publish(self._keys.control_channel(), "changed")
             except RedisError as exc:
                 log.warning("could not announce a control change (%s); other replicas "
                             "reload within %.0fs", exc, self._refresh)
@@ -175,7 +178,7 @@ class ControlPlane:
         while True:
             pubsub = self._redis.pubsub()
             try:
-                await pubsub.subscribe(k.CONTROL_CHANNEL)
+                await pubsub.subscribe(self._keys.control_channel())
                 backoff = 0.2
                 async for message in pubsub.listen():
                     if message.get("type") == "message":

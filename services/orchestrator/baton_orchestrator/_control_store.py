@@ -23,7 +23,7 @@ from baton_core import (
 )
 
 from . import _constants as k
-from ._control_tables import breaker_configs, hooks, policies
+from ._control_tables import breaker_configs, hooks, meta, policies
 from ._policies import BreakerConfig
 from ._policy_convert import MUTABLE_PATHS, parse_spec, spec_of
 
@@ -56,6 +56,13 @@ class ControlStore:
 
     async def migrate(self) -> None:
         await migrate(self.engine, MIGRATIONS, k.CONTROL_VERSION_TABLE)
+
+    async def store_id(self) -> str:
+        """The random name of this database (made by its migration), which scopes
+        the orchestrator's keys in Redis."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(
+                sa.select(meta.c.value).where(meta.c.name == "store_id"))).scalar_one()
 
     # Policies -----------------------------------------------------------------------------
 

@@ -55,3 +55,11 @@ audit = sa.Table(
     sa.Index("ix_ctl_audit_entity", "entity_type", "entity", "id"),
     sa.Index("ix_ctl_audit_time", "time"),
 )
+
+# One row, ("store_id", a random hex name made by the migration that creates
+# the table): the namespace of this database's keys in Redis (see _keys).
+meta = sa.Table(
+    "ctl_meta", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)

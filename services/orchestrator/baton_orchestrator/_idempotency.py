@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from baton_core import Aborted, FailedPrecondition, Unavailable
 
-from . import _constants as k
+from ._keys import RedisKeys
 
 _CLAIM = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return false end
@@ -32,13 +32,10 @@ def fingerprint(operation: str, params: dict[str, Any]) -> str:
 
 
 class Idempotency:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, keys: RedisKeys) -> None:
         self._redis = client
         self._claim = client.register_script(_CLAIM)
-
-    @staticmethod
-    def _key(actor: str, key: str) -> str:
-        return k.IDEMPOTENCY_KEY.format(actor=actor, key=key)
+        self._key = keys.idempotency
 
     async def claim(self, actor: str, key: str, print_: str,
                     pending_seconds: float) -> dict[str, Any] | None:
