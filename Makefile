@@ -55,6 +55,7 @@ breaking: install
 lint: install breaking
 	$(BIN)/buf lint
 	$(BIN)/ruff check libs services examples tests bench
+	$(BIN)/mypy
 
 # Options for `baton up`, e.g. make up ARGS="--data-dir /tmp/baton".
 ARGS ?=
@@ -65,6 +66,7 @@ up: install
 test: install
 	$(BIN)/buf lint
 	$(BIN)/ruff check libs services examples tests bench
+	$(BIN)/mypy
 	$(MAKE) -s breaking
 	$(MAKE) -s proto-check
 	$(MAKE) -s deploy-check

@@ -78,13 +78,16 @@ class CasefileStore:
 
     def _locked(self, fn, *args: Any) -> Any:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            db = self._db
+            if db is None:  # closed while the call waited for the lock
+                raise RuntimeError("casefile store is not open")
+            db.execute("BEGIN IMMEDIATE")
             try:
-                result = fn(self._db, *args)
+                result = fn(db, *args)
             except BaseException:
-                self._db.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            db.execute("COMMIT")
             return result
 
     async def create_casefile(self, title: str, description: str, idempotency_key: str) -> str:

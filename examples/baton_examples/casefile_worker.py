@@ -185,8 +185,9 @@ async def main() -> None:
                      "127.0.0.1" if host in ("", "0.0.0.0", "::") else host)
     data_dir = Path(_env(constants.ENV_DATA_DIR, "./.baton")).resolve()
     store = CasefileStore(data_dir / DB_FILE)
-    auth = AuthConfig.from_env(data_dir)
-    if auth.enabled and not (auth.secret or auth.public_key or auth.api_keys):
+    config = AuthConfig.from_env(data_dir)
+    auth: AuthConfig | None = config
+    if config.enabled and not (config.secret or config.public_key or config.api_keys):
         log.warning("auth is on but this worker holds no key: it cannot verify its callers")
         auth = None
     await store.open()

@@ -95,7 +95,7 @@ class GatewaySettings:
 
 def render(settings: GatewaySettings, template: Mapping[str, Any] | None = None) -> dict:
     """The template with the addresses and descriptor path of `settings`."""
-    config = copy.deepcopy(template if template is not None else load_template())
+    config = dict(copy.deepcopy(template if template is not None else load_template()))
     missing = set(UPSTREAMS) - set(settings.upstreams)
     if missing:
         raise GatewayError(f"no address for {', '.join(sorted(missing))}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -51,12 +52,18 @@ class PlatformConfig:
 
 def _start_child(child: ChildProcess) -> int:
     child.start(wait=True)
-    return child.pid
+    return _pid(child.proc)
 
 
 def _start_redis(redis: RedisServer) -> int:
     redis.start()
-    return redis.proc.pid
+    return _pid(redis.proc)
+
+
+def _pid(proc: subprocess.Popen | None) -> int:
+    if proc is None:  # start() made one or raised
+        raise RuntimeError("the process did not start")
+    return proc.pid
 
 
 class _Interrupted(Exception):
@@ -104,7 +111,7 @@ class Platform:
             self.redis = RedisServer(cfg.data_dir / "redis", persist=True)
             self.redis.start()
             redis_url = self.redis.url
-            self.say(f"redis-server started on {redis_url} (pid {self.redis.proc.pid}, "
+            self.say(f"redis-server started on {redis_url} (pid {_pid(self.redis.proc)}, "
                      f"data in {cfg.data_dir / 'redis'})")
         else:
             self.say(f"using Redis at {redact_url(redis_url)}")
@@ -138,7 +145,7 @@ class Platform:
         self._launch(self._service("orchestrator", cfg.orchestrator_port, {
             **common, c.ENV_REPLICA_ID: os.environ.get(c.ENV_REPLICA_ID) or EMBEDDED_REPLICA}))
         if cfg.gateway_port is not None:
-            self._launch(self._gateway(logs))
+            self._launch(self._gateway(logs, cfg.gateway_port))
         if self._stopping:
             raise _Interrupted
         self.say("platform is up:")
@@ -162,14 +169,14 @@ class Platform:
         return ChildProcess.service(kind, kind, env, cfg.data_dir / "logs" / f"{kind}.log",
                                     cfg.addr(port))
 
-    def _gateway(self, logs: Path) -> Gateway:
+    def _gateway(self, logs: Path, port: int) -> Gateway:
         """Envoy routing to the ports this platform actually uses."""
         cfg = self.config
         workdir = cfg.data_dir / "gateway"
         try:
             descriptor = build_descriptor(workdir / "descriptor.binpb")
             settings = GatewaySettings(
-                listen=cfg.addr(cfg.gateway_port),
+                listen=cfg.addr(port),
                 upstreams={"registry": cfg.addr(cfg.registry_port),
                            "orchestrator": cfg.addr(cfg.orchestrator_port),
                            "sessions": cfg.addr(cfg.sessions_port)},

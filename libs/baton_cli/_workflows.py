@@ -215,7 +215,7 @@ def runs_list(
                                  f"choose from {', '.join(_RUN_STATUSES)}",
                                  param_hint="--status")
     request = pb.ListRunsRequest(workflow_id=workflow, page_size=limit, statuses=[
-        pb.Run.Status.Value(f"STATUS_{s.upper()}") for s in status])
+        f"STATUS_{s.upper()}" for s in status])
     if since:
         try:
             start = dt.datetime.fromisoformat(since)

@@ -223,7 +223,7 @@ class Authenticator:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"malformed token: {exc}", reason="TOKEN_INVALID") from None
-        alg = header.get("alg")
+        alg = str(header.get("alg"))
         key = {"HS256": self.config.secret, "RS256": self.config.public_key}.get(alg)
         if not key:
             raise Unauthenticated(f"tokens signed with {alg} are not accepted here",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, overload
 
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
 
@@ -60,6 +60,10 @@ def duration_to_seconds(message: duration_pb2.Duration | None) -> float:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+@overload
+def datetime_to_timestamp(value: dt.datetime) -> timestamp_pb2.Timestamp: ...
+@overload
+def datetime_to_timestamp(value: None) -> None: ...
 def datetime_to_timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp | None:
     if value is None:
         return None

@@ -117,7 +117,8 @@ async def release_idle_connections(timeout: float = RELEASE_TIMEOUT) -> int:
     released = 0
     for engine in list(_POOLED):
         pool = engine.sync_engine.pool
-        if pool.checkedin() <= 1 or not _has_queue_internals(pool):
+        if not isinstance(pool, QueuePool) or pool.checkedin() <= 1 \
+                or not _has_queue_internals(pool):
             continue
         released += 1
         try:

@@ -25,7 +25,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from google.protobuf import json_format
 
@@ -196,11 +196,12 @@ def workflow_from_dict(data: Mapping[str, Any]) -> pb.Workflow:
     for index, step in enumerate(steps or ()):
         _add_step(builder, step, f"steps[{index}]")
     if data.get("execution_mode"):
-        builder.with_execution_mode(str(data["execution_mode"]))
+        builder.with_execution_mode(cast(ExecutionMode, str(data["execution_mode"])))
     if data.get("error_handling"):
-        builder.with_error_handling(str(data["error_handling"]))
-    if data.get("timeout") is not None:
-        builder.with_timeout(parse_seconds(data["timeout"], "timeout"))
+        builder.with_error_handling(cast(ErrorHandling, str(data["error_handling"])))
+    timeout = parse_seconds(data.get("timeout"), "timeout")
+    if timeout is not None:
+        builder.with_timeout(timeout)
     concurrency = data.get("max_concurrency")
     if concurrency is not None:
         if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 0:

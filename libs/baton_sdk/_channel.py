@@ -8,7 +8,7 @@ AioRpcError into the matching BatonError.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Self
 
 import grpc
@@ -76,7 +76,7 @@ class Connection:
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
 
-    async def stream(self, rpc: Callable[..., Any], request: Any) -> AsyncIterator[Any]:
+    async def stream(self, rpc: Callable[..., Any], request: Any) -> AsyncGenerator[Any, None]:
         """Iterates a server-streaming RPC (no deadline); leaving the loop cancels it."""
         call = rpc(request, metadata=self.metadata)
         try:

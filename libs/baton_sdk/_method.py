@@ -155,7 +155,8 @@ def method(
     return decorate
 
 
-def _inspect_signature(fn: Callable[..., Any], name: str) -> tuple[type, type, bool]:
+def _inspect_signature(fn: Callable[..., Any], name: str
+                       ) -> tuple[type[BaseModel], type[BaseModel], bool]:
     if not inspect.iscoroutinefunction(fn):
         raise TypeError(f"method {name!r}: {fn.__qualname__} must be an async function")
     params = list(inspect.signature(fn).parameters.values())
@@ -170,12 +171,16 @@ def _inspect_signature(fn: Callable[..., Any], name: str) -> tuple[type, type, b
     except NameError as exc:
         raise TypeError(f"method {name!r}: cannot resolve the annotations of "
                         f"{fn.__qualname__} ({exc}); define the models at module level") from exc
-    in_model, out_model = hints.get(params[0].name), hints.get("return")
-    for role, model in (("params", in_model), ("return", out_model)):
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            raise TypeError(f"method {name!r}: the {role} annotation of {fn.__qualname__} "
-                            f"must be a pydantic model, not {model!r}")
+    in_model, out_model = (_model(name, fn, role, hints.get(hint))
+                           for role, hint in (("params", params[0].name), ("return", "return")))
     return in_model, out_model, len(params) == 2
+
+
+def _model(name: str, fn: Callable[..., Any], role: str, model: Any) -> type[BaseModel]:
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise TypeError(f"method {name!r}: the {role} annotation of {fn.__qualname__} "
+                        f"must be a pydantic model, not {model!r}")
+    return model
 
 
 def _summary(fn: Callable[..., Any]) -> str:

@@ -80,7 +80,7 @@ class OrchestratorClient(ClientLifecycle):
             session_id=session_id, directives=directives)
         return await self._conn.unary(self._orchestrator.Dispatch, request, deadline)
 
-    async def list_hooks(self, *, stage: int = hooks_pb2.Hook.STAGE_UNSPECIFIED,
+    async def list_hooks(self, *, stage: hooks_pb2.Hook.Stage = hooks_pb2.Hook.STAGE_UNSPECIFIED,
                          timeout: float | None = None) -> list[hooks_pb2.Hook]:
         """Every hook (of `stage`, when given) in run order."""
         response = await self._conn.unary(

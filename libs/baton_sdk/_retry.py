@@ -10,7 +10,7 @@ from baton_core import duration_to_seconds, seconds_to_duration, status_code_nam
 
 Strategy = Literal["none", "fixed", "linear", "exponential"]
 
-_STRATEGIES: dict[str, int] = {
+_STRATEGIES: dict[Strategy, registry_pb2.RetryPolicy.Strategy] = {
     "none": registry_pb2.RetryPolicy.STRATEGY_NONE,
     "fixed": registry_pb2.RetryPolicy.STRATEGY_FIXED,
     "linear": registry_pb2.RetryPolicy.STRATEGY_LINEAR,

@@ -87,7 +87,8 @@ class SessionsClient(ClientLifecycle):
         return await self._conn.unary(self._stub.ListSessionExecutions, request, timeout)
 
     async def list_sessions(self, *, user_id: str = "", casefile_id: str = "",
-                            status: int = pb.Session.STATUS_UNSPECIFIED, page_size: int = 0,
+                            status: pb.Session.Status = pb.Session.STATUS_UNSPECIFIED,
+                            page_size: int = 0,
                             page_token: str = "",
                             timeout: float | None = None) -> pb.ListSessionsResponse:
         """One page of sessions, newest first."""

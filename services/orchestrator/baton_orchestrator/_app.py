@@ -9,6 +9,7 @@ import os
 
 import grpc
 import redis.asyncio as aioredis
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from baton.orchestrator.v1 import (
     audit_pb2_grpc,
@@ -65,7 +66,7 @@ class OrchestratorApp:
         self.hooks = HookRegistry([])
         self.audit_sink = AuditLog()  # `baton serve` audits mutating RPCs into it
         self.control: ControlPlane | None = None
-        self._control_db = None
+        self._control_db: AsyncEngine | None = None
         self.dispatcher: Dispatcher | None = None
         self.sessions: SessionsGateway | None = None
         self.workflows: WorkflowEngine | None = None
@@ -86,9 +87,9 @@ class OrchestratorApp:
             env.get(k.ENV_IDEMPOTENCY_WINDOW) or k.DEFAULT_IDEMPOTENCY_WINDOW))
         self.dispatcher = Dispatcher(self.cache, self.invoker, self.policies, self.hooks,
                                      sessions, guards)
-        self._control_db = make_engine(self.settings.database_url)
-        self.audit_sink.attach(self._control_db)
-        await self.control.start(self._control_db)
+        db = self._control_db = make_engine(self.settings.database_url)
+        self.audit_sink.attach(db)
+        await self.control.start(db)
         self.workflows = WorkflowEngine(
             self.settings.database_url, self.dispatcher, self.cache, self.policies, sessions,
             EngineConfig.from_env(self.settings.extra))
@@ -124,19 +125,22 @@ class OrchestratorApp:
             await db.dispose()
 
     def services(self) -> list[Service]:
+        dispatcher, control, cache, workflows = (self.dispatcher, self.control, self.cache,
+                                                 self.workflows)
+        if dispatcher is None or control is None or cache is None or workflows is None:
+            raise RuntimeError("the orchestrator's services exist once it has started")
         return [
-            Service(c.ORCHESTRATOR_SERVICE, OrchestratorServicer(self.dispatcher),
+            Service(c.ORCHESTRATOR_SERVICE, OrchestratorServicer(dispatcher),
                     orchestrator_pb2_grpc.add_OrchestratorServicer_to_server),
-            Service(c.HOOK_MANAGER_SERVICE, HookManagerServicer(self.control),
+            Service(c.HOOK_MANAGER_SERVICE, HookManagerServicer(control),
                     hooks_pb2_grpc.add_HookManagerServicer_to_server),
-            Service(c.POLICY_ENGINE_SERVICE, PolicyEngineServicer(self.control, self.cache),
+            Service(c.POLICY_ENGINE_SERVICE, PolicyEngineServicer(control, cache),
                     policies_pb2_grpc.add_PolicyEngineServicer_to_server),
-            Service(c.CIRCUIT_BREAKERS_SERVICE,
-                    CircuitBreakersServicer(self.breakers, self.control),
+            Service(c.CIRCUIT_BREAKERS_SERVICE, CircuitBreakersServicer(self.breakers, control),
                     circuit_breakers_pb2_grpc.add_CircuitBreakersServicer_to_server),
             Service(c.AUDIT_LOG_SERVICE, AuditLogServicer(self.audit_sink),
                     audit_pb2_grpc.add_AuditLogServicer_to_server),
-            Service(_WORKFLOWS_SERVICE, WorkflowsServicer(self.workflows),
+            Service(_WORKFLOWS_SERVICE, WorkflowsServicer(workflows),
                     workflows_pb2_grpc.add_WorkflowsServicer_to_server),
         ]
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from baton_core import AuditEntry, InvalidArgument
+from baton_core import AuditEntry, InvalidArgument, Unavailable
 
 from ._control_tables import audit
 
@@ -171,6 +171,8 @@ class AuditLog:
         after = _after(q.page_token)
         if after is not None:
             stmt = stmt.where(audit.c.id < after)
+        if self._engine is None:
+            raise Unavailable("the audit log is not open yet")
         async with self._engine.connect() as conn:
             rows = list(await conn.execute(stmt))
         next_token = _token(rows[size - 1].id) if len(rows) > size else ""

@@ -29,7 +29,8 @@ class _Builtin:
 
     name = ""
     stage, order, skippable, description = POST, 0, False, ""
-    builtin, address, failure_mode, timeout = True, "", FAIL_OPEN, None
+    builtin, address, failure_mode = True, "", FAIL_OPEN
+    timeout: float | None = None
 
     async def pre(self, call: HookInput) -> None:
         return None

@@ -59,7 +59,7 @@ class ControlPlane:
         self.hooks = hooks
         self.builtins = list(builtins)
         self.breakers = breakers
-        self.store: ControlStore | None = None
+        self._store: ControlStore | None = None
         self._redis = redis
         self._keys = keys
         self._credentials = credentials
@@ -74,11 +74,17 @@ class ControlPlane:
     def builtin_names(self) -> set[str]:
         return {h.name for h in self.builtins}
 
+    @property
+    def store(self) -> ControlStore:
+        if self._store is None:
+            raise RuntimeError("the control plane is not started")
+        return self._store
+
     def known_hooks(self) -> set[str]:
         return self.hooks.names()
 
     async def start(self, engine: AsyncEngine) -> None:
-        self.store = ControlStore(engine)
+        self._store = ControlStore(engine)
         await self.store.migrate()
         self._keys.use_store(await self.store.store_id())
         await self.reload()
@@ -86,7 +92,8 @@ class ControlPlane:
             await self._load_file(Path(self._policies_file))
             await self.reload()
         if self._redis is not None:
-            self._tasks.append(asyncio.create_task(self._listen(), name="control-listen"))
+            self._tasks.append(asyncio.create_task(self._listen(self._redis),
+                                                   name="control-listen"))
         self._tasks.append(asyncio.create_task(self._every(), name="control-refresh"))
 
     async def stop(self) -> None:
@@ -99,7 +106,6 @@ class ControlPlane:
             await channel.close()
 
     async def reload(self) -> None:
-        assert self.store is not None
         async with self._reloading:
             stored = await self.store.list_policies()
             policies = [dataclasses.replace(policy_from_proto(m, source=m.source),
@@ -173,10 +179,10 @@ class ControlPlane:
             except Exception:  # noqa: BLE001 - try again next time
                 log.exception("periodic reload of the control plane failed")
 
-    async def _listen(self) -> None:
+    async def _listen(self, redis: aioredis.Redis) -> None:
         backoff = 0.2
         while True:
-            pubsub = self._redis.pubsub()
+            pubsub = redis.pubsub()
             try:
                 await pubsub.subscribe(self._keys.control_channel())
                 backoff = 0.2

@@ -71,6 +71,14 @@ class ControlStore:
             rows = await conn.execute(sa.select(policies).order_by(policies.c.name))
             return [_policy(row) for row in rows]
 
+    async def _stored(self, name: str) -> policies_pb2.Policy:
+        """The policy just written (a delete in between: NOT_FOUND)."""
+        stored = await self.get_policy(name)
+        if stored is None:
+            raise NotFound(f"no policy named {name!r}", reason="POLICY_NOT_FOUND",
+                           metadata={"policy": name})
+        return stored
+
     async def get_policy(self, name: str) -> policies_pb2.Policy | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(
@@ -93,7 +101,7 @@ class ControlStore:
         except IntegrityError:
             raise AlreadyExists(f"a policy named {message.name!r} or with pattern "
                                 f"{message.pattern!r} exists", reason="POLICY_EXISTS") from None
-        return await self.get_policy(message.name)
+        return await self._stored(message.name)
 
     @staticmethod
     def _taken(message: policies_pb2.Policy, other: str) -> AlreadyExists:
@@ -118,10 +126,10 @@ class ControlStore:
             row = (await conn.execute(
                 sa.select(policies).where(policies.c.name == message.name)
                 .with_for_update())).first()
-            if row is None and base is None:
+            current = _policy(row) if row is not None else base
+            if current is None:
                 raise NotFound(f"no policy named {message.name!r}", reason="POLICY_NOT_FOUND",
                                metadata={"policy": message.name})
-            current = _policy(row) if row is not None else base
             if message.etag and message.etag != current.etag:
                 raise Aborted(f"policy {message.name!r} changed since it was read (etag)",
                               reason="ETAG_MISMATCH", metadata={"policy": message.name})
@@ -144,7 +152,7 @@ class ControlStore:
             else:
                 await conn.execute(sa.update(policies).where(
                     policies.c.name == updated.name).values(**values))
-        return await self.get_policy(message.name)
+        return await self._stored(message.name)
 
     async def delete_policy(self, name: str, etag: str = "") -> None:
         async with self.engine.begin() as conn:

@@ -145,15 +145,17 @@ class Dispatcher:
             stored = await self._claim(call, replay_key, timeout)
             if stored is not None:
                 return stored
+        # The claim above raised unless there is an idempotency store.
+        idempotency = self._guards.idempotency if replay_key else None
         try:
             out = await self._run(call, policy, method, hooks, hook_input, deadline, timeout)
         except BaseException:
-            if replay_key:
-                await self._guards.idempotency.release(call.actor, replay_key)
+            if idempotency is not None:
+                await idempotency.release(call.actor, replay_key)
             raise
-        if replay_key:
+        if idempotency is not None:
             out.total_seconds = time.perf_counter() - started
-            await self._guards.idempotency.complete(
+            await idempotency.complete(
                 call.actor, replay_key, fingerprint(call.operation, call.params), out.stored(),
                 policy.idempotency_window or self._guards.idempotency_window)
         return out

@@ -122,8 +122,8 @@ class ExternalHook:
         self.spec = spec
         self.name, self.stage, self.order = spec.name, spec.stage, spec.order
         self.skippable, self.description = spec.skippable, spec.description
-        self.address, self.failure_mode, self.timeout = spec.address, spec.failure_mode, \
-            spec.timeout
+        self.address, self.failure_mode = spec.address, spec.failure_mode
+        self.timeout: float | None = spec.timeout
         self.create_time, self.update_time = spec.create_time, spec.update_time
         self._stub = hook_pb2_grpc.HookStub(channel)
         self._credentials = credentials

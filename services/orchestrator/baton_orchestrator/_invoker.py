@@ -175,7 +175,7 @@ class Invoker:
                                              remaining, ctx)
                 except BatonError as exc:
                     code = exc.code
-                    if ticket is not None:
+                    if ticket is not None and self.breakers is not None:
                         await self.breakers.record(ticket, code)
                     error = exc
                     error.metadata.setdefault("worker_address", endpoint.address)
@@ -184,7 +184,7 @@ class Invoker:
                             f"{method.name} did not finish within its deadline",
                             metadata={"worker_address": endpoint.address}) from exc
                 else:
-                    if ticket is not None:
+                    if ticket is not None and self.breakers is not None:
                         await self.breakers.record(ticket, None)
                     return InvokeOutcome(
                         result=struct_to_dict(reply.result), attempts=attempt - first_attempt + 1,

@@ -112,7 +112,7 @@ def _retry_from_proto(message: pb.RetryPolicy) -> dict[str, Any]:
 
 def _retry_to_proto(policy: dict[str, Any]) -> pb.RetryPolicy:
     return pb.RetryPolicy(
-        strategy=pb.RetryPolicy.Strategy.Value(policy.get("strategy", "STRATEGY_UNSPECIFIED")),
+        strategy=policy.get("strategy", "STRATEGY_UNSPECIFIED"),
         max_attempts=policy.get("max_attempts", 0),
         initial_delay=seconds_to_duration(policy.get("initial_delay", 0.0)),
         max_delay=seconds_to_duration(policy.get("max_delay", 0.0)),

@@ -35,12 +35,12 @@ def timestamp_us(message: timestamp_pb2.Timestamp) -> int:
     return message.seconds * 1_000_000 + message.nanos // 1000
 
 
-def session_status_name(status: int) -> str:
+def session_status_name(status: pb.Session.Status) -> str:
     """"" for STATUS_UNSPECIFIED (no filter)."""
     return _SESSION_STATUS_NAME.get(status, "")
 
 
-def execution_status_name(status: int) -> str:
+def execution_status_name(status: pb.Execution.Status) -> str:
     return _EXECUTION_STATUS_NAME.get(status, r.UNSPECIFIED)
 
 
@@ -115,6 +115,7 @@ def decode_execution(data: bytes) -> pb.Execution:
 
 def event_to_proto(record: EventRecord) -> pb.SessionEvent:
     return pb.SessionEvent(
-        sequence=record.sequence, type=_EVENT_TYPE.get(record.type, 0),
+        sequence=record.sequence,
+        type=_EVENT_TYPE.get(record.type, pb.SessionEvent.TYPE_UNSPECIFIED),
         session_id=record.session_id, data=dict_to_struct(record.data),
         create_time=timestamp(record.create_time))

@@ -15,6 +15,7 @@ expiring (see `_expiry.py`).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -122,7 +123,7 @@ class Sessions:
         return await self.store.list(user_id, casefile_id, status, limit, before_id)
 
     async def recent_executions(self, session_id: str, count: int
-                                ) -> tuple[list[bytes], int] | None:
+                                ) -> tuple[builtins.list[bytes], int] | None:
         """The newest `count` executions from Redis as (encoded, seq of the last one).
 
         None when Redis cannot vouch for the page: history missing or
@@ -143,7 +144,7 @@ class Sessions:
         return None
 
     async def executions(self, session_id: str, count: int,
-                         before_seq: int) -> list[ExecutionRecord]:
+                         before_seq: int) -> builtins.list[ExecutionRecord]:
         """A page from SQL; a first page also refills the hot tier's history."""
         if before_seq:
             return await self.history.executions(session_id, count, before_seq)

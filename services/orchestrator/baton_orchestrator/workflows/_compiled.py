@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy.engine import Dialect
-from sqlalchemy.sql import Executable
+from sqlalchemy.sql import ClauseElement, Executable
+from sqlalchemy.sql.compiler import SQLCompiler
 
 
 class Compiled:
@@ -23,7 +24,9 @@ class Compiled:
 
     def __init__(self, statement: Executable, keys: Sequence[str] | None,
                  dialect: Dialect) -> None:
+        assert isinstance(statement, ClauseElement)  # an insert, update or select
         compiled = statement.compile(dialect=dialect, column_keys=keys)
+        assert isinstance(compiled, SQLCompiler)
         self.sql = compiled.string
         names = tuple(compiled.positiontup or ())
         self.width = len(names)
@@ -46,16 +49,19 @@ class Compiled:
         return out
 
 
-class CompiledStatements:
+C = TypeVar("C", bound=Compiled)
+
+
+class CompiledStatements(Generic[C]):
     """Each statement compiled once per row shape, by `make(statement, keys)`."""
 
-    def __init__(self, make: Callable[[Executable, list[str]], Compiled]) -> None:
+    def __init__(self, make: Callable[[Executable, list[str]], C]) -> None:
         self._make = make
         # The writer's statements are module constants, so this stays small.
-        self._by_shape: dict[tuple, Compiled] = {}
+        self._by_shape: dict[tuple, C] = {}
 
     def values(self, statement: Executable, params: dict[str, Any] | list[dict[str, Any]]
-               ) -> tuple[Compiled, list[list]]:
+               ) -> tuple[C, list[list]]:
         """The compiled statement for `params` (one row or many), and their values."""
         rows = params if isinstance(params, list) else [params]
         keys = tuple(rows[0])

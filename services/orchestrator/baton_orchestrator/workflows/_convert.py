@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from google.protobuf import json_format
 
@@ -104,7 +104,7 @@ def workflow_to_proto(record: WorkflowRecord) -> pb.Workflow:
     message = definition_to_proto(record.definition)
     message.workflow_id = record.workflow_id
     message.version = record.version
-    message.status = pb.Workflow.Status.Value(f"STATUS_{record.status}")
+    message.status = cast(pb.Workflow.Status, pb.Workflow.Status.Value(f"STATUS_{record.status}"))
     message.etag = record.etag
     message.create_time.CopyFrom(datetime_to_timestamp(record.create_time))
     message.update_time.CopyFrom(datetime_to_timestamp(record.update_time))
@@ -113,8 +113,12 @@ def workflow_to_proto(record: WorkflowRecord) -> pb.Workflow:
     return message
 
 
-def run_status(name: str) -> int:
-    return pb.Run.Status.Value(f"STATUS_{name}")
+def run_status(name: str) -> pb.Run.Status:
+    return cast(pb.Run.Status, pb.Run.Status.Value(f"STATUS_{name}"))
+
+
+def _step_status(name: str) -> pb.RunStep.Status:
+    return cast(pb.RunStep.Status, pb.RunStep.Status.Value(f"STATUS_{name}"))
 
 
 def run_status_name(value: int) -> str:
@@ -177,7 +181,7 @@ def directives_to_proto(directives: RunDirectives) -> orchestrator_pb2.Directive
 def step_to_proto(row: Any) -> pb.RunStep:
     message = pb.RunStep(
         run_id=row.run_id, step_id=row.step_id, method=row.method,
-        status=pb.RunStep.Status.Value(f"STATUS_{row.status}"), attempts=row.attempts,
+        status=_step_status(row.status), attempts=row.attempts,
         idempotency_key=f"{row.run_id}:{row.step_id}")
     if row.input is not None:
         message.input.CopyFrom(dict_to_struct(row.input))
@@ -197,7 +201,7 @@ def event_to_proto(row: Any) -> pb.RunEvent:
     if row.run_status:
         message.run_status = run_status(row.run_status)
     if row.step_status:
-        message.step_status = pb.RunStep.Status.Value(f"STATUS_{row.step_status}")
+        message.step_status = _step_status(row.step_status)
     error = _error(row.error)
     if error is not None:
         message.error.CopyFrom(error)

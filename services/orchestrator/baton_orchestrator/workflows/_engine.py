@@ -26,8 +26,9 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from baton_core import is_sqlite, make_engine, migrate, new_id
 
@@ -47,6 +48,7 @@ from ._records import Changes, Recorder, RunState, StepState
 from ._runs import RunStore
 from ._states import CANCELLED, RUN_ACTIVE, RUN_TERMINAL, advance_run
 from ._store import DefinitionStore
+from ._watch import wait_ended, watch_events
 from ._writer import Writer
 
 log = logging.getLogger("baton.workflows")
@@ -78,7 +80,7 @@ class WorkflowEngine:
         # StartRun holds one of these from before it reads the request until the
         # run is recorded (see k.DEFAULT_MAX_STARTING_RUNS).
         self.starting = asyncio.Semaphore(self.config.max_starting_runs)
-        self.db = None
+        self.db: AsyncEngine
         self.definitions: DefinitionStore
         self.runs: RunStore
         self.writer: Writer
@@ -205,53 +207,11 @@ class WorkflowEngine:
 
     async def wait_ended(self, run_id: str, timeout: float) -> str:
         """The run's status once it has ended, or when `timeout` passes."""
-        deadline = time.monotonic() + timeout
-        with self.hub.subscribe(run_id) as sub:
-            while True:
-                status, _ = await self.runs.status_and_seq(run_id)
-                left = deadline - time.monotonic()
-                if status in RUN_TERMINAL or left <= 0:
-                    return status
-                await sub.wait(min(left, k.WATCH_POLL_SECONDS))
+        return await wait_ended(self.hub, self.runs, run_id, timeout)
 
-    async def watch(self, run_id: str, after: int = 0) -> AsyncIterator[Any]:
-        """The run's events after `after`: past ones, then live ones until the run ends.
-
-        Events are the rows of wf_run_events. Past ones come from the table (or,
-        for a run this replica drives, from the copy its executor keeps of what
-        it committed); live ones come from this replica's commits, handed over
-        after each commit, or from the table again when there is a gap or the
-        run is driven elsewhere.
-        """
-        with self.hub.subscribe(run_id) as sub:
-            executor = self._executors.get(run_id)
-            if executor is not None and executor.log and executor.log[0]["seq"] <= after + 1:
-                ended, seq_at_start = False, 0
-                rows: list[Any] = [SimpleNamespace(**e) for e in executor.log
-                                   if e["seq"] > after]
-            else:
-                status, seq_at_start = await self.runs.status_and_seq(run_id)
-                ended = status in RUN_TERMINAL
-                rows = await self.runs.events(run_id, after, 500)
-            last = after
-            while True:
-                for row in rows:
-                    yield row
-                    last = row.seq
-                    if row.run_status in RUN_TERMINAL and (
-                            row.seq > seq_at_start or (ended and row.seq == seq_at_start)):
-                        return
-                if len(rows) == 500:
-                    rows = await self.runs.events(run_id, last, 500)
-                    continue
-                if ended and last >= seq_at_start:
-                    return
-                live = sub.take(last)
-                if live == []:
-                    await sub.wait(1.0 if run_id in self._executors else k.WATCH_POLL_SECONDS)
-                    live = sub.take(last)
-                rows = ([SimpleNamespace(**e) for e in live] if live
-                        else await self.runs.events(run_id, last, 500))
+    def watch(self, run_id: str, after: int = 0) -> AsyncIterator[Any]:
+        """The run's events after `after`: past ones, then live ones until the run ends."""
+        return watch_events(self.hub, self.runs, self._executors, run_id, after)
 
     def _committed(self, events: list[dict[str, Any]]) -> None:
         for event in events:
@@ -379,9 +339,9 @@ class WorkflowEngine:
                 del self._waiting[run_id]
         for run_id in cancels:
             self._launch_waiting(run_id, cancel=True)
-            executor = self._executors.get(run_id)
-            if executor is not None:
-                executor.cancel()
+            cancelled = self._executors.get(run_id)
+            if cancelled is not None:
+                cancelled.cancel()
         room = self._room
         # Runs this replica owns but does not drive (an executor gave up on a database
         # error) are resumed like claimed ones.

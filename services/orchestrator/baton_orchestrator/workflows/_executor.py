@@ -297,8 +297,8 @@ class RunExecutor:
             if message[0] == "done":
                 self._apply(*message[1:])
         timeout = self.state.definition.timeout
-        run_error = ({"code": "DEADLINE_EXCEEDED", "reason": "RUN_TIMEOUT",
-                      "message": f"the run did not finish within its timeout of {timeout}s"}
+        why = f"the run did not finish within its timeout of {timeout}s"
+        run_error = ({"code": "DEADLINE_EXCEEDED", "reason": "RUN_TIMEOUT", "message": why}
                      if timed_out else None)
         for step in self.state.steps.values():
             if step.status == RUNNING:
@@ -314,7 +314,7 @@ class RunExecutor:
                               + ("timed out" if timed_out else "was cancelled"))
         self.state.end_time = utcnow()
         if timed_out:
-            self.rec.run(FAILED, run_error["message"], error=run_error)
+            self.rec.run(FAILED, why, error=run_error)
         else:
             self.rec.run(CANCELLED, "cancelled")
         await self._commit()

@@ -52,6 +52,7 @@ class PgWriter:
                   plan: Sequence[tuple[Executable, Any, int | None]]) -> None:
         """One transaction: each (statement, params, expected rowcount) in turn."""
         raw = (await conn.get_raw_connection()).driver_connection
+        assert raw is not None  # an open connection has its driver's
         statement = None
         try:
             async with raw.transaction():

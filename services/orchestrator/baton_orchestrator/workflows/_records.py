@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from baton_core import utcnow
 
@@ -13,6 +13,10 @@ from ._directives import RunDirectives
 from ._states import PENDING, advance_run, advance_step
 
 
+@overload
+def utc(value: dt.datetime) -> dt.datetime: ...
+@overload
+def utc(value: None) -> None: ...
 def utc(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands datetimes back without a zone; they were written in UTC."""
     if value is not None and value.tzinfo is None:

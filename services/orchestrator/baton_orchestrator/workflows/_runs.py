@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -91,7 +93,7 @@ class RunStore:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
             ids = [row.run_id for row in rows[:size]]
-            counts = await conn.execute(
+            counts: Iterable[Any] = await conn.execute(
                 select(t.run_steps.c.run_id, t.run_steps.c.status, func.count())
                 .where(t.run_steps.c.run_id.in_(ids))
                 .group_by(t.run_steps.c.run_id, t.run_steps.c.status)) if ids else []
@@ -101,7 +103,7 @@ class RunStore:
         page = [(row, by_run.get(row.run_id, {})) for row in rows[:size]]
         return page, paging.encode({"id": ids[-1]}) if len(rows) > size else ""
 
-    async def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[Any]:
+    async def events(self, run_id: str, after: int = 0, limit: int = 1000) -> builtins.list[Any]:
         e = t.run_events
         async with self._engine.connect() as conn:
             return list((await conn.execute(
@@ -122,7 +124,7 @@ class RunStore:
     # Leases -------------------------------------------------------------------------------
 
     async def claim(self, replica: str, ttl: float, limit: int,
-                    run_id: str | None = None) -> list[str]:
+                    run_id: str | None = None) -> builtins.list[str]:
         """Takes up to `limit` active runs whose lease lapsed (or that have no owner);
         with `run_id`, only that run.
 
@@ -159,7 +161,7 @@ class RunStore:
             rows = result.all()
         return {row.run_id for row in rows}, {row.run_id for row in rows if row.cancel_requested}
 
-    async def release(self, replica: str, run_ids: list[str]) -> None:
+    async def release(self, replica: str, run_ids: builtins.list[str]) -> None:
         """Gives runs back (graceful stop) so another replica takes them at once."""
         if not run_ids:
             return
@@ -179,7 +181,7 @@ class RunStore:
             raise _not_found(run_id)
         return status
 
-    async def retry(self, run_id: str, replica: str, ttl: float) -> list[dict[str, Any]]:
+    async def retry(self, run_id: str, replica: str, ttl: float) -> builtins.list[dict[str, Any]]:
         """Puts an ended, unsuccessful run back to PENDING, owned by `replica`;
         succeeded steps keep their outputs, the others go back to PENDING."""
         state = await self.load(run_id)
@@ -194,6 +196,8 @@ class RunStore:
             if result.rowcount != 1:
                 current = (await conn.execute(select(r.c.status).where(
                     r.c.run_id == run_id))).scalar()
+                if current is None:
+                    raise _not_found(run_id)
                 advance_run(run_id, current, PENDING)
             state.seq = (await conn.execute(select(func.max(t.run_events.c.seq)).where(
                 t.run_events.c.run_id == run_id))).scalar() or 0
@@ -207,6 +211,7 @@ class RunStore:
                     rec.step(step, PENDING, "reset for retry", output=None, input=None,
                              end_time=None, first_attempt=step.attempts + 1)
             changes = rec.take()
+            assert changes.run is not None  # rec.run made it
             await conn.execute(update(r).where(r.c.run_id == run_id).values(
                 {k: v for k, v in changes.run.items() if k != "b_run_id"}))
             for row in changes.steps.values():

@@ -69,6 +69,7 @@ class _Compiled(Compiled):
         """This INSERT with `count` rows of placeholders."""
         sql = self._sql_for.get(count)
         if sql is None:
+            assert self._multi is not None  # else `chunk` is 1 and no call comes here
             head, row, tail = self._multi.groups()
             sql = self._sql_for[count] = head + ", ".join([row] * count) + tail
         return sql
@@ -87,7 +88,8 @@ class SqliteWriter:
         self._lock = threading.Lock()
 
     def _connect(self) -> sqlite3.Cursor:
-        if self._conn is None:
+        cursor = self._cursor
+        if cursor is None:
             conn = sqlite3.connect(self._path, timeout=SQLITE_BUSY_TIMEOUT_MS / 1000,
                                    isolation_level=None,
                                    check_same_thread=False)
@@ -98,9 +100,9 @@ class SqliteWriter:
             # Every statement goes through this one cursor: Connection.execute makes
             # a cursor per statement, and the connection keeps a weak reference to
             # each until it prunes them every 200 (~5 per commit here).
-            self._cursor = conn.cursor()
+            cursor = self._cursor = conn.cursor()
             self._conn = conn
-        return self._cursor
+        return cursor
 
     def checkpoint(self) -> None:
         """Copies what the WAL holds into the database file, waiting for no one."""
@@ -118,13 +120,14 @@ class SqliteWriter:
         """`run` if it needs no waiting: False (nothing written) when the plan has
         more than `max_rows` rows, the connection is in use or not open yet (opening
         it may wait), or SQLite's write lock is held elsewhere."""
-        if self._conn is None or _rows(plan) > max_rows \
+        cursor = self._cursor
+        if cursor is None or _rows(plan) > max_rows \
                 or not self._lock.acquire(blocking=False):
             return False
         try:
-            if not _begin_now(self._cursor):
+            if not _begin_now(cursor):
                 return False
-            self._transaction(self._cursor, plan, begun=True)
+            self._transaction(cursor, plan, begun=True)
             return True
         finally:
             self._lock.release()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -117,7 +118,7 @@ class DefinitionStore:
         return records, token
 
     async def versions(self, workflow_id: str, *, size: int,
-                       token: str) -> tuple[list[WorkflowRecord], str]:
+                       token: str) -> tuple[builtins.list[WorkflowRecord], str]:
         latest = await self.get(workflow_id)
         before = int(paging.decode(token).get("v", latest.version + 1))
         w, v = t.workflows, t.workflow_versions

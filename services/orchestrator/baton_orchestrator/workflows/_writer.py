@@ -75,7 +75,7 @@ class Writer:
         # SQLite: a whole transaction on a sqlite3 connection of its own, inline
         # when small and unhindered, else in one hop to a private thread; not one
         # hop per statement through aiosqlite.
-        self._sqlite = (SqliteWriter(engine.url.database, self._check_count)
+        self._sqlite = (SqliteWriter(_sqlite_file(engine), self._check_count)
                         if engine.dialect.name == "sqlite" else None)
         # PostgreSQL on asyncpg: straight on the driver's connection (see _pg_writer).
         self._pg = (PgWriter(engine.dialect, _FENCE, self._check_count)
@@ -226,15 +226,16 @@ class Writer:
     async def _on_sqlite(self, plan: list[_Step], inline_rows: int = INLINE_ROWS) -> None:
         """Runs `plan` inline when it is small and nothing is in the way, else on the
         writer's thread (see _sqlite_writer)."""
+        sqlite = self._sqlite
+        assert sqlite is not None  # only ever called on SQLite
         plan = _sqlite_plan(plan)
-        if not self._sqlite.try_run(plan, inline_rows):
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._sqlite.run,
-                                                             plan)
+        if not sqlite.try_run(plan, inline_rows):
+            await asyncio.get_running_loop().run_in_executor(self._thread, sqlite.run, plan)
         self._uncheckpointed += 1
         if self._uncheckpointed >= _CHECKPOINT_EVERY:
             self._uncheckpointed = 0
             with contextlib.suppress(RuntimeError):  # stopping: closing checkpoints anyway
-                self._thread.submit(self._sqlite.checkpoint)
+                self._thread.submit(sqlite.checkpoint)
 
     def _check(self, result: Any, expected: int | None) -> None:
         self._check_count(result.rowcount, expected)
@@ -291,3 +292,10 @@ def _settle(future: asyncio.Future, exc: BaseException | None) -> None:
         future.set_result(None)
     else:
         future.set_exception(exc)
+
+
+def _sqlite_file(engine: AsyncEngine) -> str:
+    """The database file the writer opens a connection of its own to."""
+    if not engine.url.database or engine.url.database == ":memory:":
+        raise ValueError("workflows on SQLite need a database file, not an in-memory database")
+    return engine.url.database
