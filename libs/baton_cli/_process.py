@@ -64,6 +64,9 @@ class ChildProcess:
                    health_address)
 
     def start(self, wait: bool = True, timeout: float = 30.0) -> None:
+        """Starts the process; with `wait`, blocks until it is healthy. A process that
+        does not become healthy in time is stopped before the error is raised, so
+        that a failed start leaves nothing running."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
@@ -73,7 +76,11 @@ class ChildProcess:
         finally:
             log.close()
         if wait and self.health_address:
-            wait_healthy(self.health_address, timeout, proc=self.proc)
+            try:
+                wait_healthy(self.health_address, timeout, proc=self.proc)
+            except BaseException:
+                self.stop(timeout=5.0)
+                raise
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -34,23 +34,25 @@ async def secured(auth_keys, redis_url, tmp_path_factory) -> Secured:
            c.ENV_REGISTRY_ADDR: addrs["registry"], c.ENV_SESSIONS_ADDR: addrs["sessions"],
            c.ENV_ORCHESTRATOR_ADDR: addrs["orchestrator"]}
     plat = Secured(addrs, data_dir / "logs")
-    for kind in ("registry", "sessions", "orchestrator"):
-        child = ChildProcess.service(
-            kind, kind, {**env, c.ENV_LISTEN: addrs[kind],
-                         c.ENV_DATABASE_URL: f"sqlite+aiosqlite:///{data_dir / kind}.db"},
-            plat.logs / f"{kind}.log", addrs[kind])
-        await asyncio.to_thread(child.start)
-        plat.children[kind] = child
-    worker = ChildProcess(
-        "worker", [sys.executable, "-m", "baton_examples.casefile_worker"],
-        {**env, c.ENV_WORKER_LISTEN: addrs["worker"],
-         c.ENV_TOKEN: auth_keys.token("worker:example", ["worker"])},
-        plat.logs / "worker.log", addrs["worker"])
-    await asyncio.to_thread(worker.start)
-    plat.children["worker"] = worker
-    yield plat
-    for child in reversed(list(plat.children.values())):
-        child.stop()
+    try:
+        for kind in ("registry", "sessions", "orchestrator"):
+            child = ChildProcess.service(
+                kind, kind, {**env, c.ENV_LISTEN: addrs[kind],
+                             c.ENV_DATABASE_URL: f"sqlite+aiosqlite:///{data_dir / kind}.db"},
+                plat.logs / f"{kind}.log", addrs[kind])
+            await asyncio.to_thread(child.start)
+            plat.children[kind] = child
+        worker = ChildProcess(
+            "worker", [sys.executable, "-m", "baton_examples.casefile_worker"],
+            {**env, c.ENV_WORKER_LISTEN: addrs["worker"],
+             c.ENV_TOKEN: auth_keys.token("worker:example", ["worker"])},
+            plat.logs / "worker.log", addrs["worker"])
+        await asyncio.to_thread(worker.start)
+        plat.children["worker"] = worker
+        yield plat
+    finally:
+        for child in reversed(list(plat.children.values())):
+            child.stop()
 
 
 @pytest.fixture(scope="session")

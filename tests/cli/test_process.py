@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from baton_cli._process import wait_healthy
+from baton_cli._process import ChildProcess, wait_healthy
 from baton_core import free_port
 
 # A health server that starts listening after a pause, as a child that is still
@@ -88,3 +88,15 @@ def test_serve_with_a_bad_stream_limit_says_so_in_one_line(tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("baton serve registry: BATON_MAX_STREAMS_PER_CONNECTION")
     assert "Traceback" not in done.stderr
+
+
+def test_a_child_that_never_becomes_healthy_is_stopped_when_its_start_fails(tmp_path):
+    # `baton up` and the test fixtures stop the children that started; one whose
+    # start failed was left running (here: it never listens).
+    address = f"127.0.0.1:{free_port()}"
+    child = ChildProcess("stuck", [sys.executable, "-c", "import time; time.sleep(60)"], {},
+                         tmp_path / "stuck.log", address)
+    with pytest.raises(TimeoutError, match=f"{address} not healthy after 1.0s"):
+        child.start(timeout=1.0)
+    assert child.proc is not None and child.proc.poll() is not None
+    assert not child.alive()

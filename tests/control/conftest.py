@@ -96,29 +96,32 @@ async def control(databases, redis_url, auth_keys, tmp_path_factory) -> ControlP
     orchestrator_db = await databases.new_url_async("orch")
     metrics_port = free_port()
     children = []
-    for name in ("registry", "sessions", "orchestrator", "orchestrator-b"):
-        kind = name.split("-")[0]
-        extra = {c.ENV_LISTEN: addrs[name], c.ENV_DATABASE_URL: orchestrator_db
-                 if kind == "orchestrator" else await databases.new_url_async(kind)}
-        if name == "orchestrator":
-            extra["BATON_POLICIES_FILE"] = str(policies_file)
-            extra["BATON_METRICS_PORT"] = str(metrics_port)
-        child = ChildProcess.service(name, kind, {**env, **extra},
-                                     data_dir / "logs" / f"{name}.log", addrs[name])
-        await asyncio.to_thread(child.start)
-        children.append(child)
-    channels = {name: grpc.aio.insecure_channel(addr) for name, addr in addrs.items()}
-    yield ControlPlatform(
-        backend=databases.backend, addrs=addrs, metrics_port=metrics_port,
-        a=Orchestrator(addrs["orchestrator"], channels["orchestrator"]),
-        b=Orchestrator(addrs["orchestrator-b"], channels["orchestrator-b"]),
-        registry=registry_pb2_grpc.MethodRegistryStub(channels["registry"]),
-        sessions=sessions_pb2_grpc.SessionOrchestratorStub(channels["sessions"]),
-        workflows_channel=channels["orchestrator"])
-    for channel in channels.values():
-        await channel.close()
-    for child in reversed(children):
-        child.stop()
+    channels: dict[str, grpc.aio.Channel] = {}
+    try:
+        for name in ("registry", "sessions", "orchestrator", "orchestrator-b"):
+            kind = name.split("-")[0]
+            extra = {c.ENV_LISTEN: addrs[name], c.ENV_DATABASE_URL: orchestrator_db
+                     if kind == "orchestrator" else await databases.new_url_async(kind)}
+            if name == "orchestrator":
+                extra["BATON_POLICIES_FILE"] = str(policies_file)
+                extra["BATON_METRICS_PORT"] = str(metrics_port)
+            child = ChildProcess.service(name, kind, {**env, **extra},
+                                         data_dir / "logs" / f"{name}.log", addrs[name])
+            await asyncio.to_thread(child.start)
+            children.append(child)
+        channels = {name: grpc.aio.insecure_channel(addr) for name, addr in addrs.items()}
+        yield ControlPlatform(
+            backend=databases.backend, addrs=addrs, metrics_port=metrics_port,
+            a=Orchestrator(addrs["orchestrator"], channels["orchestrator"]),
+            b=Orchestrator(addrs["orchestrator-b"], channels["orchestrator-b"]),
+            registry=registry_pb2_grpc.MethodRegistryStub(channels["registry"]),
+            sessions=sessions_pb2_grpc.SessionOrchestratorStub(channels["sessions"]),
+            workflows_channel=channels["orchestrator"])
+    finally:
+        for channel in channels.values():
+            await channel.close()
+        for child in reversed(children):
+            child.stop()
 
 
 @pytest.fixture

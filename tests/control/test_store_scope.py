@@ -44,10 +44,12 @@ async def other(control, databases, redis_url, auth_keys, tmp_path, probe, admin
             policies_pb2.ExplainPolicyRequest(operation=probe.echo), metadata=admin)
         return reply.method_registered
 
-    await until(known, what="the other deployment knows the probe's methods")
-    yield replica
-    await channel.close()
-    await asyncio.to_thread(child.stop)
+    try:
+        await until(known, what="the other deployment knows the probe's methods")
+        yield replica
+    finally:
+        await channel.close()
+        await asyncio.to_thread(child.stop)
 
 
 async def test_an_idempotency_key_of_another_database_is_not_replayed(

@@ -48,19 +48,21 @@ async def platform(databases, redis_url, tmp_path_factory) -> Platform:
         c.ENV_LEASE_TTL: "2",
     }
     plat = Platform(data_dir, env, addrs)
-    for kind in ("registry", "sessions", "orchestrator"):
-        child_env = {**env, c.ENV_LISTEN: addrs[kind],
-                     c.ENV_DATABASE_URL: await databases.new_url_async(kind)}
-        child = ChildProcess.service(kind, kind, child_env, data_dir / "logs" / f"{kind}.log",
-                                     addrs[kind])
-        await asyncio.to_thread(child.start)
-        plat.children[kind] = child
-    await asyncio.to_thread(
-        plat.start_worker, "example-worker", ["-m", "baton_examples.casefile_worker"],
-        {c.ENV_WORKER_LISTEN: addrs["worker"]}, addrs["worker"])
-    yield plat
-    for child in reversed(list(plat.children.values())):
-        child.stop()
+    try:
+        for kind in ("registry", "sessions", "orchestrator"):
+            child_env = {**env, c.ENV_LISTEN: addrs[kind],
+                         c.ENV_DATABASE_URL: await databases.new_url_async(kind)}
+            child = ChildProcess.service(kind, kind, child_env, data_dir / "logs" / f"{kind}.log",
+                                         addrs[kind])
+            await asyncio.to_thread(child.start)
+            plat.children[kind] = child
+        await asyncio.to_thread(
+            plat.start_worker, "example-worker", ["-m", "baton_examples.casefile_worker"],
+            {c.ENV_WORKER_LISTEN: addrs["worker"]}, addrs["worker"])
+        yield plat
+    finally:
+        for child in reversed(list(plat.children.values())):
+            child.stop()
 
 
 @pytest.fixture(scope="session")

@@ -84,19 +84,21 @@ async def test_missing_user_is_invalid_argument(sessions):
 async def two_processes(database_url, redis_url, tmp_path):
     """Two `baton serve sessions` processes sharing the test's database and Redis."""
     children, channels = [], []
-    for name in ("sessions-1", "sessions-2"):
-        address = f"127.0.0.1:{free_port()}"
-        env = {c.ENV_LISTEN: address, c.ENV_DATABASE_URL: database_url,
-               c.ENV_REDIS_URL: redis_url, c.ENV_LOG_LEVEL: "WARNING", c.ENV_AUTH: "off"}
-        child = ChildProcess.service(name, "sessions", env, tmp_path / f"{name}.log", address)
-        children.append(child)
-        await asyncio.to_thread(child.start)
-        channels.append(grpc.aio.insecure_channel(address))
-    yield [pb_grpc.SessionOrchestratorStub(channel) for channel in channels]
-    for channel in channels:
-        await channel.close()
-    for child in children:
-        await asyncio.to_thread(child.stop)
+    try:
+        for name in ("sessions-1", "sessions-2"):
+            address = f"127.0.0.1:{free_port()}"
+            env = {c.ENV_LISTEN: address, c.ENV_DATABASE_URL: database_url,
+                   c.ENV_REDIS_URL: redis_url, c.ENV_LOG_LEVEL: "WARNING", c.ENV_AUTH: "off"}
+            child = ChildProcess.service(name, "sessions", env, tmp_path / f"{name}.log", address)
+            children.append(child)
+            await asyncio.to_thread(child.start)
+            channels.append(grpc.aio.insecure_channel(address))
+        yield [pb_grpc.SessionOrchestratorStub(channel) for channel in channels]
+    finally:
+        for channel in channels:
+            await channel.close()
+        for child in children:
+            await asyncio.to_thread(child.stop)
 
 
 async def test_concurrent_calls_across_two_processes_share_one_session(two_processes, sql):

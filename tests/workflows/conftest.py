@@ -56,21 +56,23 @@ async def cluster(redis_url, tmp_path_factory) -> Cluster:
            c.ENV_REGISTRY_ADDR: addrs["registry"], c.ENV_SESSIONS_ADDR: addrs["sessions"],
            c.ENV_LEASE_TTL: "5", c.ENV_LOG_LEVEL: "INFO", c.ENV_AUTH: "off"}
     cl = Cluster(data_dir, env, addrs)
-    for kind in ("registry", "sessions"):
-        child = ChildProcess.service(
-            kind, kind, {**env, c.ENV_LISTEN: addrs[kind],
-                         c.ENV_DATABASE_URL: f"sqlite+aiosqlite:///{data_dir / kind}.db"},
-            data_dir / "logs" / f"{kind}.log", addrs[kind])
-        await asyncio.to_thread(child.start)
-        cl.children.append(child)
-    worker = ChildProcess("worker", [sys.executable, "-m", "baton_examples.casefile_worker"],
-                          {**env, "BATON_WORKER_LISTEN": addrs["worker"]},
-                          data_dir / "logs" / "worker.log", addrs["worker"])
-    await asyncio.to_thread(worker.start)
-    cl.children.append(worker)
-    yield cl
-    for child in reversed(cl.children):
-        child.stop()
+    try:
+        for kind in ("registry", "sessions"):
+            child = ChildProcess.service(
+                kind, kind, {**env, c.ENV_LISTEN: addrs[kind],
+                             c.ENV_DATABASE_URL: f"sqlite+aiosqlite:///{data_dir / kind}.db"},
+                data_dir / "logs" / f"{kind}.log", addrs[kind])
+            await asyncio.to_thread(child.start)
+            cl.children.append(child)
+        worker = ChildProcess("worker", [sys.executable, "-m", "baton_examples.casefile_worker"],
+                              {**env, "BATON_WORKER_LISTEN": addrs["worker"]},
+                              data_dir / "logs" / "worker.log", addrs["worker"])
+        await asyncio.to_thread(worker.start)
+        cl.children.append(worker)
+        yield cl
+    finally:
+        for child in reversed(cl.children):
+            child.stop()
 
 
 @dataclass
