@@ -39,6 +39,7 @@ from ._db import (
     migrate,
     run_alembic_env,
 )
+from ._store_id import create_store_meta, key_prefix, read_store_id, store_meta_table
 from ._env import SettingError, int_setting, parse_yaml, yaml_setting_file
 from ._errors import (
     Aborted,
@@ -116,6 +117,7 @@ __all__ = [
     "channel_options",
     "configure_logging",
     "constants",
+    "create_store_meta",
     "current_identity",
     "datetime_to_timestamp",
     "dict_to_struct",
@@ -132,12 +134,14 @@ __all__ = [
     "int_setting",
     "is_sqlite",
     "issue_token",
+    "key_prefix",
     "load_api_keys",
     "make_engine",
     "migrate",
     "new_etag",
     "new_id",
     "parse_yaml",
+    "read_store_id",
     "redact_url",
     "redis_problem",
     "redis_server_binary",
@@ -148,6 +152,7 @@ __all__ = [
     "seconds_to_duration",
     "set_timestamp",
     "status_code_named",
+    "store_meta_table",
     "struct_to_dict",
     "timestamp_to_datetime",
     "utcnow",

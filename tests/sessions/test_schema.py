@@ -41,7 +41,7 @@ def test_keys_of_one_session_share_a_hash_tag():
     keys = _keys.Keys("0123abcd")
     names = [keys.session(sid), keys.history(sid), keys.channel(sid)]
     assert {_hash_tag(key) for key in names} == {sid}
-    assert all(key.startswith(_keys.PREFIX + "0123abcd:") for key in names)
+    assert all(key.startswith("baton:0123abcd:") for key in names)
     assert keys.session_id_of_channel(keys.channel(sid)) == sid
 
 

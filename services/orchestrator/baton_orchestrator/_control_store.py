@@ -20,6 +20,7 @@ from baton_core import (
     datetime_to_timestamp,
     migrate,
     new_etag,
+    read_store_id,
 )
 
 from . import _constants as k
@@ -58,11 +59,9 @@ class ControlStore:
         await migrate(self.engine, MIGRATIONS, k.CONTROL_VERSION_TABLE)
 
     async def store_id(self) -> str:
-        """The random name of this database (made by its migration), which scopes
-        the orchestrator's keys in Redis."""
-        async with self.engine.connect() as conn:
-            return (await conn.execute(
-                sa.select(meta.c.value).where(meta.c.name == "store_id"))).scalar_one()
+        """The random name of this database, which scopes the orchestrator's keys
+        in Redis."""
+        return await read_store_id(self.engine, meta)
 
     # Policies -----------------------------------------------------------------------------
 

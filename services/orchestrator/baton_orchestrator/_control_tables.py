@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from baton_core import store_meta_table
+
 metadata = sa.MetaData()
 TZ = sa.DateTime(timezone=True)
 JSON = sa.JSON(none_as_null=True)
@@ -58,8 +60,4 @@ audit = sa.Table(
 
 # One row, ("store_id", a random hex name made by the migration that creates
 # the table): the namespace of this database's keys in Redis (see _keys).
-meta = sa.Table(
-    "ctl_meta", metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(256), nullable=False),
-)
+meta = store_meta_table("ctl_meta", metadata)

@@ -15,7 +15,7 @@ never produced.
 
 from __future__ import annotations
 
-PREFIX = "baton:"
+from baton_core import key_prefix
 
 
 class RedisKeys:
@@ -26,9 +26,7 @@ class RedisKeys:
         self._base = ""
 
     def use_store(self, store_id: str) -> None:
-        if not store_id or any(ch in store_id for ch in ":{}"):
-            raise ValueError(f"unusable store id {store_id!r}")
-        self._base = f"{PREFIX}{store_id}:"
+        self._base = key_prefix(store_id)
 
     @property
     def base(self) -> str:

@@ -15,17 +15,15 @@ would name a session this one does not have.
 
 from __future__ import annotations
 
-PREFIX = "baton:"
+from baton_core import key_prefix
 
 
 class Keys:
     """The keys and channels of one store (SQL database)."""
 
     def __init__(self, store_id: str) -> None:
-        if not store_id or any(ch in store_id for ch in ":{}"):
-            raise ValueError(f"unusable store id {store_id!r}")
         self.store_id = store_id
-        base = f"{PREFIX}{store_id}:"
+        base = key_prefix(store_id)
         self._session = base + "sess:"
         self._history = base + "shist:"
         self._index = base + "sidx:"

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from baton_core import apply_sqlite_pragmas, make_engine, migrate
+from baton_core import apply_sqlite_pragmas, make_engine, migrate, read_store_id
 
 from . import _tables as t
 from ._records import EventRecord, ExecutionRecord, SessionRecord
@@ -86,9 +86,7 @@ class Database:
             return
         engine = make_engine(self.url)
         await migrate(engine, MIGRATIONS, VERSION_TABLE)
-        async with engine.connect() as conn:
-            self.store_id = (await conn.execute(
-                sa.select(t.meta.c.value).where(t.meta.c.name == "store_id"))).scalar_one()
+        self.store_id = await read_store_id(engine, t.meta)
         if engine.dialect.name == "sqlite":
             await engine.dispose()
             self._writer = GroupWriter(_sqlite_engine(self.url, "BEGIN IMMEDIATE"))

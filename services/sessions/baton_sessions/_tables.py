@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from baton_core import store_meta_table
+
 metadata = sa.MetaData()
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY.
@@ -75,8 +77,4 @@ events = sa.Table(
 
 # One row, ("store_id", a random hex name made by the migration that creates
 # the table): the namespace of this database's keys in Redis (see _keys).
-meta = sa.Table(
-    "sessions_meta", metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(256), nullable=False),
-)
+meta = store_meta_table("sessions_meta", metadata)

@@ -141,20 +141,19 @@ class WorkflowEngine:
                          directives=directives)
         state.steps = {s.step_id: StepState(step_id=s.step_id, position=i, method=s.method)
                        for i, s in enumerate(defn.steps)}
-        limit = self.config.max_active_runs
         try:
-            if len(self._executors) < limit and not self._waiting:
+            if self._can_drive_now:
                 executor = self._launch(self._own(state), new=True)
                 await asyncio.shield(executor.created)
-            elif len(self._waiting) < limit:  # Over capacity: this replica's, waiting.
+            elif len(self._waiting) < self.config.max_active_runs:
+                # Over capacity: this replica's, waiting.
                 self._own(state)
                 self._recording.add(state.run_id)
                 try:
                     await self._record_new(state, "run created (waiting for room)")
                 finally:
                     self._recording.discard(state.run_id)
-                self._waiting[state.run_id] = (state, time.monotonic())
-                self._admit()
+                self._wait(state)
             else:  # Far over capacity: queued unowned; any replica's claim takes it.
                 self._queued = True
                 await self._record_new(state, "run created (queued)")
@@ -242,6 +241,16 @@ class WorkflowEngine:
             state.cancel_requested = state.cancel_requested or cancel
             self._launch(state)
 
+    def _wait(self, state: RunState) -> None:
+        """Keeps a run this replica owns in memory until there is room to drive it."""
+        self._waiting[state.run_id] = (state, time.monotonic())
+        self._admit()
+
+    @property
+    def _can_drive_now(self) -> bool:
+        """Whether a run can start at once: under the limit, and none waits before it."""
+        return not self._waiting and len(self._executors) < self.config.max_active_runs
+
     def _holds(self, run_id: str) -> bool:
         """Whether this replica drives the run, has it waiting, or is recording it."""
         return run_id in self._executors or run_id in self._waiting or run_id in self._recording
@@ -255,9 +264,7 @@ class WorkflowEngine:
     def _claim_now(self) -> bool:
         """Whether to claim queued runs now: when nothing waits here and there is
         room to drive one, or when a batch of half the limit fits."""
-        limit = self.config.max_active_runs
-        return (not self._waiting and len(self._executors) < limit) \
-            or self._room >= max(1, limit // 2)
+        return self._can_drive_now or self._room >= max(1, self.config.max_active_runs // 2)
 
     async def _adopt(self, *run_ids: str, wait_for_room: bool = False) -> None:
         """Drives runs this replica owns, loaded from the database together; with
@@ -266,10 +273,8 @@ class WorkflowEngine:
             if self._holds(state.run_id) or state.owner != self.replica \
                     or state.status not in RUN_ACTIVE:
                 continue
-            if wait_for_room and (self._waiting
-                                  or len(self._executors) >= self.config.max_active_runs):
-                self._waiting[state.run_id] = (state, time.monotonic())
-                self._admit()
+            if wait_for_room and not self._can_drive_now:
+                self._wait(state)
             else:
                 self._launch(state)
 

@@ -5,10 +5,9 @@ Revises: 0001
 Create Date: 2026-12-01
 """
 
-import uuid
-
-import sqlalchemy as sa
 from alembic import op
+
+from baton_core import create_store_meta
 
 revision = "0002"
 down_revision = "0001"
@@ -17,12 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    meta = op.create_table(
-        "sessions_meta",
-        sa.Column("name", sa.String(64), primary_key=True),
-        sa.Column("value", sa.String(256), nullable=False),
-    )
-    op.bulk_insert(meta, [{"name": "store_id", "value": uuid.uuid4().hex[:16]}])
+    create_store_meta("sessions_meta")
 
 
 def downgrade() -> None:
