@@ -52,13 +52,16 @@ class Rule:
     """How one RPC is audited: its action, entity type and where the entity's name is.
 
     `entity` is `req:` or `resp:` plus a dotted field path; `only_if` (a
-    response field path) skips calls where that field is false.
+    response field path) skips calls where that field is false; `summarize`
+    names a request field (a message) recorded as its name and size only,
+    because the entity keeps it in full (a run's inline definition).
     """
 
     action: str
     entity_type: str
     entity: str
     only_if: str = ""
+    summarize: str = ""
 
 
 _REG, _SES = "baton.registry.v1.MethodRegistry/", "baton.sessions.v1.SessionOrchestrator/"
@@ -78,7 +81,7 @@ RULES: dict[str, Rule] = {
     _WF + "CreateWorkflow": Rule("create", "workflow", "resp:workflow.workflow_id"),
     _WF + "UpdateWorkflow": Rule("update", "workflow", "req:workflow.workflow_id"),
     _WF + "DeleteWorkflow": Rule("delete", "workflow", "req:workflow_id"),
-    _WF + "StartRun": Rule("start", "run", "resp:run.run_id"),
+    _WF + "StartRun": Rule("start", "run", "resp:run.run_id", summarize="definition"),
     _WF + "CancelRun": Rule("cancel", "run", "req:run_id"),
     _WF + "RetryRun": Rule("retry", "run", "req:run_id"),
     _ORC + "PolicyEngine/CreatePolicy": Rule("create", "policy", "req:policy.name"),
@@ -110,10 +113,33 @@ def _clip(value: Any) -> Any:
     return value
 
 
-def changes_of(request: Any) -> dict[str, Any]:
-    """The request as JSON, clipped so that one record stays small."""
+def _summary(message: Any) -> dict[str, Any]:
+    """What a record keeps of a large message: that it was summarized, its name
+    and how many steps it has (the fields a workflow definition has)."""
+    out: dict[str, Any] = {"summarized": True}
+    name = getattr(message, "name", None)
+    if isinstance(name, str) and name:
+        out["name"] = _clip(name)
+    steps = getattr(message, "steps", None)
+    if steps is not None:
+        out["steps"] = len(steps)
+    return out
+
+
+def changes_of(request: Any, summarize: str = "") -> dict[str, Any]:
+    """The request as JSON, clipped so that one record stays small; the field
+    `summarize` (when set) as its summary only."""
     try:
+        summary = None
+        if summarize and request.HasField(summarize):
+            summary = _summary(getattr(request, summarize))
+            rest = type(request)()
+            rest.CopyFrom(request)
+            rest.ClearField(summarize)
+            request = rest
         data = _clip(json_format.MessageToDict(request, preserving_proto_field_name=True))
+        if summary is not None:
+            data[summarize] = summary
     except Exception:  # noqa: BLE001 - a record without changes beats no record
         return {}
     if len(json.dumps(data, default=str)) > _MAX_CHANGES_BYTES:
@@ -167,5 +193,5 @@ class AuditInterceptor(grpc.aio.ServerInterceptor):
         outcome = "OK" if not failed else getattr(code, "name", None) or "CANCELLED"
         self._sink.record(AuditEntry(
             actor=who.subject, action=rule.action, entity_type=rule.entity_type,
-            entity=str(entity or ""), changes=changes_of(request), outcome=outcome,
+            entity=str(entity or ""), changes=changes_of(request, rule.summarize), outcome=outcome,
             via=who.via, roles=who.roles, service=self._service))

@@ -62,6 +62,11 @@ async def test_every_mutation_and_execution_is_recorded_with_the_real_actor(
         metadata=alice)).workflow
     await workflows.DeleteWorkflow(wf.DeleteWorkflowRequest(workflow_id=workflow.workflow_id),
                                    metadata=alice)
+    # A run of an inline definition: the run keeps the definition, the record its summary.
+    run = (await workflows.StartRun(wf.StartRunRequest(
+        definition=wf.Workflow(name=f"{p}-inline", steps=[wf.WorkflowStep(
+            step_id="s", method=probe.echo, params=dict_to_struct({"value": "x"}))]),
+        input=dict_to_struct({"a": 1})), metadata=alice)).run
     # Registry: methods and tools.
     await control.registry.UpdateMethod(registry_pb2.UpdateMethodRequest(
         method=registry_pb2.Method(name=probe.echo, description="audited"),
@@ -89,7 +94,7 @@ async def test_every_mutation_and_execution_is_recorded_with_the_real_actor(
         ("delete", "hook", f"{p}-hook"), ("update", "circuit_breaker", f"{p}:1"),
         ("reset", "circuit_breaker", f"{p}:1"),
         ("create", "workflow", workflow.workflow_id),
-        ("delete", "workflow", workflow.workflow_id),
+        ("delete", "workflow", workflow.workflow_id), ("start", "run", run.run_id),
         ("update", "method", probe.echo), ("register", "tool", f"{p}_tool"),
         ("register", "method", f"{p}.spare"), ("delete", "method", f"{p}.spare"),
         ("create", "session", session.session_id), ("update", "session", session.session_id),
@@ -97,12 +102,15 @@ async def test_every_mutation_and_execution_is_recorded_with_the_real_actor(
         ("dispatch", "operation", probe.echo),
     }
     found: dict = {}
+    executions: set[str] = set()
 
     async def all_recorded() -> bool:
         found.clear()
         for record in await records_of(control.b, admin, actor=actor):
             found[(record.action, record.entity_type, record.entity)] = record
-        return expected <= set(found)
+            if record.action == "dispatch":
+                executions.add(struct_to_dict(record.changes)["execution_id"])
+        return expected <= set(found) and len(executions) == 2
 
     await until(all_recorded, what="every change is in the audit log")
     assert all(r.outcome == "OK" and r.actor == actor and r.time.seconds
@@ -113,11 +121,15 @@ async def test_every_mutation_and_execution_is_recorded_with_the_real_actor(
     # The orchestrator tracked the execution in alice's name, as itself.
     tracked = found[("track", "session", session.session_id)]
     assert tracked.via == "service:orchestrator" and tracked.roles == ["admin"]
-    dispatched = found[("dispatch", "operation", probe.echo)]
-    assert struct_to_dict(dispatched.changes)["execution_id"] == \
-        executed.metadata.execution_id
+    # Two executions of the method: the Dispatch and the run's step.
+    assert executed.metadata.execution_id in executions
     assert struct_to_dict(found[("update", "policy", created.name)].changes)[
         "update_mask"] == "description"
+    assert struct_to_dict(found[("start", "run", run.run_id)].changes) == {
+        "definition": {"summarized": True, "name": f"{p}-inline", "steps": 1},
+        "input": {"a": 1}}
+    assert len(struct_to_dict(found[("create", "workflow", workflow.workflow_id)].changes)[
+        "workflow"]["steps"]) == 1
 
 
 async def test_refused_changes_are_recorded_with_their_outcome(control, probe, auth_keys):
