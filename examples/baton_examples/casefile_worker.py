@@ -183,7 +183,7 @@ async def main() -> None:
     host = host.strip("[]")
     advertise = _env(ENV_WORKER_ADVERTISE_HOST,
                      "127.0.0.1" if host in ("", "0.0.0.0", "::") else host)
-    data_dir = Path(_env(constants.ENV_DATA_DIR, "./.baton")).resolve()
+    data_dir = Path(_env(constants.ENV_DATA_DIR, constants.DEFAULT_DATA_DIR)).resolve()
     store = CasefileStore(data_dir / DB_FILE)
     config = AuthConfig.from_env(data_dir)
     auth: AuthConfig | None = config

@@ -38,7 +38,7 @@ _SESSIONS = _address_option("sessions", c.ENV_SESSIONS_ADDR, c.SESSIONS_PORT)
 
 
 def _token() -> str | None:
-    return os.environ.get("BATON_TOKEN") or None
+    return os.environ.get(c.ENV_TOKEN) or None
 
 
 def _plain(value: Any) -> Any:
@@ -62,10 +62,24 @@ def show(value: Any) -> None:
     typer.echo(json.dumps(_plain(value), indent=2))
 
 
+def hint(err: BatonError) -> str:
+    """What to do about a failure that is about reaching the platform, not the call."""
+    if err.code.name == "UNAUTHENTICATED" and not _token():
+        return ("hint: the CLI sends $BATON_TOKEN: export BATON_TOKEN=$(baton token "
+                "--role admin), with --data-dir if `baton up` runs with another")
+    if err.code.name == "UNAVAILABLE" and "failed to connect" in err.message:
+        return ("hint: is the platform running (`baton up`)? Another address: the command's "
+                "--orchestrator/--registry/--sessions option or BATON_ORCHESTRATOR_ADDR, "
+                "BATON_REGISTRY_ADDR, BATON_SESSIONS_ADDR")
+    return ""
+
+
 def fail(err: BatonError) -> None:
     typer.secho(f"error: {err.code.name}: {err.message}", fg="red", err=True)
     for field, description in err.violations:
         typer.secho(f"  {field}: {description}", err=True)
+    if text := hint(err):
+        typer.secho(text, err=True)
     raise typer.Exit(1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import signal
@@ -20,6 +21,7 @@ from ._process import ChildProcess
 from ._up_auth import auth_hint, prepare_auth
 
 EMBEDDED_REPLICA = "embedded"
+LOCK_FILE = "baton-up.lock"
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class Platform:
         self.children: list[ChildProcess] = []
         self._stopping = False
         self._redis_restarts = 0
+        self._lock: int | None = None
 
     def say(self, message: str) -> None:
         try:
@@ -99,8 +102,28 @@ class Platform:
                      + ", ".join(option for _, option, _, _ in busy) + ")")
             raise SystemExit(1)
 
+    def lock_data_dir(self) -> None:
+        """Refuses to start on a data directory another `baton up` uses: two would run
+        two redis-servers on one append-only file and two orchestrators named
+        `embedded` on one database. The lock goes with the process."""
+        path = self.config.data_dir / LOCK_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            self.say(f"the data directory {self.config.data_dir} is in use by another "
+                     f"`baton up` (pid {holder}): stop it, or choose another --data-dir")
+            raise SystemExit(1) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._lock = fd
+
     def start(self) -> None:
         cfg = self.config
+        self.lock_data_dir()
         self.check_ports()
         # Before anything starts: an auth setting that cannot be used stops `baton up`
         # here (SettingError, one line and exit 2), with no Redis to stop again.
@@ -241,6 +264,9 @@ class Platform:
         if self.redis is not None:
             self.redis.stop()
             self.redis = None
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
 
 def run_platform(config: PlatformConfig) -> None:

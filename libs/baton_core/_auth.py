@@ -124,7 +124,10 @@ class AuthConfig:
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None) -> AuthConfig:
         """From BATON_AUTH, BATON_JWT_* and BATON_API_KEYS_FILE; without a secret
-        set, the one `baton up` keeps under `data_dir` is used when it exists."""
+        set, the one `baton up` keeps under `data_dir` is used when it exists
+        (`data_dir` None: BATON_DATA_DIR, else `./.baton`, as `baton up`'s)."""
+        if data_dir is None:
+            data_dir = _env(c.ENV_DATA_DIR) or c.DEFAULT_DATA_DIR
         mode = (_env(c.ENV_AUTH) or "on").lower()
         if mode not in ("on", "off", "true", "false", "1", "0"):
             raise SettingError(f"{c.ENV_AUTH} must be on or off, not {mode!r}")

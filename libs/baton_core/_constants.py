@@ -19,6 +19,7 @@ ERROR_DOMAIN = "baton.dev"
 
 # Environment variables (documented in the README's configuration table).
 ENV_DATA_DIR = "BATON_DATA_DIR"
+DEFAULT_DATA_DIR = "./.baton"
 ENV_HOST = "BATON_HOST"
 ENV_REGISTRY_ADDR = "BATON_REGISTRY_ADDR"
 ENV_ORCHESTRATOR_ADDR = "BATON_ORCHESTRATOR_ADDR"

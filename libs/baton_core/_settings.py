@@ -47,7 +47,7 @@ class Settings:
     @classmethod
     def from_env(cls, service: str) -> Settings:
         host = _env(c.ENV_HOST, "127.0.0.1")
-        data_dir = Path(_env(c.ENV_DATA_DIR, "./.baton")).resolve()
+        data_dir = Path(_env(c.ENV_DATA_DIR, c.DEFAULT_DATA_DIR)).resolve()
         default_db = f"sqlite+aiosqlite:///{data_dir / (service + '.db')}"
         port = _DEFAULT_PORTS.get(service, 0)
         return cls(

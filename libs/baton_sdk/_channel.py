@@ -8,12 +8,13 @@ AioRpcError into the matching BatonError.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncGenerator, Callable, Sequence
 from typing import Any, Self
 
 import grpc
 
-from baton_core import from_rpc_error, insecure_channel
+from baton_core import constants, from_rpc_error, insecure_channel
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
@@ -41,7 +42,8 @@ class Connection:
 
     Args:
         address: host:port of the peer.
-        token: Bearer token sent as `authorization` metadata on every call.
+        token: Bearer token sent as `authorization` metadata on every call; None:
+            BATON_TOKEN when set, "" for none.
         metadata: Extra metadata sent on every call.
         timeout: Default deadline in seconds for unary calls; None for none.
         idempotent: (service, method) pairs that the channel may retry.
@@ -53,6 +55,8 @@ class Connection:
         self.address = address
         self.timeout = timeout
         headers = list(metadata)
+        if token is None:
+            token = os.environ.get(constants.ENV_TOKEN, "").strip()
         if token:
             headers.append(("authorization", f"Bearer {token}"))
         self.metadata = tuple(headers)

@@ -35,7 +35,7 @@ class OrchestratorClient(ClientLifecycle):
 
     Args:
         address: host:port of the orchestrator.
-        token: Bearer token sent with every call.
+        token: Bearer token sent with every call; None: BATON_TOKEN when set.
         metadata: Extra metadata sent with every call.
         timeout: Default deadline of unary calls in seconds; None for none.
     """

@@ -17,7 +17,7 @@ class ProviderClient(ClientLifecycle):
 
     Args:
         address: host:port of the worker.
-        token: Bearer token sent with every call.
+        token: Bearer token sent with every call; None: BATON_TOKEN when set.
         metadata: Extra metadata sent with every call.
         timeout: Default deadline of calls in seconds; None for none.
     """

@@ -27,7 +27,7 @@ class RegistryClient(ClientLifecycle):
 
     Args:
         address: host:port of the registry.
-        token: Bearer token sent with every call.
+        token: Bearer token sent with every call; None: BATON_TOKEN when set.
         metadata: Extra metadata sent with every call.
         timeout: Default deadline of unary calls in seconds; None for none.
     """

@@ -25,7 +25,7 @@ class SessionsClient(ClientLifecycle):
 
     Args:
         address: host:port of the session service.
-        token: Bearer token sent with every call.
+        token: Bearer token sent with every call; None: BATON_TOKEN when set.
         metadata: Extra metadata sent with every call.
         timeout: Default deadline of unary calls in seconds; None for none.
     """

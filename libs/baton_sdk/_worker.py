@@ -48,11 +48,15 @@ class Worker:
         worker_id: Stable id of this worker; a unique one by default.
         heartbeat_interval: Seconds between heartbeats; lease_ttl / 3 by default.
         lease_ttl: Seconds a registration stays valid without a heartbeat.
-        token: Bearer token for the registry.
+        token: Bearer token for the registry; None: BATON_TOKEN when set.
         shutdown_grace: Seconds calls in flight may take to finish on stop.
         auth: Verify callers with these keys: only callers holding the `service`
             (the orchestrator) or `admin` role may Invoke. None serves without
             checking, for workers that hold no key.
+
+    Raises:
+        ValueError: No methods, two methods of one name, or a lease_ttl <= 0.
+        SettingError: `auth` is on but holds no key to verify callers with.
     """
 
     def __init__(self, methods: Iterable[Callable[..., Any] | MethodDefinition], *,
@@ -75,6 +79,8 @@ class Worker:
         self.shutdown_grace = shutdown_grace
         self.address: str | None = None
         self._token = token
+        if auth is not None and auth.enabled:
+            auth.check()  # a worker that could verify nobody would refuse every call
         self._auth = auth if auth is not None and auth.enabled else None
         self._server: GrpcServer | None = None
         self._registry: RegistryClient | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import queue
@@ -168,9 +169,19 @@ def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, 
     again = baton_cli(env, "sessions", "get", created["session_id"])
     assert again.returncode == 0 and json.loads(again.stdout)["user_id"] == "ann"
 
+    # Its data directory is taken while it runs (a second `baton up` on it is refused).
+    second = baton_cli(UP_ENV, "up", "--data-dir", str(tmp_path / "data"), "--no-gateway",
+                       "--no-worker", "--registry-port", str(free_port()), "--sessions-port",
+                       str(free_port()), "--orchestrator-port", str(free_port()))
+    assert second.returncode == 1
+    assert (f"the data directory {tmp_path / 'data'} is in use by another `baton up` "
+            f"(pid {proc.pid})") in second.stdout
+
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0
     out.wait_for(r"\[baton\] stopped")
+    with open(tmp_path / "data" / "baton-up.lock") as lock:  # and free once it stopped
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def test_up_refuses_ports_in_use_before_starting_anything(tmp_path):
