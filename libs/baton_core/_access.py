@@ -46,6 +46,10 @@ _EXPLICIT: dict[str, frozenset[str]] = {
     "baton.sessions.v1.SessionOrchestrator/TrackExecution": INTERNAL,
 }
 
+# Who may act on any user's sessions; the other roles only on their own (the
+# session's user_id is the caller's subject).
+SESSION_MANAGERS = frozenset({ADMIN, OPERATOR, SERVICE})
+
 # Callable by anyone, authenticated or not.
 OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",
                  "grpc.reflection.v1.ServerReflection")

@@ -36,7 +36,8 @@ class SessionsApp:
         self.expirer = Expirer(self.db, self.cache, self.hub, self.config)
         self.sessions = Sessions(SessionStore(self.db), HistoryStore(self.db), self.cache,
                                  self.hub, self.expirer, self.config)
-        self.servicer = SessionsServicer(self.sessions, self.hub)
+        self.servicer = SessionsServicer(self.sessions, self.hub,
+                                         owners_only=settings.auth.enabled)
         self._started = False
 
     def services(self) -> list[Service]:

@@ -8,7 +8,14 @@ import grpc
 
 from baton.sessions.v1 import sessions_pb2 as pb
 from baton.sessions.v1 import sessions_pb2_grpc
-from baton_core import InvalidArgument, new_id, struct_to_dict
+from baton_core import (
+    InvalidArgument,
+    PermissionDenied,
+    access,
+    current_identity,
+    new_id,
+    struct_to_dict,
+)
 
 from . import _convert as cv
 from . import _pages as pages
@@ -45,44 +52,82 @@ def _check_labels(labels: dict[str, str]) -> dict[str, str]:
     return dict(labels)
 
 
-class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
-    """Answers SessionOrchestrator RPCs from `Sessions`."""
+def _manages_any() -> bool:
+    """Whether the caller may act on every user's sessions: it holds a managing
+    role, or it is a service acting for a workflow run, whose session was checked
+    when the run started (such a call names the run's actor with no roles)."""
+    who = current_identity()
+    return bool(access.SESSION_MANAGERS.intersection(who.roles)) or (
+        not who.roles and who.via.startswith(f"{access.SERVICE}:"))
 
-    def __init__(self, sessions: Sessions, hub: EventHub) -> None:
+
+def _require_owner(user_id: str) -> None:
+    who = current_identity()
+    if who.subject != user_id and not _manages_any():
+        raise PermissionDenied(
+            f"{who.subject} may act only on their own sessions, not on those of {user_id!r} "
+            f"(roles {', '.join(sorted(access.SESSION_MANAGERS))} may act on any)",
+            reason="SESSION_NOT_OWNED", metadata={"user_id": user_id, "actor": who.subject})
+
+
+class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
+    """Answers SessionOrchestrator RPCs from `Sessions`.
+
+    With auth on (`owners_only`), a caller without a managing role acts only on
+    sessions whose user_id is its own subject: it creates, reads, changes,
+    watches and lists only those; anything else is PERMISSION_DENIED.
+    """
+
+    def __init__(self, sessions: Sessions, hub: EventHub, owners_only: bool = True) -> None:
         self.sessions = sessions
         self.hub = hub
+        self.owners_only = owners_only
+
+    def _check_owner(self, user_id: str) -> None:
+        if self.owners_only:
+            _require_owner(user_id)
+
+    async def _owned(self, session_id: str) -> str:
+        """`session_id`, required, after checking the caller may act on it."""
+        _require("session_id", session_id)
+        if self.owners_only and not _manages_any():
+            _require_owner((await self.sessions.get(session_id)).user_id)
+        return session_id
 
     async def CreateSession(self, request: pb.CreateSessionRequest,
                             context: grpc.aio.ServicerContext) -> pb.CreateSessionResponse:
+        self._check_owner(_require("user_id", request.user_id))
         record = await self.sessions.create(
-            _require("user_id", request.user_id), _bounded("casefile_id", request.casefile_id),
+            request.user_id, _bounded("casefile_id", request.casefile_id),
             _check_labels(dict(request.labels)), _bounded("request_id", request.request_id))
         return pb.CreateSessionResponse(session=cv.session_to_proto(record))
 
     async def GetSession(self, request: pb.GetSessionRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetSessionResponse:
         record = await self.sessions.get(_require("session_id", request.session_id))
+        self._check_owner(record.user_id)
         response = pb.GetSessionResponse()
         cv.fill_session(response.session, record)
         return response
 
     async def CloseSession(self, request: pb.CloseSessionRequest,
                            context: grpc.aio.ServicerContext) -> pb.CloseSessionResponse:
-        record = await self.sessions.close(_require("session_id", request.session_id))
+        record = await self.sessions.close(await self._owned(request.session_id))
         return pb.CloseSessionResponse(session=cv.session_to_proto(record))
 
     async def FindOrCreateSession(
             self, request: pb.FindOrCreateSessionRequest,
             context: grpc.aio.ServicerContext) -> pb.FindOrCreateSessionResponse:
+        self._check_owner(_require("user_id", request.user_id))
         record, created = await self.sessions.find_or_create(
-            _require("user_id", request.user_id), _bounded("casefile_id", request.casefile_id))
+            request.user_id, _bounded("casefile_id", request.casefile_id))
         return pb.FindOrCreateSessionResponse(session=cv.session_to_proto(record),
                                               created=created)
 
     async def LinkSessionToCasefile(
             self, request: pb.LinkSessionToCasefileRequest,
             context: grpc.aio.ServicerContext) -> pb.LinkSessionToCasefileResponse:
-        record = await self.sessions.link(_require("session_id", request.session_id),
+        record = await self.sessions.link(await self._owned(request.session_id),
                                           _require("casefile_id", request.casefile_id))
         return pb.LinkSessionToCasefileResponse(session=cv.session_to_proto(record))
 
@@ -105,7 +150,7 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
     async def ListSessionExecutions(
             self, request: pb.ListSessionExecutionsRequest,
             context: grpc.aio.ServicerContext) -> pb.ListSessionExecutionsResponse:
-        session_id = _require("session_id", request.session_id)
+        session_id = await self._owned(request.session_id)
         size = pages.page_size(request.page_size)
         before = pages.decode(request.page_token, "executions", session_id) or 0
         if not isinstance(before, int):
@@ -129,13 +174,17 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
         if request.status and not status:
             raise InvalidArgument(f"unknown status {request.status}",
                                   violations=[("status", "not a Session.Status value")])
-        filters = ("sessions", request.user_id, request.casefile_id, status)
+        user_id = request.user_id
+        if self.owners_only and not _manages_any():
+            user_id = user_id or current_identity().subject
+            _require_owner(user_id)
+        filters = ("sessions", user_id, request.casefile_id, status)
         size = pages.page_size(request.page_size)
         before = pages.decode(request.page_token, *filters) or ""
         if not isinstance(before, str):
             raise InvalidArgument("page_token is not valid", violations=[("page_token", "")])
         rows = await self.sessions.list(
-            _bounded("user_id", request.user_id), _bounded("casefile_id", request.casefile_id),
+            _bounded("user_id", user_id), _bounded("casefile_id", request.casefile_id),
             status, size + 1, before)
         token = pages.encode(rows[size - 1].session_id, *filters) if len(rows) > size else ""
         return pb.ListSessionsResponse(sessions=[cv.session_to_proto(s) for s in rows[:size]],
@@ -147,7 +196,7 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
         paths = list(request.update_mask.paths)
         check_paths(paths)
         record = await self.sessions.update_context(
-            _require("session_id", request.session_id), struct_to_dict(request.values), paths,
+            await self._owned(request.session_id), struct_to_dict(request.values), paths,
             request.etag)
         return pb.UpdateSessionContextResponse(context=cv.context_to_proto(record))
 
@@ -158,6 +207,6 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
             raise InvalidArgument("after_sequence must not be negative",
                                   violations=[("after_sequence", "must be >= 0")])
         events = watch(self.hub, self.sessions.store, self.sessions.history,
-                       _require("session_id", request.session_id), request.after_sequence)
+                       await self._owned(request.session_id), request.after_sequence)
         async for event in events:
             yield pb.WatchSessionResponse(event=cv.event_to_proto(event))
