@@ -29,7 +29,8 @@ def service_address(env: str, port: int, given: str | None = None) -> str:
 
 def _address_option(service: str, env: str, port: int) -> Any:
     return typer.Option(None, f"--{service}",
-                        help=f"The {service}'s host:port (default: ${env} or 127.0.0.1:{port}).")
+                        help=f"Address (host:port) of the {service} service (default: ${env} "
+                             f"or 127.0.0.1:{port}).")
 
 
 ORCHESTRATOR_OPTION = _address_option("orchestrator", c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT)

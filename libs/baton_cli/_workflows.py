@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -82,15 +83,19 @@ class RunView:
             self.status = _status(event.run_status)
             if event.error.message:
                 self.run.error.CopyFrom(event.error)
+            elif self.status in ("PENDING", "RUNNING", "SUCCEEDED"):
+                self.run.ClearField("error")  # retried: the earlier failure is over
             return
         step = self.steps.setdefault(event.step_id, {"method": "", "status": "PENDING",
                                                      "attempt": 0, "start": None, "end": None,
                                                      "detail": ""})
+        ended_before = step["end"] is not None
         step["status"] = _status(event.step_status, pb.RunStep.Status)
         step["attempt"] = event.attempt or step["attempt"]
         step["detail"] = event.message
         if step["status"] == "RUNNING":
-            step["start"] = step["start"] or when
+            # A step run again after it ended (the run retried) is timed afresh.
+            step["start"] = when if ended_before or step["start"] is None else step["start"]
             step["end"] = None
         elif step["status"] != "PENDING":
             step["end"] = when
@@ -112,7 +117,7 @@ class RunView:
                 elapsed = f"{(step['end'] or now) - step['start']:.2f}s"
             table.add_row(step_id, step["method"], Text(step["status"],
                                                         style=_STYLES[step["status"]]),
-                          str(step["attempt"] or ""), elapsed, step["detail"][:60])
+                          str(step["attempt"] or ""), elapsed, step["detail"])
         done = sum(s["status"] in ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED")
                    for s in self.steps.values())
         line = Text(f"run {self.status}", style=_STYLES.get(self.status, "") + " bold")
@@ -124,14 +129,31 @@ class RunView:
         return Group(table, line)
 
 
-def follow(stub, run_id: str, console: Console | None = None) -> RunView:
+# Width of tables written to a pipe or file (a terminal's own width otherwise;
+# COLUMNS still wins): wide enough that ids, times and messages are not cut.
+PIPE_WIDTH = 200
+
+
+def console() -> Console:
+    """A console for tables: the terminal's width, or PIPE_WIDTH into a pipe or file."""
+    out = Console()
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out = Console(width=PIPE_WIDTH)
+    return out
+
+
+def follow(stub, run_id: str, out: Console | None = None) -> RunView:
     """Shows the run's steps live until it ends; returns the final view. Ctrl-C
-    stops watching, not the run, and says how to go on."""
+    stops watching, not the run, and says how to go on. Into a pipe or file only
+    the final table is written (and ends with a newline)."""
     run = stub.GetRun(pb.GetRunRequest(run_id=run_id)).run
     view = RunView(run)
+    out = out or console()
     try:
-        with Live(view, console=console, refresh_per_second=8, transient=False) as live:
+        with Live(view, console=out, refresh_per_second=8, transient=False) as live:
             _watch(stub, view, live.refresh)
+        if not out.is_terminal:
+            out.line()
     except KeyboardInterrupt:
         typer.echo(f"\nstopped watching; run {run_id} goes on (baton runs watch {run_id} to "
                    f"follow it again, baton runs cancel {run_id} to stop it)", err=True)
@@ -231,16 +253,16 @@ def runs_list(
         table.add_row(item.run_id, item.workflow_name, Text(status_name,
                                                             style=_STYLES[status_name]),
                       counts, item.create_time.ToDatetime().isoformat(timespec="seconds"))
-    Console().print(table)
+    console().print(table)
 
 
 @runs_app.command("get")
 @_errors
 def runs_get(run_id: str, orchestrator: str = ORCHESTRATOR_OPTION) -> None:
-    """Show a run with its steps (JSON)."""
+    """Show a run with its steps: one JSON object, {"run": ..., "steps": [...]}."""
     stub = _stub(orchestrator)
-    show(stub.GetRun(pb.GetRunRequest(run_id=run_id)).run)
-    show(list(stub.ListRunSteps(pb.ListRunStepsRequest(run_id=run_id)).steps))
+    show({"run": stub.GetRun(pb.GetRunRequest(run_id=run_id)).run,
+          "steps": list(stub.ListRunSteps(pb.ListRunStepsRequest(run_id=run_id)).steps)})
 
 
 @runs_app.command("cancel")
@@ -347,7 +369,7 @@ def workflows_list(
         token = page.next_page_token
         if not token:
             break
-    Console().print(table)
+    console().print(table)
 
 
 @workflows_app.command("get")

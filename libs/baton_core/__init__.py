@@ -57,6 +57,7 @@ from ._errors import (
     Unavailable,
     error_for_code,
     from_rpc_error,
+    required,
     from_status,
     status_code_named,
 )
@@ -145,6 +146,7 @@ __all__ = [
     "redact_url",
     "redis_problem",
     "redis_server_binary",
+    "required",
     "run",
     "run_alembic_env",
     "run_app",

@@ -134,6 +134,13 @@ _CODE_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
 assert code_pb2.NOT_FOUND == grpc.StatusCode.NOT_FOUND.value[0]
 
 
+def required(value: str, field: str) -> str:
+    """`value`, or INVALID_ARGUMENT naming `field` when it is empty."""
+    if not value:
+        raise InvalidArgument(f"{field} is required", violations=[(field, "is required")])
+    return value
+
+
 def status_code_named(name: str) -> grpc.StatusCode | None:
     """Returns the grpc.StatusCode called `name` (e.g. "UNAVAILABLE")."""
     return _CODE_BY_NAME.get(name.upper())

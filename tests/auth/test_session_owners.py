@@ -9,9 +9,8 @@ import uuid
 import grpc
 import pytest
 
-from baton.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from baton.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc, workflows_pb2_grpc
 from baton.orchestrator.v1 import workflows_pb2 as wf
-from baton.orchestrator.v1 import workflows_pb2_grpc
 from baton.sessions.v1 import sessions_pb2 as pb
 from baton.sessions.v1 import sessions_pb2_grpc
 from baton_core import dict_to_struct, from_rpc_error

@@ -37,6 +37,7 @@ class Probe:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self.calls: Counter[str] = Counter()
+        self.keys: list[str] = []  # the idempotency key of each echo execution
         self.failing = False
         self.worker: Worker | None = None
 
@@ -52,6 +53,7 @@ class Probe:
         @method(self.echo, retry=RetryPolicy.never())
         async def echo(params: EchoIn, ctx: InvocationContext) -> EchoOut:
             self.calls["echo"] += 1
+            self.keys.append(ctx.idempotency_key)
             if self.failing:
                 raise Unavailable(f"{self.prefix} is failing on purpose")
             return EchoOut(value=params.value, count=self.calls["echo"],

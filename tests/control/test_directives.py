@@ -72,10 +72,12 @@ async def test_repeated_idempotency_key_returns_the_first_result_without_executi
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert from_rpc_error(caught.value).reason == "IDEMPOTENCY_KEY_REUSED"
 
-    # Another actor's key is another key.
+    # Another actor's key is another key, to the worker too (it dedupes by key).
     await control.a.dispatch.Dispatch(request(probe.echo, idempotency_key=key),
-                                      metadata=auth_keys.bearer("dave", ["user"]))
+                                      metadata=auth_keys.bearer("d/ave", ["user"]))
     assert probe.calls["echo"] == 2
+    first_key, dave_key = probe.keys
+    assert first_key.endswith(f"/{key}") and dave_key == f"d%2Fave/{key}"
 
 
 async def test_a_repeat_while_the_first_still_runs_is_refused(control, probe, admin):

@@ -11,7 +11,7 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2, field_mask_pb2
 
-from baton.orchestrator.v1 import orchestrator_pb2, policies_pb2
+from baton.orchestrator.v1 import hooks_pb2, orchestrator_pb2, policies_pb2
 from baton_core import dict_to_struct, from_rpc_error
 
 from .conftest import put_policy
@@ -161,3 +161,15 @@ def test_an_orchestrator_given_a_policies_file_it_cannot_apply_says_why_and_does
     assert done.returncode == 2, done.stderr
     assert f"baton serve orchestrator: BATON_POLICIES_FILE={policies}: {problem}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_a_call_naming_no_policy_or_hook_is_invalid_argument(control, admin):
+    a = control.a
+    for call in (a.policies.GetPolicy(policies_pb2.GetPolicyRequest(), metadata=admin),
+                 a.policies.DeletePolicy(policies_pb2.DeletePolicyRequest(), metadata=admin),
+                 a.hooks.GetHook(hooks_pb2.GetHookRequest(), metadata=admin),
+                 a.hooks.DeleteHook(hooks_pb2.DeleteHookRequest(), metadata=admin)):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert from_rpc_error(caught.value).violations == [("name", "is required")]

@@ -27,7 +27,7 @@ async def test_the_grpcurl_section_of_the_readme_works_as_written(running):
     dispatched, method, session = json_values(calls)
     assert dispatched["result"]["casefile_id"].startswith("cf_")
     assert method["method"]["name"] == "casefile.create"
-    assert session["session"]["user_id"] == "alice"
+    assert session["session"]["user_id"] == "bob"
 
     events = json_values(run)
     assert events[-1]["event"]["run_status"] == "STATUS_SUCCEEDED"

@@ -92,6 +92,16 @@ async def test_get_unknown_method_is_not_found(stub):
     assert err.metadata == {"method": "nope.nothing"}
 
 
+async def test_a_call_naming_no_method_or_tool_is_invalid_argument(stub):
+    for call in (stub.GetMethod(pb.GetMethodRequest()),
+                 stub.DeleteMethod(pb.DeleteMethodRequest()),
+                 stub.ValidateParameters(pb.ValidateParametersRequest()),
+                 stub.GetTool(pb.GetToolRequest())):
+        err = await rpc_error(call)
+        assert (err.code, err.violations) == (grpc.StatusCode.INVALID_ARGUMENT,
+                                              [("name", "is required")])
+
+
 async def test_list_filters_by_domain_and_by_tag(stub):
     await register(stub, "casefile.create", tags=("write",))
     await register(stub, "casefile.get", tags=("read",))

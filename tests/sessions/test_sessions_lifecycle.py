@@ -34,6 +34,15 @@ async def test_repeated_request_id_returns_the_first_session(sessions):
     first = await sessions.stub.CreateSession(request)
     again = await sessions.stub.CreateSession(request)
     assert again.session.session_id == first.session.session_id
+    # The same id for another request (another user's, other values) hands nothing over.
+    for other in (pb.CreateSessionRequest(user_id=user(), request_id=request.request_id),
+                  pb.CreateSessionRequest(user_id=request.user_id, casefile_id="cf-other",
+                                          request_id=request.request_id)):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await sessions.stub.CreateSession(other)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert from_rpc_error(caught.value).reason == "REQUEST_ID_REUSED"
+        assert first.session.session_id not in caught.value.details()
 
 
 async def test_second_active_session_for_the_same_casefile_is_rejected(sessions):
@@ -45,6 +54,8 @@ async def test_second_active_session_for_the_same_casefile_is_rejected(sessions)
                                                                   casefile_id="cf"))
     assert caught.value.code() == grpc.StatusCode.ALREADY_EXISTS
     assert from_rpc_error(caught.value).metadata["session_id"] == first.session.session_id
+    assert caught.value.details() == (f"user {owner!r} already has an active session on "
+                                      f"casefile 'cf': {first.session.session_id}")
 
 
 async def test_missing_user_is_invalid_argument_with_field_violation(sessions):

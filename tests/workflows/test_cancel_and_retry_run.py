@@ -53,9 +53,13 @@ async def test_cancelling_an_ended_run_is_an_invalid_transition(stub):
         await stub.CancelRun(pb.CancelRunRequest(run_id=run.run_id))
     assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert error_details(info.value)[0] == "INVALID_TRANSITION"
+    assert info.value.details() == (f"run {run.run_id} is SUCCEEDED: only a PENDING or "
+                                    "RUNNING run can be cancelled")
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.RetryRun(pb.RetryRunRequest(run_id=run.run_id))
     assert error_details(info.value)[0] == "INVALID_TRANSITION"
+    assert info.value.details() == (f"run {run.run_id} is SUCCEEDED: only a FAILED, PARTIAL "
+                                    "or CANCELLED run can be retried")
 
 
 async def test_retry_resumes_a_failed_run_without_rerunning_completed_steps(stub,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import signal
 import sys
 from pathlib import Path
 
+from google.protobuf.timestamp_pb2 import Timestamp
+from rich.console import Console
 from typer.testing import CliRunner
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
+from baton_cli._workflows import RunView
 from baton_cli.main import app
 
 from .conftest import run_named, wait_run
@@ -32,6 +36,8 @@ async def test_run_shows_the_steps_and_exits_0_on_success(orchestrator):
     for text in ("create", "summary_note", "contacts_note", "notes", "SUCCEEDED",
                  "4/4 steps done"):
         assert text in result.output
+    # Into a pipe (not a terminal): the final table, its last line ended.
+    assert result.output.endswith("4/4 steps done\n")
 
 
 async def test_run_exits_1_when_the_run_fails_and_retry_resumes_it(orchestrator):
@@ -77,9 +83,42 @@ async def test_runs_list_get_and_errors(orchestrator):
                          "--limit", "200")
     assert run_id in listed.output
     got = await baton(orchestrator, "runs", "get", run_id)
-    assert got.exit_code == 0 and run_id in got.output
+    assert got.exit_code == 0, got.output
+    shown = json.loads(got.output)  # one JSON document
+    assert shown["run"]["run_id"] == run_id and len(shown["steps"]) == 6
     cancel = await baton(orchestrator, "runs", "cancel", run_id)
     assert cancel.exit_code == 2 and "FAILED_PRECONDITION" in cancel.output
+    assert "only a PENDING or RUNNING run can be cancelled" in cancel.output
+
+
+def test_a_retried_run_shows_its_new_state_not_the_old_failure():
+    def at(seconds: float) -> Timestamp:
+        return Timestamp(seconds=1_000 + int(seconds), nanos=int(seconds % 1 * 1e9))
+
+    run = pb.Run(run_id="run_1", workflow_name="wf", definition=pb.Workflow(
+        steps=[pb.WorkflowStep(step_id="a", method="demo.echo")]))
+    view = RunView(run)
+    failed = pb.RunError(code="FAILED_PRECONDITION",
+                         message="unresolved reference ${context.priority}")
+    for event in (
+            pb.RunEvent(step_id="a", step_status=pb.RunStep.STATUS_RUNNING, attempt=1,
+                        create_time=at(0)),
+            pb.RunEvent(step_id="a", step_status=pb.RunStep.STATUS_FAILED, attempt=1,
+                        create_time=at(0.5)),
+            pb.RunEvent(run_status=pb.Run.STATUS_FAILED, error=failed, create_time=at(0.6)),
+            # RetryRun a minute later: the step runs again and the run succeeds.
+            pb.RunEvent(run_status=pb.Run.STATUS_PENDING, create_time=at(60)),
+            pb.RunEvent(step_id="a", step_status=pb.RunStep.STATUS_RUNNING, attempt=2,
+                        create_time=at(60.1)),
+            pb.RunEvent(step_id="a", step_status=pb.RunStep.STATUS_SUCCEEDED, attempt=2,
+                        create_time=at(60.3)),
+            pb.RunEvent(run_status=pb.Run.STATUS_SUCCEEDED, create_time=at(60.4))):
+        view.apply(event)
+    out = Console(file=io.StringIO(), width=120)
+    out.print(view)
+    shown = out.file.getvalue()
+    assert "run SUCCEEDED" in shown and "unresolved reference" not in shown
+    assert "0.20s" in shown  # the retried attempt's time, not the minute between
 
 
 async def test_ctrl_c_stops_watching_not_the_run_and_says_how_to_go_on(orchestrator, tmp_path):

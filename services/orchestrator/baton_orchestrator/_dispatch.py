@@ -6,6 +6,7 @@ import time
 from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+from urllib.parse import quote
 
 import grpc
 
@@ -82,6 +83,19 @@ class DispatchResult:
         """What an idempotency key keeps of this result (JSON-ready)."""
         return {k: v for k, v in asdict(replace(self, result_struct=None)).items()
                 if k != "result_struct"}
+
+
+def worker_key(call: DispatchCall, execution_id: str) -> str:
+    """The idempotency key the worker gets: unique to one logical call platform-wide.
+
+    A Dispatch caller's key is theirs alone (replays are per actor), so the worker
+    gets it qualified by the actor (`<actor>/<key>`, the actor %-encoded): the
+    same key from two callers is two calls. A step's key (`run_id:step_id`) and an
+    execution id are unique already.
+    """
+    if call.replay and call.idempotency_key:
+        return f"{quote(call.actor, safe='')}/{call.idempotency_key}"
+    return call.idempotency_key or execution_id
 
 
 @dataclass(frozen=True)
@@ -172,7 +186,7 @@ class Dispatcher:
             return out
         ctx = CallContext(session_id=call.session_id, run_id=call.run_id,
                           step_id=call.step_id, actor=call.actor, roles=call.roles or (),
-                          idempotency_key=call.idempotency_key or hook_input.execution_id,
+                          idempotency_key=worker_key(call, hook_input.execution_id),
                           hook_context=hook_input.context)
         admission = self._guards.admission
         if admission is None or not policy.admits:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from baton.orchestrator.v1 import hooks_pb2, hooks_pb2_grpc
-from baton_core import FailedPrecondition, InvalidArgument, NotFound
+from baton_core import FailedPrecondition, InvalidArgument, NotFound, required
 
 from ._control import ControlPlane
 from ._external_hooks import HookSpec, hook_to_proto, validate_hook
@@ -20,7 +20,7 @@ class HookManagerServicer(hooks_pb2_grpc.HookManagerServicer):
         return hooks_pb2.ListHooksResponse(hooks=hooks)
 
     async def GetHook(self, request, context):
-        hook = self._control.hooks.get(request.name)
+        hook = self._control.hooks.get(required(request.name, "name"))
         if hook is None:
             raise NotFound(f"no hook named {request.name!r}", reason="HOOK_NOT_FOUND",
                            metadata={"hook": request.name})
@@ -37,7 +37,7 @@ class HookManagerServicer(hooks_pb2_grpc.HookManagerServicer):
             hook=hook_to_proto(self._control.hooks.get(spec.name)), created=created)
 
     async def DeleteHook(self, request, context):
-        if request.name in self._control.builtin_names:
+        if required(request.name, "name") in self._control.builtin_names:
             raise FailedPrecondition(f"{request.name!r} is a built-in hook",
                                      reason="HOOK_BUILTIN", metadata={"hook": request.name})
         if not await self._control.store.delete_hook(request.name):

@@ -10,6 +10,7 @@ from baton_core import (
     InvalidArgument,
     NotFound,
     current_identity,
+    required,
     seconds_to_duration,
 )
 
@@ -41,7 +42,7 @@ class PolicyEngineServicer(policies_pb2_grpc.PolicyEngineServicer):
             policies=[policy_to_proto(p) for p in self._control.policies.all()])
 
     async def GetPolicy(self, request, context):
-        policy = self._control.policies.get(request.name)
+        policy = self._control.policies.get(required(request.name, "name"))
         if policy is None:
             raise NotFound(f"no policy named {request.name!r}", reason="POLICY_NOT_FOUND",
                            metadata={"policy": request.name})
@@ -66,7 +67,7 @@ class PolicyEngineServicer(policies_pb2_grpc.PolicyEngineServicer):
         return policies_pb2.UpdatePolicyResponse(policy=stored)
 
     async def DeletePolicy(self, request, context):
-        if request.name == DEFAULT_NAME and await self._control.store.get_policy(
+        if required(request.name, "name") == DEFAULT_NAME and await self._control.store.get_policy(
                 DEFAULT_NAME) is None:
             raise FailedPrecondition("the built-in default policy cannot be deleted",
                                      reason="POLICY_BUILTIN", metadata={"policy": DEFAULT_NAME})

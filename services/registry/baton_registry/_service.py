@@ -12,6 +12,7 @@ from baton_core import (
     NotFound,
     datetime_to_timestamp,
     duration_to_seconds,
+    required,
     struct_to_dict,
     utcnow,
 )
@@ -88,7 +89,7 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         return pb.UpdateMethodResponse(method=convert.method_to_proto(updated))
 
     async def DeleteMethod(self, request, context):
-        await self._methods.delete(request.name)
+        await self._methods.delete(required(request.name, "name"))
         return pb.DeleteMethodResponse()
 
     async def ValidateParameters(self, request, context):
@@ -109,7 +110,7 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         return pb.RegisterToolResponse(tool=convert.tool_to_proto(await self._tools.put(tool)))
 
     async def GetTool(self, request, context):
-        tool = await self._tools.get(request.name)
+        tool = await self._tools.get(required(request.name, "name"))
         if tool is None:
             raise NotFound(f"tool {request.name!r} not found", reason="TOOL_NOT_FOUND",
                            metadata={"tool": request.name})
@@ -138,7 +139,7 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
                                     unknown_methods=unknown)
 
     async def _get(self, name: str) -> Method:
-        method = await self._methods.get(name)
+        method = await self._methods.get(required(name, "name"))
         if method is None:
             raise NotFound(f"method {name!r} not found", reason="METHOD_NOT_FOUND",
                            metadata={"method": name})

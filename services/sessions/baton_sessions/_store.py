@@ -126,20 +126,22 @@ class SessionStore:
 
     async def create(self, user_id: str, casefile_id: str, labels: dict[str, str],
                      request_id: str) -> tuple[SessionRecord, bool]:
-        """Returns (session, created); AlreadyExists when the pair has an active session."""
+        """Returns (session, created); AlreadyExists when the pair has an active session,
+        FailedPrecondition when request_id was used for another request."""
         for _ in range(_RETRIES):
             if request_id and (earlier := await self.find_by_request(request_id)):
-                return earlier, False
+                return _same_request(earlier, user_id, casefile_id, labels, request_id), False
             created = await self.insert(user_id, casefile_id, labels, request_id)
             if created is not None:
                 return created, True
             if request_id and (earlier := await self.find_by_request(request_id)):
-                return earlier, False
+                return _same_request(earlier, user_id, casefile_id, labels, request_id), False
             active = await self.find_active(user_id, casefile_id)
             if active is not None:
+                on = f"on casefile {casefile_id!r}" if casefile_id else "without a casefile"
                 raise AlreadyExists(
-                    f"user {user_id!r} already has an active session on casefile "
-                    f"{casefile_id!r}", metadata={"session_id": active.session_id})
+                    f"user {user_id!r} already has an active session {on}: "
+                    f"{active.session_id}", metadata={"session_id": active.session_id})
         raise Aborted("too much contention creating the session; retry")
 
     async def close(self, session_id: str) -> tuple[SessionRecord, bool]:
@@ -217,3 +219,15 @@ class SessionStore:
             query = query.where(_S.c.session_id < before_id)
         return await self.db.read(
             lambda conn: [session_from_row(row) for row in conn.execute(query)])
+
+
+def _same_request(earlier: SessionRecord, user_id: str, casefile_id: str,
+                  labels: dict[str, str], request_id: str) -> SessionRecord:
+    """The session a repeated CreateSession made; refused when the request differs
+    (another user's, or other values), so a reused id never hands over a session."""
+    if (earlier.user_id, earlier.casefile_id, earlier.labels) != (user_id, casefile_id, labels):
+        raise FailedPrecondition(
+            f"request_id {request_id!r} was already used for another CreateSession "
+            "request; use a new request_id", reason="REQUEST_ID_REUSED",
+            metadata={"request_id": request_id})
+    return earlier

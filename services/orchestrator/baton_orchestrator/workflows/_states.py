@@ -54,8 +54,18 @@ def _check(kind: str, table: dict[str, frozenset[str]], current: str, new: str,
             metadata={kind: subject, "from": current, "to": new})
 
 
+# What a refused CancelRun (to CANCELLED) or RetryRun (to PENDING) tells its caller.
+_RUN_REFUSALS = {
+    CANCELLED: "only a PENDING or RUNNING run can be cancelled",
+    PENDING: "only a FAILED, PARTIAL or CANCELLED run can be retried",
+}
+
+
 def advance_run(run_id: str, current: str, new: str) -> str:
     """Returns `new` when a run may go from `current` to it; raises otherwise."""
+    if new not in RUN_TRANSITIONS.get(current, frozenset()) and new in _RUN_REFUSALS:
+        raise InvalidTransition(f"run {run_id} is {current}: {_RUN_REFUSALS[new]}",
+                                metadata={"run": run_id, "from": current, "to": new})
     _check("run", RUN_TRANSITIONS, current, new, run_id)
     return new
 

@@ -76,7 +76,8 @@ class HookManagerServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetHook(self, request, context):
-        """GetHook returns one hook. Errors: NOT_FOUND.
+        """GetHook returns one hook. Errors: INVALID_ARGUMENT without a name;
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -94,8 +95,8 @@ class HookManagerServicer:
 
     def DeleteHook(self, request, context):
         """DeleteHook removes an external hook; policies that name it skip it from
-        then on. Returns nothing. Errors: NOT_FOUND; FAILED_PRECONDITION for a
-        built-in hook.
+        then on. Returns nothing. Errors: INVALID_ARGUMENT without a name;
+        NOT_FOUND; FAILED_PRECONDITION for a built-in hook.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

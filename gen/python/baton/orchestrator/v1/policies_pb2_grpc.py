@@ -84,7 +84,8 @@ class PolicyEngineServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetPolicy(self, request, context):
-        """GetPolicy returns one policy. Errors: NOT_FOUND.
+        """GetPolicy returns one policy. Errors: INVALID_ARGUMENT without a name;
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -112,8 +113,9 @@ class PolicyEngineServicer:
 
     def DeletePolicy(self, request, context):
         """DeletePolicy removes a policy; its operations fall back to the next
-        most specific one. Returns nothing. Errors: NOT_FOUND; ABORTED when the
-        etag is stale; FAILED_PRECONDITION for the built-in default policy.
+        most specific one. Returns nothing. Errors: INVALID_ARGUMENT without a
+        name; NOT_FOUND; ABORTED when the etag is stale; FAILED_PRECONDITION for
+        the built-in default policy.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -115,7 +115,8 @@ class MethodRegistryServicer:
 
     def GetMethod(self, request, context):
         """GetMethod returns one method with its endpoints.
-        Errors: NOT_FOUND when no method has that name.
+        Errors: INVALID_ARGUMENT without a name; NOT_FOUND when no method has
+        that name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -147,7 +148,8 @@ class MethodRegistryServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteMethod(self, request, context):
-        """DeleteMethod removes a method and its endpoints. Errors: NOT_FOUND.
+        """DeleteMethod removes a method and its endpoints. Errors: INVALID_ARGUMENT
+        without a name; NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -156,7 +158,8 @@ class MethodRegistryServicer:
     def ValidateParameters(self, request, context):
         """ValidateParameters checks params against the method's input schema and
         returns every violation (an invalid result is not an error).
-        Errors: NOT_FOUND when the method is unknown.
+        Errors: INVALID_ARGUMENT without a name; NOT_FOUND when the method is
+        unknown.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -172,7 +175,8 @@ class MethodRegistryServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetTool(self, request, context):
-        """GetTool returns one tool. Errors: NOT_FOUND.
+        """GetTool returns one tool. Errors: INVALID_ARGUMENT without a name;
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

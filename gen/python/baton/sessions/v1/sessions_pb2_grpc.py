@@ -98,7 +98,11 @@ class SessionOrchestratorServicer:
         request_id returns the session the first call created.
         Errors: INVALID_ARGUMENT without user_id; ALREADY_EXISTS when (user_id,
         casefile_id) already has an active session (its id is in the ErrorInfo
-        metadata; FindOrCreateSession returns it instead).
+        metadata; FindOrCreateSession returns it instead); FAILED_PRECONDITION
+        (REQUEST_ID_REUSED) when the request_id was used for a request with
+        another user_id, casefile_id or labels; PERMISSION_DENIED
+        (SESSION_NOT_OWNED) when, with auth on, a caller without the admin,
+        operator or service role names another user.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
