@@ -102,6 +102,7 @@ async def test_config_override_and_reset(control, probe, admin):
         cb.ResetCircuitBreakerRequest(endpoint=endpoint, clear_config=True),
         metadata=admin)).circuit_breaker
     assert reset.state == cb.CircuitBreaker.STATE_CLOSED and not reset.config_override
+    assert not reset.HasField("config")  # not the override it just cleared
     await until(lambda: _no_override(control, endpoint, admin),
                 what="replica B drops the override")
     await control.b.dispatch.Dispatch(echo(probe), metadata=admin)
@@ -109,3 +110,26 @@ async def test_config_override_and_reset(control, probe, admin):
 
 async def _no_override(control, endpoint, admin) -> bool:
     return not (await breaker(control.b, endpoint, admin)).config_override
+
+
+async def test_a_config_below_its_limits_is_refused_naming_each_field(control, probe, admin):
+    endpoint = probe.worker.address
+    cases = [
+        (cb.CircuitBreakerConfig(failure_threshold=0), ["failure_threshold"],
+         [("config.failure_threshold", "must be at least 1")]),
+        (cb.CircuitBreakerConfig(failure_threshold=-1, half_open_max_calls=2,
+                                 open_timeout=duration_pb2.Duration(seconds=-5)), [],
+         [("config.failure_threshold", "must be at least 1"),
+          ("config.open_timeout", "must be positive")]),
+        (cb.CircuitBreakerConfig(), [],
+         [("config", "set failure_threshold, open_timeout or half_open_max_calls")]),
+    ]
+    for config, paths, violations in cases:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await control.a.breakers.UpdateCircuitBreakerConfig(
+                cb.UpdateCircuitBreakerConfigRequest(
+                    endpoint=endpoint, config=config,
+                    update_mask=field_mask_pb2.FieldMask(paths=paths)), metadata=admin)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert from_rpc_error(caught.value).violations == violations
+    assert not (await breaker(control.a, endpoint, admin)).config_override  # nothing stored

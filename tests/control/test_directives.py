@@ -35,6 +35,7 @@ async def test_dry_run_validates_and_runs_pre_hooks_but_executes_and_records_not
     reply = await control.a.dispatch.Dispatch(
         request(probe.echo, session_id=session.session_id, dry_run=True), metadata=admin)
     assert reply.metadata.dry_run and not reply.metadata.attempts
+    assert list(reply.metadata.hooks_run) == [f"{p}-check"]  # the post-hooks did not run
     assert struct_to_dict(reply.result) == {}
     assert probe.calls["echo"] == 0
     assert hook_servers.journal == [(f"{p}-check", "pre", probe.echo)]  # no post-hook

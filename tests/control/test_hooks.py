@@ -116,6 +116,10 @@ async def test_a_failing_fail_closed_hook_blocks_the_call(control, probe, hook_s
     error = from_rpc_error(caught.value)
     assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
     assert error.reason == "HOOK_FAILED" and error.metadata["hook"] == f"{p}-strict"
+    # One readable line: the hook call's status, not the RPC error's repr.
+    assert error.message.startswith(f"pre-hook {p}-strict failed (DEADLINE_EXCEEDED: ")
+    assert error.message.endswith(") and fails closed") and "\n" not in error.message
+    assert "AioRpcError" not in error.message
     assert probe.calls["echo"] == 0
 
 

@@ -12,6 +12,7 @@ import pytest
 from google.protobuf import duration_pb2, field_mask_pb2
 
 from baton.orchestrator.v1 import hooks_pb2, orchestrator_pb2, policies_pb2
+from baton.registry.v1 import registry_pb2
 from baton_core import dict_to_struct, from_rpc_error
 
 from .conftest import put_policy
@@ -56,6 +57,10 @@ async def test_policy_crud_with_masks_etags_and_conflicts(control, probe, admin)
     created = await put_policy(control, admin, name=f"{p}-crud", pattern=probe.echo,
                                description="first", max_timeout=seconds(10))
     assert created.source == "api" and created.etag and created.create_time.seconds
+    # The answer is the policy as it is served, defaults included.
+    assert created == (await control.a.policies.GetPolicy(policies_pb2.GetPolicyRequest(
+        name=f"{p}-crud"), metadata=admin)).policy
+    assert list(created.hooks) == ["metrics", "audit", "session_lifecycle"]
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await control.a.policies.CreatePolicy(policies_pb2.CreatePolicyRequest(
             policy=policies_pb2.Policy(name=f"{p}-other", pattern=probe.echo)), metadata=admin)
@@ -83,6 +88,25 @@ async def test_policy_crud_with_masks_etags_and_conflicts(control, probe, admin)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert {f for f, _ in from_rpc_error(caught.value).violations} == {
         "policy.name", "policy.pattern", "policy.hooks[0]", "policy.default_timeout"}
+
+    # What Dispatch would otherwise quietly replace or never match is refused too.
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await control.a.policies.CreatePolicy(policies_pb2.CreatePolicyRequest(
+            policy=policies_pb2.Policy(
+                name=f"{p}-lax", pattern="Demo.Echo", required_roles=["opertor"],
+                hooks=["metrics"], skippable_hooks=["audit"],
+                retry_policy=registry_pb2.RetryPolicy(
+                    max_attempts=-1, multiplier=-2, retryable_codes=["BOGUS"],
+                    initial_delay=seconds(5), max_delay=seconds(1)))), metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {f for f, _ in from_rpc_error(caught.value).violations} == {
+        "policy.pattern", "policy.required_roles[0]", "policy.skippable_hooks[0]",
+        "policy.retry_policy.max_attempts", "policy.retry_policy.multiplier",
+        "policy.retry_policy.retryable_codes[0]", "policy.retry_policy.max_delay"}
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # and nothing was written
+        await control.a.policies.GetPolicy(policies_pb2.GetPolicyRequest(name=f"{p}-lax"),
+                                           metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
     await control.a.policies.DeletePolicy(policies_pb2.DeletePolicyRequest(
         name=f"{p}-crud", etag=updated.etag), metadata=admin)
@@ -173,3 +197,23 @@ async def test_a_call_naming_no_policy_or_hook_is_invalid_argument(control, admi
             await call
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert from_rpc_error(caught.value).violations == [("name", "is required")]
+
+
+async def test_a_deleted_hook_does_not_block_changing_the_rest_of_a_policy(
+        control, probe, hook_servers, admin):
+    p = probe.prefix
+    await hook_servers(f"{p}-gone", "pre")
+    created = await put_policy(control, admin, name=f"{p}-keeps", pattern=f"{p}.*",
+                               hooks=["metrics", f"{p}-gone"])
+    await control.a.hooks.DeleteHook(hooks_pb2.DeleteHookRequest(name=f"{p}-gone"),
+                                     metadata=admin)
+    updated = (await control.a.policies.UpdatePolicy(policies_pb2.UpdatePolicyRequest(
+        policy=policies_pb2.Policy(name=created.name, description="touched"),
+        update_mask=field_mask_pb2.FieldMask(paths=["description"])), metadata=admin)).policy
+    assert updated.description == "touched" and list(updated.hooks) == ["metrics", f"{p}-gone"]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:  # naming it anew is refused
+        await control.a.policies.UpdatePolicy(policies_pb2.UpdatePolicyRequest(
+            policy=policies_pb2.Policy(name=created.name, hooks=["audit", f"{p}-gone"]),
+            update_mask=field_mask_pb2.FieldMask(paths=["hooks"])), metadata=admin)
+    assert from_rpc_error(caught.value).violations == [
+        ("policy.hooks[1]", f"no hook named '{p}-gone' is registered")]

@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from baton.orchestrator.v1 import circuit_breakers_pb2 as pb
 from baton.orchestrator.v1 import circuit_breakers_pb2_grpc
-from baton_core import InvalidArgument, Unavailable
+from baton_core import InvalidArgument, Unavailable, duration_to_seconds
 
 from ._breakers import HALF_OPEN, OPEN, Breakers, BreakerState
 from ._control import ControlPlane
@@ -78,15 +78,23 @@ class CircuitBreakersServicer(circuit_breakers_pb2_grpc.CircuitBreakersServicer)
 
     async def UpdateCircuitBreakerConfig(self, request, context):
         endpoint = _endpoint(request.endpoint)
-        paths = set(request.update_mask.paths) or _PATHS
+        given = request.config
+        values = {"failure_threshold": given.failure_threshold,
+                  "half_open_max_calls": given.half_open_max_calls,
+                  "open_timeout": duration_to_seconds(given.open_timeout)}
+        # Without a mask, the fields the request sets (a zero is "not set").
+        paths = set(request.update_mask.paths) or {p for p, v in values.items() if v}
         if paths - _PATHS:
             raise InvalidArgument("unknown update_mask paths", violations=[
                 ("update_mask", f"unknown path {p}") for p in sorted(paths - _PATHS)])
-        given = request.config
-        if given.failure_threshold < 0 or given.half_open_max_calls < 0 or \
-                given.open_timeout.seconds < 0:
-            raise InvalidArgument("thresholds must not be negative",
-                                  violations=[("config", "thresholds must not be negative")])
+        if not paths:
+            raise InvalidArgument("the request changes nothing", violations=[
+                ("config", "set failure_threshold, open_timeout or half_open_max_calls")])
+        problems = [(f"config.{p}", "must be positive" if p == "open_timeout"
+                     else "must be at least 1") for p in sorted(paths) if values[p] <= 0]
+        if problems:
+            raise InvalidArgument("invalid breaker config: " + "; ".join(
+                f"{f}: {d}" for f, d in problems), violations=problems)
         current = breaker_to_proto(self._breakers.overrides.get(endpoint)
                                    or self._breakers.last_config.get(endpoint) or BreakerConfig())
         field_mask_pb2.FieldMask(paths=sorted(paths)).MergeMessage(given, current)
@@ -104,4 +112,6 @@ class CircuitBreakersServicer(circuit_breakers_pb2_grpc.CircuitBreakersServicer)
         if request.clear_config:
             await self._control.store.delete_breaker_config(endpoint)
             await self._control.changed()
+            # Until a call uses a policy's config again, the breaker has none to show.
+            self._breakers.last_config.pop(endpoint, None)
         return pb.ResetCircuitBreakerResponse(circuit_breaker=await self._proto(endpoint))

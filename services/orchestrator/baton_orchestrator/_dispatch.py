@@ -179,8 +179,10 @@ class Dispatcher:
                    timeout: float) -> DispatchResult:
         if hooks.pre_hooks:
             await hooks.pre(hook_input)
+        # A dry run runs the pre-hooks only.
+        ran = [h.name for h in hooks.pre_hooks] if call.dry_run else hooks.names
         out = DispatchResult(result={}, execution_id=hook_input.execution_id,
-                             policy=policy.name, hooks_run=hooks.names,
+                             policy=policy.name, hooks_run=ran,
                              method_version=method.proto.version, dry_run=call.dry_run)
         if call.dry_run:
             return out

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import grpc
+
 from baton_core import BatonError, Unavailable
 
 log = logging.getLogger("baton.orchestrator.hooks")
@@ -79,6 +81,17 @@ class Hook(Protocol):
     # run inline; HookChain prefers it to `post`.
 
 
+def describe_failure(exc: BaseException) -> str:
+    """One line for why a hook call failed (an RPC error's status, not its repr)."""
+    if isinstance(exc, BatonError):
+        return exc.message
+    if isinstance(exc, grpc.aio.AioRpcError):
+        details = (exc.details() or "").strip().splitlines()
+        return f"{exc.code().name}: {details[0]}" if details else exc.code().name
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 class HookChain:
     """The hooks one execution runs, in run order."""
 
@@ -98,7 +111,7 @@ class HookChain:
             except HookRejected as rejected:
                 raise rejected.error from None
             except Exception as exc:  # noqa: BLE001 - the failure mode decides
-                detail = exc.message if isinstance(exc, BatonError) else repr(exc)
+                detail = describe_failure(exc)
                 if hook.failure_mode == FAIL_CLOSED:
                     raise Unavailable(f"pre-hook {hook.name} failed ({detail}) and fails closed",
                                       reason="HOOK_FAILED",

@@ -14,16 +14,17 @@ from baton.orchestrator.v1 import circuit_breakers_pb2, policies_pb2
 from baton.registry.v1 import registry_pb2
 from baton_core import (
     InvalidArgument,
+    access,
     datetime_to_timestamp,
     duration_to_seconds,
     seconds_to_duration,
 )
 
 from ._policies import DEFAULT_HOOKS, DEFAULT_NAME, BreakerConfig, Policy, RateLimit
-from ._retry import Retry
+from ._retry import Retry, retry_problems
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
-_PATTERN = re.compile(r"^(\*|[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?)$")
+_PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")
 _MAX_TIMEOUT = 24 * 3600.0
 # Fields a caller may not set; the server owns them.
 _OUTPUT_FIELDS = ("etag", "source", "create_time", "update_time")
@@ -145,6 +146,17 @@ def validate(message: policies_pb2.Policy, known_hooks: Iterable[str]) -> None:
     for i, hook in enumerate(message.hooks):
         if hook not in known:
             problems.append((f"policy.hooks[{i}]", f"no hook named {hook!r} is registered"))
+    runs = set(message.hooks) or set(DEFAULT_HOOKS)
+    for i, hook in enumerate(message.skippable_hooks):
+        if hook not in runs:
+            problems.append((f"policy.skippable_hooks[{i}]",
+                             f"{hook!r} is not one of the policy's hooks"))
+    for i, role in enumerate(message.required_roles):
+        if role not in access.ROLES:
+            problems.append((f"policy.required_roles[{i}]",
+                             f"{role!r} is not a role (one of {', '.join(access.ROLES)})"))
+    if message.HasField("retry_policy"):
+        problems += retry_problems(message.retry_policy, "policy.retry_policy")
     default = duration_to_seconds(message.default_timeout)
     maximum = duration_to_seconds(message.max_timeout)
     if default < 0 or maximum < 0:

@@ -17,6 +17,29 @@ _STRATEGIES = {
 }
 
 
+def retry_problems(policy: registry_pb2.RetryPolicy, field: str) -> list[tuple[str, str]]:
+    """Every problem of a retry policy (of a policy or a workflow step), as field
+    violations under `field`: what `Retry.from_proto` would otherwise quietly
+    replace by a default (a negative count or delay, an unknown status code)."""
+    found = []
+    if policy.max_attempts < 0:
+        found.append((f"{field}.max_attempts", "must not be negative"))
+    if policy.multiplier < 0:
+        found.append((f"{field}.multiplier", "must not be negative"))
+    initial, maximum = (duration_to_seconds(policy.initial_delay),
+                        duration_to_seconds(policy.max_delay))
+    for name, value in (("initial_delay", initial), ("max_delay", maximum)):
+        if value < 0:
+            found.append((f"{field}.{name}", "must not be negative"))
+    if 0 < maximum < initial:
+        found.append((f"{field}.max_delay", "must not be less than initial_delay"))
+    for i, code in enumerate(policy.retryable_codes):
+        if status_code_named(code) is None:
+            found.append((f"{field}.retryable_codes[{i}]",
+                          f"is not a gRPC status code name: {code!r}"))
+    return found
+
+
 @dataclass(frozen=True)
 class Retry:
     """A resolved retry policy."""

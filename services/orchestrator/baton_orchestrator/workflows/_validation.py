@@ -5,9 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from baton_core import InvalidArgument, field_path, status_code_named
+from google.protobuf import json_format
+
+from baton.registry.v1 import registry_pb2
+from baton_core import InvalidArgument, field_path
 
 from .._method_cache import MethodCache
+from .._retry import retry_problems
 from ._definition import (
     ERROR_HANDLINGS,
     EXECUTION_MODES,
@@ -96,16 +100,12 @@ def _step_limits(step: StepDef, field: str) -> Violations:
     out: Violations = []
     if step.timeout is not None and step.timeout < 0:
         out.append((f"{field}.timeout", "must not be negative"))
-    retry = step.retry or {}
-    if int(retry.get("maxAttempts", retry.get("max_attempts", 0)) or 0) < 0:
-        out.append((f"{field}.retry_policy.max_attempts", "must not be negative"))
-    if float(retry.get("multiplier", 0) or 0) < 0:
-        out.append((f"{field}.retry_policy.multiplier", "must not be negative"))
-    codes = retry.get("retryableCodes", retry.get("retryable_codes", ())) or ()
-    for c_index, code in enumerate(codes):
-        if status_code_named(str(code)) is None:
-            out.append((f"{field}.retry_policy.retryable_codes[{c_index}]",
-                        f"is not a gRPC status code name: {code!r}"))
+    if step.retry:
+        try:
+            policy = json_format.ParseDict(step.retry, registry_pb2.RetryPolicy())
+        except json_format.ParseError as exc:
+            return [*out, (f"{field}.retry_policy", f"is not a retry policy: {exc}")]
+        out += retry_problems(policy, f"{field}.retry_policy")
     return out
 
 
