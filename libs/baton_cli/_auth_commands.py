@@ -17,6 +17,7 @@ from baton_core import (
     access,
     api_keys_from,
     channel_options,
+    credential_header,
     hash_api_key,
     issue_token,
     yaml_setting_file,
@@ -27,10 +28,11 @@ apikey_app = typer.Typer(help="API keys (stored hashed).", no_args_is_help=True)
 
 
 def _roles(roles: list[str]) -> list[str]:
+    """The roles asked for; an unknown one would make a credential nothing accepts."""
     unknown = sorted(set(roles) - set(access.ROLES))
     if unknown:
-        typer.secho(f"warning: unknown role(s) {', '.join(unknown)}; known: "
-                    f"{', '.join(access.ROLES)}", fg="yellow", err=True)
+        raise typer.BadParameter(f"unknown role(s) {', '.join(unknown)}; known: "
+                                 f"{', '.join(access.ROLES)}", param_hint="--role")
     return roles
 
 
@@ -60,7 +62,7 @@ def apikey_create(
     file: Path = typer.Option(..., "--file", "-f", help=f"The keys file ({c.ENV_API_KEYS_FILE})."),
 ) -> None:
     """Create an API key, store its hash in FILE and print the key (shown only once)."""
-    key = "bk_" + secrets.token_urlsafe(32)
+    key = c.API_KEY_PREFIX + secrets.token_urlsafe(32)
     try:
         data = dict(yaml_setting_file(c.ENV_API_KEYS_FILE, file)) if file.exists() else {}
         api_keys_from(data, file)  # refuses a file it could not use
@@ -75,10 +77,10 @@ def apikey_create(
 
 
 class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-    """Adds `authorization: Bearer $BATON_TOKEN` to every call of a sync channel."""
+    """Adds $BATON_TOKEN (a JWT, or an API key) to every call of a sync channel."""
 
     def __init__(self, token: str) -> None:
-        self._header = (c.AUTHORIZATION_HEADER, f"Bearer {token}")
+        self._header = credential_header(token)
 
     def _details(self, details):
         metadata = [*(details.metadata or ()), self._header]

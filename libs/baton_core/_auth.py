@@ -57,6 +57,14 @@ class ApiKey:
     roles: tuple[str, ...]
 
 
+def credential_header(credential: str) -> tuple[str, str]:
+    """The metadata that presents `credential`: an API key (`bk_...`) as
+    `x-api-key`, anything else as a bearer token."""
+    if credential.startswith(c.API_KEY_PREFIX):
+        return (c.API_KEY_HEADER, credential)
+    return (c.AUTHORIZATION_HEADER, f"Bearer {credential}")
+
+
 def hash_api_key(key: str) -> str:
     """The form in which API keys are stored (keys are random, so SHA-256 suffices)."""
     return hashlib.sha256(key.encode()).hexdigest()

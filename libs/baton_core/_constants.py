@@ -59,6 +59,7 @@ ENV_METRICS_PORT = "BATON_METRICS_PORT"
 # Call metadata.
 AUTHORIZATION_HEADER = "authorization"
 API_KEY_HEADER = "x-api-key"
+API_KEY_PREFIX = "bk_"  # what `baton apikey create` keys start with
 # The actor a `service` caller acts for, and that actor's roles (comma-separated).
 ACTOR_HEADER = "x-baton-actor"
 ROLES_HEADER = "x-baton-roles"

@@ -14,7 +14,7 @@ from typing import Any, Self
 
 import grpc
 
-from baton_core import constants, from_rpc_error, insecure_channel
+from baton_core import constants, credential_header, from_rpc_error, insecure_channel
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 DEFAULT_TIMEOUT = 30.0
@@ -42,8 +42,8 @@ class Connection:
 
     Args:
         address: host:port of the peer.
-        token: Bearer token sent as `authorization` metadata on every call; None:
-            BATON_TOKEN when set, "" for none.
+        token: Sent with every call: a JWT as `authorization: Bearer`, an API key
+            (`bk_...`) as `x-api-key`; None: BATON_TOKEN when set, "" for none.
         metadata: Extra metadata sent on every call.
         timeout: Default deadline in seconds for unary calls; None for none.
         idempotent: (service, method) pairs that the channel may retry.
@@ -58,7 +58,7 @@ class Connection:
         if token is None:
             token = os.environ.get(constants.ENV_TOKEN, "").strip()
         if token:
-            headers.append(("authorization", f"Bearer {token}"))
+            headers.append(credential_header(token))
         self.metadata = tuple(headers)
         # A peer that was down is found again within seconds (insecure_channel).
         self.channel = insecure_channel(address, [

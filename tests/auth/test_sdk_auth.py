@@ -5,6 +5,9 @@ the key `baton up` keeps in the data directory."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -84,3 +87,29 @@ def test_a_worker_with_auth_on_and_no_key_refuses_to_start(monkeypatch, tmp_path
 
     with pytest.raises(SettingError, match="no key is configured"):
         Worker(methods=[echo], registry_addr=None, auth=AuthConfig.from_env())
+
+
+async def test_an_api_key_in_baton_token_is_sent_as_one(secured, auth_keys, platform_env,
+                                                        tmp_path):
+    platform_env.setenv(c.ENV_TOKEN, auth_keys.api_key)  # an operator's key (conftest)
+    async with RegistryClient(secured.addrs["registry"]) as client:
+        await client.list_methods()
+    env = {**os.environ, c.ENV_REGISTRY_ADDR: secured.addrs["registry"]}
+    done = await asyncio.to_thread(subprocess.run, [
+        sys.executable, "-m", "baton_cli", "methods", "list"], env=env, capture_output=True,
+        text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "demo.echo" in done.stdout
+
+
+def test_a_credential_for_an_unknown_role_is_refused_and_nothing_is_written(tmp_path):
+    keys = tmp_path / "keys.yaml"
+    for args in (["token", "--role", "superuser", "--data-dir", str(tmp_path)],
+                 ["apikey", "create", "--subject", "ci", "--role", "admin", "--role", "root",
+                  "--file", str(keys)]):
+        (tmp_path / c.JWT_SECRET_FILE_NAME).write_text("s" * 40)
+        done = subprocess.run([sys.executable, "-m", "baton_cli", *args], capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2 and not done.stdout
+        assert "unknown role(s)" in done.stderr and "Traceback" not in done.stderr
+    assert not keys.exists()
