@@ -76,7 +76,11 @@ def hint(err: BatonError) -> str:
 
 
 def fail(err: BatonError) -> None:
-    typer.secho(f"error: {err.code.name}: {err.message}", fg="red", err=True)
+    message = err.message
+    if err.violations and all(f"{f}: {d}" in message for f, d in err.violations):
+        # The message ends with the violations joined; they follow one per line.
+        message = message.split(": ", 1)[0] + ":"
+    typer.secho(f"error: {err.code.name}: {message}", fg="red", err=True)
     for field, description in err.violations:
         typer.secho(f"  {field}: {description}", err=True)
     if text := hint(err):

@@ -224,20 +224,29 @@ def run(
 @runs_app.command("list")
 @_errors
 def runs_list(
-    workflow: str = typer.Option("", "--workflow", help="Only runs of this workflow id."),
-    status: list[str] = typer.Option([], "--status", help=f"One of {', '.join(_RUN_STATUSES)}."),
+    workflow: str = typer.Option("", "--workflow",
+                                 help="Only runs of this stored workflow (its id or name)."),
+    status: list[str] = typer.Option([], "--status", help="Only runs in these statuses "
+                                     f"(repeat it, or separate by commas): "
+                                     f"{', '.join(_RUN_STATUSES)}."),
     since: str = typer.Option("", "--since", help="Created at or after (ISO 8601)."),
-    limit: int = typer.Option(20, "--limit", help="At most this many."),
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="At most this many."),
+    page_token: str = typer.Option("", "--page-token",
+                                   help="Go on from where a listing stopped (it prints it)."),
     orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """List runs, newest first."""
-    unknown = [s for s in status if s.upper() not in _RUN_STATUSES]
+    wanted = [part.strip().upper() for item in status for part in item.split(",")
+              if part.strip()]
+    unknown = [s for s in wanted if s not in _RUN_STATUSES]
     if unknown:
         raise typer.BadParameter(f"{', '.join(map(repr, unknown))}: not a run status; "
                                  f"choose from {', '.join(_RUN_STATUSES)}",
                                  param_hint="--status")
-    request = pb.ListRunsRequest(workflow_id=workflow, page_size=limit, statuses=[
-        f"STATUS_{s.upper()}" for s in status])
+    stub = _stub(orchestrator)
+    request = pb.ListRunsRequest(
+        workflow_id=_workflow_id(stub, workflow) if workflow else "", page_size=limit,
+        statuses=[f"STATUS_{s}" for s in wanted], page_token=page_token)
     if since:
         try:
             start = dt.datetime.fromisoformat(since)
@@ -245,7 +254,7 @@ def runs_list(
             raise typer.BadParameter(f"{since!r} is not an ISO 8601 time, e.g. 2026-11-30 or "
                                      "2026-11-30T08:00:00Z", param_hint="--since") from None
         request.start_time.FromDatetime(start.astimezone(dt.UTC))
-    reply = _stub(orchestrator).ListRuns(request)
+    reply = stub.ListRuns(request)
     table = Table(Column("run", no_wrap=True), "workflow", "status", "steps", "created")
     for item in reply.runs:
         status_name = _status(item.status)
@@ -253,7 +262,13 @@ def runs_list(
         table.add_row(item.run_id, item.workflow_name, Text(status_name,
                                                             style=_STYLES[status_name]),
                       counts, item.create_time.ToDatetime().isoformat(timespec="seconds"))
-    console().print(table)
+    out = console()
+    if reply.runs:
+        out.print(table)
+    else:
+        typer.echo("no runs match")
+    if reply.next_page_token:
+        typer.echo(f"more: --page-token {reply.next_page_token}")
 
 
 @runs_app.command("get")
@@ -379,6 +394,24 @@ def workflows_get(
     version: int = typer.Option(0, "--version", help="A version; 0 means the latest."),
     orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
-    """Show a workflow definition (JSON)."""
-    show(_stub(orchestrator).GetWorkflow(pb.GetWorkflowRequest(
-        workflow_id=workflow_id, version=version)).workflow)
+    """Show a workflow definition (JSON), by its id or its name."""
+    stub = _stub(orchestrator)
+    show(stub.GetWorkflow(pb.GetWorkflowRequest(
+        workflow_id=_workflow_id(stub, workflow_id), version=version)).workflow)
+
+
+def _workflow_id(stub, id_or_name: str) -> str:
+    """The id of the stored workflow with this id, else with this name."""
+    try:
+        return stub.GetWorkflow(pb.GetWorkflowRequest(workflow_id=id_or_name)).workflow.workflow_id
+    except grpc.RpcError as exc:
+        if exc.code() != grpc.StatusCode.NOT_FOUND:
+            raise
+        named = stub.ListWorkflows(pb.ListWorkflowsRequest(name=id_or_name, page_size=2))
+        if len(named.workflows) > 1:
+            raise typer.BadParameter(
+                f"several workflows are named {id_or_name!r}: give the id ("
+                + ", ".join(w.workflow_id for w in named.workflows) + ", ...)") from None
+        if not named.workflows:
+            raise
+        return named.workflows[0].workflow_id

@@ -64,6 +64,9 @@ async def test_workflows_apply_creates_then_versions(orchestrator, tmp_path):
                                    f"name: cli_setup_{orchestrator.backend}"))
     first = await baton(orchestrator, "workflows", "apply", str(path))
     assert first.exit_code == 0 and first.output.strip().endswith("version 1"), first.output
+    same = await baton(orchestrator, "workflows", "apply", str(path))  # nothing changed
+    assert same.output.strip() == first.output.strip(), same.output
+    path.write_text(path.read_text().replace("\ndescription: ", "\ndescription: Changed. ", 1))
     second = await baton(orchestrator, "workflows", "apply", str(path))
     assert second.output.strip().endswith("version 2"), second.output
     workflow_id = first.output.split()[0]
@@ -72,6 +75,10 @@ async def test_workflows_apply_creates_then_versions(orchestrator, tmp_path):
     assert workflow_id in listed.output
     got = await baton(orchestrator, "workflows", "get", workflow_id, "--version", "1")
     assert json.loads(got.output)["version"] == 1
+    by_name = await baton(orchestrator, "workflows", "get", f"cli_setup_{orchestrator.backend}")
+    assert by_name.exit_code == 0, by_name.output
+    assert (json.loads(by_name.output)["workflow_id"], json.loads(by_name.output)["version"]) \
+        == (workflow_id, 2)
 
 
 async def test_runs_list_get_and_errors(orchestrator):
@@ -79,9 +86,19 @@ async def test_runs_list_get_and_errors(orchestrator):
     run_id = started.output.strip()
     watched = await baton(orchestrator, "runs", "watch", run_id)
     assert watched.exit_code == 0
-    listed = await baton(orchestrator, "runs", "list", "--status", "succeeded",
+    listed = await baton(orchestrator, "runs", "list", "--status", "succeeded,failed",
                          "--limit", "200")
     assert run_id in listed.output
+    first = await baton(orchestrator, "runs", "list", "--limit", "1")
+    assert first.exit_code == 0 and "more: --page-token " in first.output, first.output
+    token = first.output.rsplit("--page-token ", 1)[1].strip()
+    following = await baton(orchestrator, "runs", "list", "--limit", "1", "--page-token", token)
+    assert following.exit_code == 0
+    first_id = next(w for w in first.output.split() if w.startswith("run_"))
+    assert first_id not in following.output
+    none = await baton(orchestrator, "runs", "list", "--status", "partial", "--since",
+                       "2999-01-01")
+    assert none.exit_code == 0 and none.output.strip() == "no runs match"
     got = await baton(orchestrator, "runs", "get", run_id)
     assert got.exit_code == 0, got.output
     shown = json.loads(got.output)  # one JSON document

@@ -62,6 +62,10 @@ async def test_update_makes_a_new_version_and_runs_keep_theirs(stub):
         update_mask=field_mask_pb2.FieldMask(paths=["description"])))).workflow
     assert updated.version == 2 and updated.description == "v2"
     assert [s.step_id for s in updated.steps] == ["create", "note"]
+    changed.etag = updated.etag
+    same = (await stub.UpdateWorkflow(pb.UpdateWorkflowRequest(  # changes nothing
+        workflow=changed, update_mask=field_mask_pb2.FieldMask(paths=["description"])))).workflow
+    assert (same.version, same.etag) == (2, updated.etag)
     v1 = (await stub.GetWorkflow(pb.GetWorkflowRequest(workflow_id=created.workflow_id,
                                                        version=1))).workflow
     assert v1.description == "Creates a casefile with a first note"

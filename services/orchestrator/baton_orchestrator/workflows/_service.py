@@ -112,6 +112,10 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
         defn = merge_definition(current.definition, definition_from_proto(request.workflow),
                                 list(request.update_mask.paths))
         await validate(defn, self._engine.cache, "workflow")
+        if (defn == current.definition and current.status != DELETED
+                and request.workflow.etag in ("", current.etag)):
+            # Nothing changes: no new version (applying the same file twice is harmless).
+            return pb.UpdateWorkflowResponse(workflow=workflow_to_proto(current))
         record = await self._engine.definitions.update(workflow_id, defn,
                                                        request.workflow.etag)
         return pb.UpdateWorkflowResponse(workflow=workflow_to_proto(record))

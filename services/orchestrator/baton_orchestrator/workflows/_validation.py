@@ -61,7 +61,16 @@ async def violations(defn: WorkflowDef, cache: MethodCache, prefix: str) -> Viol
         out += _step_limits(step, field)
         out += await _method_and_params(step, cache, field)
         out += _references(defn, index, field)
-    return out
+    # The workflow's own fields first, then step by step (stable within each).
+    return sorted(out, key=_step_index)
+
+
+_STEP_FIELD = re.compile(r"\.steps\[(\d+)\]")
+
+
+def _step_index(violation: tuple[str, str]) -> int:
+    found = _STEP_FIELD.search(violation[0])
+    return int(found.group(1)) if found else -1
 
 
 def _ids_and_dependencies(defn: WorkflowDef, prefix: str) -> Violations:
