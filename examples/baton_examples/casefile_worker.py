@@ -31,6 +31,7 @@ from baton_core import (
     configure_logging,
     constants,
     error_for_code,
+    float_setting,
     run,
     status_code_named,
 )
@@ -197,7 +198,7 @@ async def main() -> None:
             registry_addr=_env(constants.ENV_REGISTRY_ADDR, f"127.0.0.1:{constants.REGISTRY_PORT}"),
             worker_id=os.environ.get(ENV_WORKER_ID) or (
                 f"casefile-worker@{advertise}:{port}" if port != "0" else None),
-            lease_ttl=float(_env(constants.ENV_LEASE_TTL, "10")),
+            lease_ttl=float_setting(os.environ, constants.ENV_LEASE_TTL, 10.0),
             token=os.environ.get(constants.ENV_TOKEN) or None, auth=auth)
         await worker.run()
     finally:

@@ -41,7 +41,7 @@ from ._db import (
     run_alembic_env,
 )
 from ._store_id import create_store_meta, key_prefix, read_store_id, store_meta_table
-from ._env import SettingError, int_setting, parse_yaml, yaml_setting_file
+from ._env import SettingError, float_setting, int_setting, parse_yaml, yaml_setting_file
 from ._errors import (
     Aborted,
     AlreadyExists,
@@ -128,6 +128,7 @@ __all__ = [
     "ensure_secret",
     "error_for_code",
     "field_path",
+    "float_setting",
     "free_port",
     "freeze_startup_heap",
     "from_rpc_error",

@@ -33,6 +33,21 @@ def int_setting(env: Mapping[str, str], name: str, default: int, low: int,
     return value
 
 
+def float_setting(env: Mapping[str, str], name: str, default: float, low: float = 0.0) -> float:
+    """`env[name]` as a number of seconds (or any quantity) above `low`, `default`
+    when unset or blank; any other value raises SettingError naming the variable."""
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value: float | None = float(raw)
+    except ValueError:
+        value = None
+    if value is None or not value > low or value != value or value == float("inf"):
+        raise SettingError(f"{name} must be a number greater than {low:g}, not {raw!r}")
+    return value
+
+
 def parse_yaml(text: str) -> Any:
     """`text` read as YAML; ValueError `not valid YAML: <problem> at line L, column C`."""
     import yaml

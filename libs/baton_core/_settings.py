@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import _constants as c
 from ._auth import AuthConfig
+from ._env import float_setting
 
 _DEFAULT_PORTS = {
     "registry": c.REGISTRY_PORT,
@@ -59,8 +60,8 @@ class Settings:
             registry_addr=_env(c.ENV_REGISTRY_ADDR, f"127.0.0.1:{c.REGISTRY_PORT}"),
             orchestrator_addr=_env(c.ENV_ORCHESTRATOR_ADDR, f"127.0.0.1:{c.ORCHESTRATOR_PORT}"),
             sessions_addr=_env(c.ENV_SESSIONS_ADDR, f"127.0.0.1:{c.SESSIONS_PORT}"),
-            lease_ttl=float(_env(c.ENV_LEASE_TTL, "10")),
-            session_ttl=float(_env(c.ENV_SESSION_TTL, "3600")),
-            shutdown_grace=float(_env(c.ENV_GRACE, "5")),
+            lease_ttl=float_setting(os.environ, c.ENV_LEASE_TTL, 10.0),
+            session_ttl=float_setting(os.environ, c.ENV_SESSION_TTL, 3600.0),
+            shutdown_grace=float_setting(os.environ, c.ENV_GRACE, 5.0),
             auth=AuthConfig.from_env(data_dir),
         )

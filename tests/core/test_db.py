@@ -111,3 +111,22 @@ def test_baton_serve_names_a_bad_setting_in_one_line_and_exits_2(tmp_path):
         "baton serve registry: BATON_SQLITE_CACHE_KIB must be a whole number of at least 16, "
         "not 'lots'")
     assert "Traceback" not in done.stderr and "╭" not in done.stderr
+
+
+@pytest.mark.parametrize(("name", "value", "problem"), [
+    ("BATON_MAX_ACTIVE_RUNS", "lots", "a whole number of at least 1, not 'lots'"),
+    ("BATON_RUN_LEASE_SECONDS", "abc", "a number greater than 0, not 'abc'"),
+    ("BATON_IDEMPOTENCY_WINDOW_SECONDS", "-5", "a number greater than 0, not '-5'"),
+    ("BATON_LEASE_TTL_SECONDS", "soon", "a number greater than 0, not 'soon'"),
+])
+def test_the_orchestrator_refuses_a_bad_setting_before_it_touches_its_database(
+        tmp_path, name, value, problem):
+    env = {**os.environ, c.ENV_DATA_DIR: str(tmp_path), c.ENV_AUTH: "off",
+           c.ENV_LISTEN: "127.0.0.1:0", name: value}
+    env.pop(c.ENV_DATABASE_URL, None)
+    done = subprocess.run([sys.executable, "-m", "baton_cli", "serve", "orchestrator"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"baton serve orchestrator: {name} must be {problem}"]
+    assert list(tmp_path.iterdir()) == []  # no database made, nothing migrated

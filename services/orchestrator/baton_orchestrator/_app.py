@@ -20,7 +20,14 @@ from baton.orchestrator.v1 import (
     workflows_pb2,
     workflows_pb2_grpc,
 )
-from baton_core import Service, ServiceCredentials, Settings, insecure_channel, make_engine
+from baton_core import (
+    Service,
+    ServiceCredentials,
+    Settings,
+    float_setting,
+    insecure_channel,
+    make_engine,
+)
 from baton_core import constants as c
 
 from . import _constants as k
@@ -70,6 +77,13 @@ class OrchestratorApp:
         self.dispatcher: Dispatcher | None = None
         self.sessions: SessionsGateway | None = None
         self.workflows: WorkflowEngine | None = None
+        # Every setting read now, so that a bad one stops the service before it
+        # touches its database (SettingError, one line).
+        env = {**os.environ, **settings.extra}
+        self._engine_config = EngineConfig.from_env(settings.extra)
+        self._refresh = float_setting(env, k.ENV_CONTROL_REFRESH, k.DEFAULT_CONTROL_REFRESH)
+        self._idempotency_window = float_setting(env, k.ENV_IDEMPOTENCY_WINDOW,
+                                                 k.DEFAULT_IDEMPOTENCY_WINDOW)
 
     async def start(self) -> None:
         self._registry_channel = insecure_channel(self.settings.registry_addr)
@@ -82,9 +96,9 @@ class OrchestratorApp:
             [MetricsHook(), AuditHook(self.audit_sink), SessionLifecycleHook(sessions)],
             redis=self.redis, keys=self.keys, breakers=self.breakers, credentials=self.credentials,
             audit=self.audit_sink, policies_file=env.get(k.ENV_POLICIES_FILE, ""),
-            refresh=float(env.get(k.ENV_CONTROL_REFRESH) or k.DEFAULT_CONTROL_REFRESH))
-        guards = Guards(Admission(self.redis, self.keys), Idempotency(self.redis, self.keys), float(
-            env.get(k.ENV_IDEMPOTENCY_WINDOW) or k.DEFAULT_IDEMPOTENCY_WINDOW))
+            refresh=self._refresh)
+        guards = Guards(Admission(self.redis, self.keys), Idempotency(self.redis, self.keys),
+                        self._idempotency_window)
         self.dispatcher = Dispatcher(self.cache, self.invoker, self.policies, self.hooks,
                                      sessions, guards)
         db = self._control_db = make_engine(self.settings.database_url)
@@ -92,7 +106,7 @@ class OrchestratorApp:
         await self.control.start(db)
         self.workflows = WorkflowEngine(
             self.settings.database_url, self.dispatcher, self.cache, self.policies, sessions,
-            EngineConfig.from_env(self.settings.extra))
+            self._engine_config)
         await self.cache.start()
         try:
             await asyncio.wait_for(self.cache.synced.wait(), timeout=5)

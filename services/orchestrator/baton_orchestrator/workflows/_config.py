@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from baton_core import int_setting
+from baton_core import float_setting, int_setting
 
 from . import _constants as k
 
@@ -23,7 +23,7 @@ class EngineConfig:
     def from_env(cls, overrides: Mapping[str, str] | None = None) -> EngineConfig:
         """From the environment; `overrides` (e.g. Settings.extra) win over it."""
         env = {**os.environ, **(overrides or {})}
-        return cls(lease_seconds=float(env.get(k.ENV_RUN_LEASE) or k.DEFAULT_RUN_LEASE),
+        return cls(lease_seconds=float_setting(env, k.ENV_RUN_LEASE, k.DEFAULT_RUN_LEASE),
                    replica_id=env.get(k.ENV_REPLICA_ID, ""),
                    max_active_runs=int_setting(env, k.ENV_MAX_ACTIVE_RUNS,
                                                k.DEFAULT_MAX_ACTIVE_RUNS, 1),
