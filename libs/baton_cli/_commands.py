@@ -13,6 +13,7 @@ import typer
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from baton.sessions.v1.sessions_pb2 import Session
 from baton_core import BatonError
 from baton_core import constants as c
 from baton_sdk import OrchestratorClient, RegistryClient, SessionsClient
@@ -119,7 +120,12 @@ def dispatch(
     params: str = typer.Option("{}", "--params", "-p", help="Params as a JSON object."),
     session: str = typer.Option("", "--session", help="Session to record the execution in."),
     timeout: float = typer.Option(0.0, help="Timeout in seconds (0: the policy default)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Validate only; execute nothing."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and run the pre-hooks "
+                                 "only; execute nothing."),
+    idempotency_key: str = typer.Option("", "--idempotency-key", help="Repeating the call "
+                                        "with this key returns its first result."),
+    skip_hook: list[str] = typer.Option([], "--skip-hook", help="A hook not to run (repeat "
+                                        "it); only hooks the policy lets callers skip."),
     orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """Dispatch one operation through the orchestrator and print its result."""
@@ -130,7 +136,9 @@ def dispatch(
         target = service_address(c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT, orchestrator)
         async with OrchestratorClient(target, token=_token()) as client:
             return await client.dispatch(operation, values, session_id=session,
-                                         timeout=timeout or None, dry_run=dry_run)
+                                         timeout=timeout or None, dry_run=dry_run,
+                                         idempotency_key=idempotency_key or None,
+                                         skip_hooks=skip_hook)
 
     body()
 
@@ -217,5 +225,39 @@ def sessions_history(session_id: str, sessions: str = _SESSIONS) -> None:
     async def body():
         async with _sessions(sessions) as client:
             return await client.list_session_executions(session_id)
+
+    body()
+
+
+@sessions_app.command("close")
+def sessions_close(session_id: str, sessions: str = _SESSIONS) -> None:
+    """Close a session (closing a closed one changes nothing)."""
+
+    @runs
+    async def body():
+        async with _sessions(sessions) as client:
+            return await client.close_session(session_id)
+
+    body()
+
+
+@sessions_app.command("list")
+def sessions_list(
+    user: str = typer.Option("", "--user", help="Only this user's sessions."),
+    casefile: str = typer.Option("", "--casefile", help="Only sessions on this casefile."),
+    active: bool = typer.Option(False, "--active", help="Only active sessions."),
+    limit: int = typer.Option(20, "--limit", min=1, max=1000, help="At most this many."),
+    page_token: str = typer.Option("", "--page-token", help="Go on from where a listing "
+                                   "stopped (its next_page_token)."),
+    sessions: str = _SESSIONS,
+) -> None:
+    """List sessions, newest first (JSON, with next_page_token when there are more)."""
+
+    @runs
+    async def body():
+        async with _sessions(sessions) as client:
+            return await client.list_sessions(
+                user_id=user, casefile_id=casefile, page_size=limit, page_token=page_token,
+                status=Session.STATUS_ACTIVE if active else Session.STATUS_UNSPECIFIED)
 
     body()

@@ -38,6 +38,19 @@ async def test_the_cli_reaches_each_service_at_the_address_it_is_given(platform,
                                       "--sessions", addrs["sessions"])
     assert code == 0, err
     assert [e["operation"] for e in history["executions"]] == ["casefile.create"]
+    replies = [await _baton("dispatch", "casefile.create", "--params", '{"title": "Once"}',
+                            "--idempotency-key", f"cli-{session_id}",
+                            "--orchestrator", addrs["orchestrator"]) for _ in range(2)]
+    assert [code for code, _, _ in replies] == [0, 0], replies
+    first, again = (reply for _, reply, _ in replies)
+    assert again["metadata"]["replayed"] and again["result"] == first["result"]
+    code, listed, err = await _baton("sessions", "list", "--user", "cli-user", "--active",
+                                     "--sessions", addrs["sessions"])
+    assert code == 0, err
+    assert [s["session_id"] for s in listed["sessions"]] == [session_id]
+    code, closed, err = await _baton("sessions", "close", session_id,
+                                     "--sessions", addrs["sessions"])
+    assert code == 0 and closed["status"] == "STATUS_CLOSED", err
     code, method, err = await _baton("methods", "get", "casefile.create",
                                      "--registry", addrs["registry"])
     assert code == 0, err
@@ -61,6 +74,7 @@ async def test_a_service_that_is_not_there_is_one_line_and_exit_1(platform):
                                 platform.addrs["orchestrator"].rsplit(":", 1)[0] + ":1")
     assert code == 1
     assert err.startswith("error: UNAVAILABLE:") and "Traceback" not in err
+    assert err.splitlines()[1].startswith("hint: is the platform running (`baton up`)?")
     code, _, err = await _baton("sessions", "get", "nope",
                                 "--sessions", platform.addrs["sessions"])
     assert code == 1 and err.startswith("error: NOT_FOUND: session 'nope' not found"), err
