@@ -182,6 +182,13 @@ class Platform:
             self.say(f"  gateway       http://{cfg.addr(cfg.gateway_port)}  (HTTP/JSON and gRPC "
                      "through Envoy; see README \"Use it over HTTP\")")
         self.say(f"  logs          {logs}")
+        moved = [(env, cfg.addr(port)) for env, port, default in (
+            (c.ENV_REGISTRY_ADDR, cfg.registry_port, c.REGISTRY_PORT),
+            (c.ENV_ORCHESTRATOR_ADDR, cfg.orchestrator_port, c.ORCHESTRATOR_PORT),
+            (c.ENV_SESSIONS_ADDR, cfg.sessions_port, c.SESSIONS_PORT))
+            if port != default or cfg.host != "127.0.0.1"]
+        if moved:
+            self.say("for the CLI: export " + " ".join(f"{env}={addr}" for env, addr in moved))
         for line in auth_hint(cfg.data_dir, cfg.addr(cfg.orchestrator_port)):
             self.say(line)
 

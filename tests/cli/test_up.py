@@ -115,6 +115,10 @@ def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, 
     assert "baton.provider.v1.MethodProvider" in grpcurl(f"127.0.0.1:{ports['worker']}", "list")
 
     data = str(tmp_path / "data")
+    out.wait_for(re.escape(
+        f"for the CLI: export BATON_REGISTRY_ADDR=127.0.0.1:{ports['registry']} "
+        f"BATON_ORCHESTRATOR_ADDR=127.0.0.1:{ports['orchestrator']} "
+        f"BATON_SESSIONS_ADDR=127.0.0.1:{ports['sessions']}"))
     out.wait_for(r"get a token: export BATON_TOKEN=\$\(baton token --role admin --data-dir "
                  + re.escape(data) + r"\)")
     env = {k: v for k, v in os.environ.items() if k != "BATON_AUTH"}
