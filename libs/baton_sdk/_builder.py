@@ -23,7 +23,7 @@ import datetime as dt
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -174,68 +174,107 @@ _STEP_KEYS = ("id", "step_id", "method", "params", "depends_on", "timeout", "ret
 def workflow_from_dict(data: Mapping[str, Any]) -> pb.Workflow:
     """The definition in a dict of the file form (see the module docstring).
 
-    A value of the wrong shape raises ValueError naming where it is
-    (`steps[1].params: must be a mapping`); what only the orchestrator can
-    judge (methods, schemas, the graph) is checked when the definition is sent.
+    Values of the wrong shape raise one ValueError naming every place
+    (`steps[1].params: must be a mapping`; several: `3 problems: ...; ...`);
+    what only the orchestrator can judge (methods, schemas, the graph) is
+    checked when the definition is sent.
     """
     if not isinstance(data, Mapping):
         raise ValueError("a workflow must be a mapping of keys such as name and steps")
+    problems: list[str] = []
+
+    def check(fn: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except ValueError as exc:
+            problems.append(str(exc))
+            return None
+
     unknown = sorted(str(key) for key in set(data) - set(_WORKFLOW_KEYS))
     if unknown:
-        raise ValueError(f"unknown workflow keys: {', '.join(unknown)}")
+        problems.append(f"unknown workflow keys: {', '.join(unknown)} "
+                        f"(known: {', '.join(_WORKFLOW_KEYS)})")
     for key in ("id", "workflow_id", "name", "description", "execution_mode",
                 "error_handling"):
         if data.get(key) is not None and not isinstance(data[key], str | int | float):
-            raise ValueError(f"{key}: must be a string")
+            problems.append(f"{key}: must be a string")
     builder = WorkflowBuilder(str(data.get("name") or ""),
                               description=str(data.get("description") or ""),
                               workflow_id=str(data.get("id") or data.get("workflow_id") or ""))
     steps = data.get("steps")
     if steps is not None and not isinstance(steps, list):
-        raise ValueError("steps: must be a list of steps, each with at least a method")
-    for index, step in enumerate(steps or ()):
-        _add_step(builder, step, f"steps[{index}]")
-    if data.get("execution_mode"):
-        builder.with_execution_mode(cast(ExecutionMode, str(data["execution_mode"])))
-    if data.get("error_handling"):
-        builder.with_error_handling(cast(ErrorHandling, str(data["error_handling"])))
-    timeout = parse_seconds(data.get("timeout"), "timeout")
+        problems.append("steps: must be a list of steps, each with at least a method")
+    for index, step in enumerate(steps if isinstance(steps, list) else ()):
+        problems.extend(_add_step(builder, step, f"steps[{index}]"))
+    mode, handling = str(data.get("execution_mode") or ""), str(data.get("error_handling") or "")
+    if mode and mode not in _MODES:
+        problems.append(f"execution_mode: must be one of {', '.join(_MODES)}")
+    elif mode:
+        builder.with_execution_mode(cast(ExecutionMode, mode))
+    if handling and handling not in _HANDLING:
+        problems.append(f"error_handling: must be one of {', '.join(_HANDLING)}")
+    elif handling:
+        builder.with_error_handling(cast(ErrorHandling, handling))
+    timeout = check(parse_seconds, data.get("timeout"), "timeout")
     if timeout is not None:
         builder.with_timeout(timeout)
     concurrency = data.get("max_concurrency")
     if concurrency is not None:
         if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 0:
-            raise ValueError("max_concurrency: must be a whole number, 0 or more")
-        builder.with_max_concurrency(concurrency)
+            problems.append("max_concurrency: must be a whole number, 0 or more")
+        else:
+            builder.with_max_concurrency(concurrency)
     metadata = data.get("metadata")
     if metadata:
         if not isinstance(metadata, Mapping):
-            raise ValueError("metadata: must be a mapping of labels to values")
-        builder.with_metadata(**{str(k): str(v) for k, v in metadata.items()})
+            problems.append("metadata: must be a mapping of labels to values")
+        else:
+            builder.with_metadata(**{str(k): str(v) for k, v in metadata.items()})
+    if len(problems) > 1:
+        raise ValueError(f"{len(problems)} problems: " + "; ".join(problems))
+    if problems:
+        raise ValueError(problems[0])
     return builder.build()
 
 
-def _add_step(builder: WorkflowBuilder, step: Any, where: str) -> None:
+def _add_step(builder: WorkflowBuilder, step: Any, where: str) -> list[str]:
+    """Adds the step; the problems that kept it out (none when it was added)."""
     if not isinstance(step, Mapping):
-        raise ValueError(f"{where}: must be a mapping with at least a method")
+        return _placeholder(builder, [f"{where}: must be a mapping with at least a method"])
+    problems = []
     extra = sorted(str(key) for key in set(step) - set(_STEP_KEYS))
     if extra:
-        raise ValueError(f"{where}: unknown keys: {', '.join(extra)}")
+        problems.append(f"{where}: unknown keys: {', '.join(extra)} "
+                        f"(known: {', '.join(_STEP_KEYS)})")
     method = step.get("method", "")
     if not isinstance(method, str):
-        raise ValueError(f"{where}.method: must be a string")
+        problems.append(f"{where}.method: must be a string")
     step_id = step.get("id") or step.get("step_id")
     if step_id is not None and not isinstance(step_id, str | int):
-        raise ValueError(f"{where}.id: must be a string")
+        problems.append(f"{where}.id: must be a string")
     params = step.get("params")
     if params is not None and not isinstance(params, Mapping):
-        raise ValueError(f"{where}.params: must be a mapping")
+        problems.append(f"{where}.params: must be a mapping")
     depends = step.get("depends_on") or ()
     depends = [depends] if isinstance(depends, str) else depends
     if not isinstance(depends, list | tuple) or not all(isinstance(d, str) for d in depends):
-        raise ValueError(f"{where}.depends_on: must be a step id or a list of step ids")
-    builder.add_step(method, params, step_id=None if step_id is None else str(step_id),
-                     depends_on=depends, timeout=step.get("timeout"), retry=step.get("retry"))
+        problems.append(f"{where}.depends_on: must be a step id or a list of step ids")
+    if problems:
+        return _placeholder(builder, problems)
+    try:
+        builder.add_step(method, params, step_id=None if step_id is None else str(step_id),
+                         depends_on=depends, timeout=step.get("timeout"),
+                         retry=step.get("retry"))
+    except ValueError as exc:
+        return _placeholder(builder, [str(exc)])
+    return []
+
+
+def _placeholder(builder: WorkflowBuilder, problems: list[str]) -> list[str]:
+    """Holds a bad step's place, so that the next steps' problems name their own
+    index (the definition is refused anyway)."""
+    builder.add_step("")
+    return problems
 
 
 def _json_value(value: Any, where: str) -> Any:

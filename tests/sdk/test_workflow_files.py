@@ -26,7 +26,8 @@ BAD_FILES = [
     ("list.yaml", "- a\n- b\n", "expected a mapping (name, steps, ...) at the top level"),
     ("empty.yaml", "", "expected a mapping (name, steps, ...) at the top level"),
     ("steps.yaml", "name: x\nsteps: 5\n", "steps: must be a list of steps"),
-    ("step.yaml", "name: x\nsteps: [a, b]\n", "steps[0]: must be a mapping with at least a method"),
+    ("step.yaml", "name: x\nsteps: [a, b]\n", "2 problems: steps[0]: must be a mapping with at "
+     "least a method; steps[1]: must be a mapping with at least a method"),
     ("method.yaml", "name: x\nsteps:\n  - method: [1]\n", "steps[0].method: must be a string"),
     ("params.yaml", "name: x\nsteps:\n  - method: demo.echo\n    params: hello\n",
      "steps[0].params: must be a mapping"),
@@ -49,8 +50,15 @@ BAD_FILES = [
     ("metadata.yaml", "name: x\nmetadata: [1]\nsteps:\n  - method: demo.echo\n",
      "metadata: must be a mapping of labels to values"),
     ("mode.yaml", "name: x\nexecution_mode: sideways\nsteps:\n  - method: demo.echo\n",
-     "execution mode must be one of sequential, parallel, dag"),
-    ("key.yaml", "name: x\nstepz: []\n", "unknown workflow keys: stepz"),
+     "execution_mode: must be one of sequential, parallel, dag"),
+    ("key.yaml", "name: x\nstepz: []\n", "unknown workflow keys: stepz (known: id, "),
+    ("many.yaml", "name: x\ncolour: red\nexecution_mode: sideways\ntimeout: soon\nsteps:\n"
+     "  - method: demo.echo\n    params: [1]\n  - {method: demo.echo, retry: {strategy: no}}\n",
+     "5 problems: unknown workflow keys: colour (known: id, workflow_id, name, description, "
+     "execution_mode, error_handling, timeout, max_concurrency, metadata, steps); "
+     "steps[0].params: must be a mapping; steps[1].retry.strategy: must be a string; "
+     "execution_mode: must be one of sequential, parallel, dag; timeout: 'soon' is not a "
+     "duration"),
     ("nan.yaml", "name: x\nsteps:\n  - method: demo.echo\n    params: {n: .nan}\n",
      "steps[0].params.n: nan is not a JSON number"),
     ("set.yaml", "name: x\nsteps:\n  - method: demo.echo\n    params: {l: [1, {x: !!set {a}}]}\n",
