@@ -236,9 +236,9 @@ def runs_list(
     orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """List runs, newest first."""
-    wanted = [part.strip().upper() for item in status for part in item.split(",")
-              if part.strip()]
-    unknown = [s for s in wanted if s not in _RUN_STATUSES]
+    given = [part.strip() for item in status for part in item.split(",") if part.strip()]
+    unknown = [s for s in given if s.upper() not in _RUN_STATUSES]
+    wanted = [s.upper() for s in given]
     if unknown:
         raise typer.BadParameter(f"{', '.join(map(repr, unknown))}: not a run status; "
                                  f"choose from {', '.join(_RUN_STATUSES)}",
