@@ -51,6 +51,10 @@ async def test_the_cli_reaches_each_service_at_the_address_it_is_given(platform,
     code, closed, err = await _baton("sessions", "close", session_id,
                                      "--sessions", addrs["sessions"])
     assert code == 0 and closed["status"] == "STATUS_CLOSED", err
+    code, _, err = await _baton("dispatch", "casefile.create", "--params", '{"title": "Late"}',
+                                "--session", session_id, "--orchestrator", addrs["orchestrator"])
+    assert code == 1
+    assert err.splitlines()[0] == f"error: FAILED_PRECONDITION: session {session_id!r} is CLOSED"
     code, method, err = await _baton("methods", "get", "casefile.create",
                                      "--registry", addrs["registry"])
     assert code == 0, err

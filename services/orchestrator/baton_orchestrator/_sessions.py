@@ -41,15 +41,16 @@ class SessionsGateway:
                 metadata=self._metadata(identity))
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise NotFound(f"session {session_id} does not exist", reason="SESSION_NOT_FOUND",
+                raise NotFound(f"session {session_id!r} not found", reason="SESSION_NOT_FOUND",
                                metadata={"session_id": session_id}) from exc
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise Unavailable(f"sessions service unavailable: {exc.details()}",
                                   reason="SESSIONS_UNAVAILABLE") from exc
             raise from_rpc_error(exc) from exc
         if reply.session.status != _ACTIVE:
-            status = sessions_pb2.Session.Status.Name(reply.session.status)
-            raise FailedPrecondition(f"session {session_id} is {status}",
+            status = sessions_pb2.Session.Status.Name(reply.session.status).removeprefix(
+                "STATUS_")
+            raise FailedPrecondition(f"session {session_id!r} is {status}",
                                      reason="SESSION_NOT_ACTIVE",
                                      metadata={"session_id": session_id, "status": status})
         return reply.session

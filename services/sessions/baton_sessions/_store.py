@@ -158,7 +158,9 @@ class SessionStore:
             current = await self.get(session_id)
             if current.status != r.ACTIVE:
                 raise FailedPrecondition(f"session {session_id!r} is {current.status}",
-                                         reason="SESSION_NOT_ACTIVE")
+                                         reason="SESSION_NOT_ACTIVE",
+                                         metadata={"session_id": session_id,
+                                                   "status": current.status})
             if current.casefile_id == casefile_id:
                 return current, None
             data = {"casefile_id": casefile_id, "previous_casefile_id": current.casefile_id}
