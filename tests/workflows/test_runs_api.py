@@ -12,7 +12,7 @@ from google.protobuf import timestamp_pb2
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton_sdk import WorkflowBuilder
 
-from .conftest import events_of, start, wait_run
+from .conftest import error_details, events_of, start, wait_run
 
 S = pb.RunStep
 R = pb.Run
@@ -83,6 +83,15 @@ async def test_start_run_with_the_same_request_id_starts_one_run(stub, orchestra
     runs = await asyncio.gather(*(start(stub, wf, request_id=request_id) for _ in range(4)))
     assert len({r.run_id for r in runs}) == 1
     await wait_run(stub, runs[0].run_id)
+    # The same id for another request is refused: it never hands over the first run.
+    for other in ({"input": {"title": "other"}},
+                  {"workflow": WorkflowBuilder("not_once").add_step(
+                      "demo.echo", {"value": 1}, step_id="a").build()}):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await start(stub, other.pop("workflow", wf), request_id=request_id, **other)
+        assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert error_details(caught.value)[0] == "REQUEST_ID_REUSED"
+        assert runs[0].run_id not in caught.value.details()
 
 
 async def test_list_runs_filters_by_workflow_status_and_time(stub):

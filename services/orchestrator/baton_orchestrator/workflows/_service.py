@@ -168,6 +168,19 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
             session_id=request.session_id, request_id=request.request_id,
             actor=who.subject, directives=directives)
         if isinstance(started, str):  # an earlier StartRun with this request_id or key
+            row, _ = await self._engine.runs.get(started)
+            same = (row.actor == who.subject and (row.session_id or "") == request.session_id
+                    and (row.input or {}) == struct_to_dict(request.input)
+                    and (WorkflowDef.from_dict(row.definition) == defn if inline else
+                         row.workflow_id == workflow_id and request.workflow_version in (
+                             0, row.workflow_version)))
+            if not same:
+                # Another caller's, or other values: never hand over that run.
+                what = "request_id" if request.request_id else "idempotency_key"
+                raise FailedPrecondition(
+                    f"{what} was already used to start another run; use a new one",
+                    reason="REQUEST_ID_REUSED" if request.request_id
+                    else "IDEMPOTENCY_KEY_REUSED", metadata={"field": what})
             return pb.StartRunResponse(run=await self._run(started))
         counts = Counter(step.status for step in started.steps.values())
         return pb.StartRunResponse(run=run_to_proto(SimpleNamespace(**started.row()),

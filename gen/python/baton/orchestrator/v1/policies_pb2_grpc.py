@@ -113,7 +113,8 @@ class PolicyEngineServicer:
 
     def DeletePolicy(self, request, context):
         """DeletePolicy removes a policy; its operations fall back to the next
-        most specific one. Returns nothing. Errors: INVALID_ARGUMENT without a
+        most specific one (deleting a stored `default` puts back the built-in
+        one). Returns nothing. Errors: INVALID_ARGUMENT without a
         name; NOT_FOUND; ABORTED when the etag is stale; FAILED_PRECONDITION for
         the built-in default policy.
         """

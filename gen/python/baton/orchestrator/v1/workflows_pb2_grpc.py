@@ -178,7 +178,10 @@ class WorkflowsServicer:
         of an inline definition, and returns it at once, before any step runs.
         A repeated request_id, or idempotency_key from the same actor, returns
         the run the first call started. Errors: NOT_FOUND for an unknown
-        workflow or version; FAILED_PRECONDITION for a deleted workflow;
+        workflow or version; FAILED_PRECONDITION for a deleted workflow, or
+        (REQUEST_ID_REUSED, IDEMPOTENCY_KEY_REUSED) for an id or key that
+        started a run of another caller or with another workflow, input or
+        session;
         INVALID_ARGUMENT for an invalid inline definition, a negative timeout
         directive or a request naming both or neither of workflow_id and
         definition; PERMISSION_DENIED (reason POLICY_ROLE_REQUIRED) when the
