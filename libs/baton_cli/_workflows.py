@@ -199,22 +199,33 @@ def _exit_for(view: RunView) -> None:
 
 @_errors
 def run(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False,
-                                help="Workflow definition (YAML or JSON)."),
+    file: Path | None = typer.Argument(None, exists=True, dir_okay=False,
+                                       help="Workflow definition (YAML or JSON)."),
+    workflow: str = typer.Option("", "--workflow", "-w", help="Run a stored workflow (its id "
+                                 "or name, see `workflows apply`) instead of a file."),
+    version: int = typer.Option(0, "--version", min=0, help="With --workflow: the version "
+                                "(0: the latest)."),
     input: str = typer.Option("{}", "--input", "-i", help="Run input as a JSON object."),
     session: str = typer.Option("", "--session", help="Session to run the steps in."),
     detach: bool = typer.Option(False, "--detach", "-d", help="Print the run id and return."),
     orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
-    """Run a workflow file and show its steps live; exit 0 only when it succeeds."""
-    try:
-        definition = load_workflow(file)
-    except (ValueError, OSError) as exc:
-        raise typer.BadParameter(str(exc)) from exc
+    """Run a workflow file (or a stored workflow) and show its steps live; exit 0 only
+    when it succeeds."""
+    if (file is None) == (not workflow):
+        raise typer.BadParameter("give a workflow FILE or --workflow ID|NAME, not both "
+                                 "and not neither")
+    request = pb.StartRunRequest(input=dict_to_struct(parse_json(input, "--input")),
+                                 session_id=session, request_id=uuid.uuid4().hex)
     stub = _stub(orchestrator)
-    started = stub.StartRun(pb.StartRunRequest(
-        definition=definition, input=dict_to_struct(parse_json(input, "--input")),
-        session_id=session, request_id=uuid.uuid4().hex)).run
+    if file is not None:
+        try:
+            request.definition.CopyFrom(load_workflow(file))
+        except (ValueError, OSError) as exc:
+            raise typer.BadParameter(str(exc)) from exc
+    else:
+        request.workflow_id, request.workflow_version = _workflow_id(stub, workflow), version
+    started = stub.StartRun(request).run
     if detach:
         typer.echo(started.run_id)
         return

@@ -79,6 +79,12 @@ async def test_workflows_apply_creates_then_versions(orchestrator, tmp_path):
     assert by_name.exit_code == 0, by_name.output
     assert (json.loads(by_name.output)["workflow_id"], json.loads(by_name.output)["version"]) \
         == (workflow_id, 2)
+    ran = await baton(orchestrator, "run", "--workflow", f"cli_setup_{orchestrator.backend}",
+                      "--version", "1", "--input", json.dumps({"title": "Stored"}))
+    assert ran.exit_code == 0 and "4/4 steps done" in ran.output, ran.output
+    for args in ([], [str(path), "--workflow", workflow_id]):
+        wrong = await baton(orchestrator, "run", *args)
+        assert wrong.exit_code == 2 and "give a workflow FILE or --workflow" in wrong.output
 
 
 async def test_runs_list_get_and_errors(orchestrator):
