@@ -152,13 +152,21 @@ class Invoker:
         retry = retry or method.retry
         struct = params_struct if params_struct is not None else dict_to_struct(params)
         attempt = first_attempt - 1
+        # Endpoints that failed this call: a retry goes elsewhere while there is an
+        # elsewhere. Those serving another version of the method are left out.
+        failed: set[str] = set()
+        other_version: set[str] = set()
         while True:
             attempt += 1
-            endpoints = method.live_endpoints()
+            live = [e for e in method.live_endpoints() if e.address not in other_version]
+            endpoints = [e for e in live if e.address not in failed] or live
             if not endpoints:
                 error: BatonError = Unavailable(
-                    f"no live worker serves {method.name}", reason="NO_LIVE_WORKER",
-                    metadata={"method": method.name})
+                    f"no live worker serves {method.name}"
+                    + (f" version {method.proto.version} (the workers at "
+                       f"{', '.join(sorted(other_version))} serve another version)"
+                       if other_version else ""),
+                    reason="NO_LIVE_WORKER", metadata={"method": method.name})
                 code = grpc.StatusCode.UNAVAILABLE
             else:
                 endpoint, ticket = endpoints[0], None
@@ -177,6 +185,13 @@ class Invoker:
                     code = exc.code
                     if ticket is not None and self.breakers is not None:
                         await self.breakers.record(ticket, code)
+                    if exc.reason in _OTHER_VERSION:
+                        # Registered for an earlier (or later) version: not a failure
+                        # of this call, and no attempt of it.
+                        other_version.add(endpoint.address)
+                        attempt -= 1
+                        continue
+                    failed.add(endpoint.address)
                     error = exc
                     error.metadata.setdefault("worker_address", endpoint.address)
                     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -199,6 +214,10 @@ class Invoker:
             log.info("retrying %s after %s (attempt %d, %.3fs)", method.name, code.name,
                      attempt, pause)
             await asyncio.sleep(pause)
+
+
+# What a worker answers for a method or version it does not serve (baton_sdk).
+_OTHER_VERSION = frozenset({"VERSION_NOT_SERVED", "METHOD_NOT_SERVED"})
 
 
 def _invocation(method: CachedMethod, params: Any, ctx: CallContext,
