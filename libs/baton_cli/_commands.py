@@ -119,7 +119,8 @@ def dispatch(
     operation: str = typer.Argument(..., help="Dotted method name, e.g. casefile.create."),
     params: str = typer.Option("{}", "--params", "-p", help="Params as a JSON object."),
     session: str = typer.Option("", "--session", help="Session to record the execution in."),
-    timeout: float = typer.Option(0.0, help="Timeout in seconds (0: the policy default)."),
+    timeout: float = typer.Option(0.0, min=0.0, help="Timeout in seconds (0: the method's "
+                                  "or policy's default)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and run the pre-hooks "
                                  "only; execute nothing."),
     idempotency_key: str = typer.Option("", "--idempotency-key", help="Repeating the call "

@@ -72,11 +72,13 @@ class Connection:
         self._closed = False
 
     async def unary(self, rpc: Callable[..., Any], request: Any,
-                    timeout: float | None = None) -> Any:
-        """Calls a unary RPC; `timeout` None means the connection's default."""
+                    timeout: float | None = None, *, bounded: bool = True) -> Any:
+        """Calls a unary RPC; `timeout` None means the connection's default, or no
+        deadline at all when not `bounded` (the server bounds the call itself)."""
+        if timeout is None and bounded:
+            timeout = self.timeout
         try:
-            return await rpc(request, metadata=self.metadata,
-                             timeout=self.timeout if timeout is None else timeout)
+            return await rpc(request, metadata=self.metadata, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from None
 

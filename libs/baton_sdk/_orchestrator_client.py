@@ -61,7 +61,8 @@ class OrchestratorClient(ClientLifecycle):
             params: The method's params.
             session_id: Session to record the execution in.
             timeout: Execution timeout (sent as a directive; the call's own
-                deadline is a little longer). None: the policy's default.
+                deadline is a little longer). None: the method's or policy's
+                default, with no deadline of the client's own.
             dry_run: Validate and run pre-hooks only.
             idempotency_key: A repeated key returns the first result.
             skip_hooks: Skippable hooks not to run.
@@ -73,12 +74,17 @@ class OrchestratorClient(ClientLifecycle):
             skip_hooks=list(skip_hooks), dry_run=dry_run, idempotency_key=idempotency_key or "")
         deadline = None
         if timeout is not None:
+            if timeout < 0:
+                raise ValueError(f"timeout must not be negative, not {timeout}")
             directives.timeout.CopyFrom(seconds_to_duration(timeout))
             deadline = timeout + DISPATCH_DEADLINE_SLACK
         request = orchestrator_pb2.DispatchRequest(
             operation=operation, params=dict_to_struct(dict(params or {})),
             session_id=session_id, directives=directives)
-        return await self._conn.unary(self._orchestrator.Dispatch, request, deadline)
+        # No timeout: the method's (or the policy's) default applies, which the
+        # orchestrator enforces; the connection's default deadline would cut it short.
+        return await self._conn.unary(self._orchestrator.Dispatch, request, deadline,
+                                      bounded=False)
 
     async def list_hooks(self, *, stage: hooks_pb2.Hook.Stage = hooks_pb2.Hook.STAGE_UNSPECIFIED,
                          timeout: float | None = None) -> list[hooks_pb2.Hook]:

@@ -39,6 +39,9 @@ from ._method import MethodDefinition
 log = logging.getLogger("baton.worker")
 
 METHOD_FAILED = "METHOD_FAILED"
+# Longest exception message passed on to the caller (gRPC bounds the trailers that
+# carry it to 16 KiB).
+_MAX_MESSAGE = 2000
 
 
 class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
@@ -233,11 +236,18 @@ async def _run(definition: MethodDefinition, params: BaseModel, ctx: InvocationC
             raise DeadlineExceeded(
                 f"{definition.name} did not finish within {timeout:.3g}s") from None
         raise _method_failed(definition, exc) from exc
-    except Exception as exc:  # noqa: BLE001 - every failure becomes one clear status
+    except asyncio.CancelledError as exc:
+        task = asyncio.current_task()
+        if deadline.expired() or (task is not None and task.cancelling()):
+            raise  # the caller's cancellation (or the deadline's): not the method's doing
+        # The method let a CancelledError of its own out (of a task it awaited).
+        raise _method_failed(definition, exc) from exc
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - every failure, one clear status
+        # SystemExit too: a method must not stop the worker (and its other calls).
         raise _method_failed(definition, exc) from exc
 
 
-def _method_failed(definition: MethodDefinition, exc: Exception) -> BatonError:
+def _method_failed(definition: MethodDefinition, exc: BaseException) -> BatonError:
     """The error a caller sees for an exception a method raised.
 
     An exception class may choose the status by declaring `grpc_code` (a
@@ -251,6 +261,8 @@ def _method_failed(definition: MethodDefinition, exc: Exception) -> BatonError:
                                                           grpc.StatusCode.UNKNOWN):
         code = grpc.StatusCode.INTERNAL
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if len(message) > _MAX_MESSAGE:  # it travels in the status, whose size is bounded
+        message = message[:_MAX_MESSAGE] + "…"
     return error_for_code(code, message, reason=METHOD_FAILED,
                           metadata={"exception": type(exc).__name__})
 

@@ -11,6 +11,7 @@ from baton.orchestrator.v1 import orchestrator_pb2
 from baton.registry.v1 import registry_pb2
 from baton.sessions.v1 import sessions_pb2
 from baton_core import dict_to_struct, from_rpc_error, seconds_to_duration, struct_to_dict
+from baton_sdk import OrchestratorClient
 
 
 async def wait_for_method(registry, name: str, timeout: float = 15.0) -> registry_pb2.Method:
@@ -136,3 +137,13 @@ async def test_directive_timeout_bounds_a_slow_method(orchestrator, registry):
             directives=orchestrator_pb2.Directives(timeout=seconds_to_duration(0.3))), timeout=5)
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert time.monotonic() - started < 2
+
+
+async def test_the_sdk_gives_a_dispatch_without_a_timeout_the_methods_own(platform, registry):
+    await wait_for_method(registry, "demo.sleep")
+    # A client whose default deadline (1 s) is shorter than the call: not applied to it.
+    async with OrchestratorClient(platform.addrs["orchestrator"], timeout=1.0) as client:
+        reply = await client.dispatch("demo.sleep", {"seconds": 1.5})
+        assert struct_to_dict(reply.result)["slept"] >= 1.5
+        with pytest.raises(ValueError, match="timeout must not be negative"):
+            await client.dispatch("demo.sleep", {"seconds": 1}, timeout=-1)

@@ -71,6 +71,19 @@ async def missing(params: Empty) -> Empty:
     raise NotFound("no such order", reason="ORDER_NOT_FOUND", metadata={"order": "o1"})
 
 
+@method("shop.quit", description="Raises SystemExit.")
+async def quit_(params: Empty) -> Empty:
+    raise SystemExit(3)
+
+
+@method("shop.cancel_inside", description="Lets out the CancelledError of a task it awaited.")
+async def cancel_inside(params: Empty) -> Empty:
+    inner = asyncio.create_task(asyncio.sleep(10))
+    inner.cancel()
+    await inner
+    return Empty()
+
+
 @method("shop.bad_result", description="Returns a result that breaks its model.")
 async def bad_result(params: Empty) -> Placed:
     return {"summary": 3}
@@ -101,7 +114,8 @@ class Sleeper:
 @pytest.fixture
 async def shop(start_worker, provider_client):
     sleeper = Sleeper()
-    worker = await start_worker([order, explode, out_of_stock, missing, bad_result, sleeper.nap])
+    worker = await start_worker([order, explode, out_of_stock, missing, bad_result, sleeper.nap,
+                                 quit_, cancel_inside])
     return provider_client(worker), sleeper, worker
 
 
@@ -151,6 +165,24 @@ async def test_raised_exception_becomes_internal_with_its_message_and_error_info
     assert err.message == "boom"
     assert err.reason == METHOD_FAILED
     assert err.metadata == {"exception": "RuntimeError"}
+
+
+async def test_what_a_method_lets_out_never_stops_the_worker_or_hangs_the_caller(shop):
+    client, _, _ = shop
+    started = time.monotonic()
+    for name, exception in (("shop.quit", "SystemExit"),
+                            ("shop.cancel_inside", "CancelledError")):
+        with pytest.raises(Internal) as caught:
+            await client.invoke(name, {}, timeout=5)
+        assert (caught.value.reason, caught.value.metadata) == (
+            METHOD_FAILED, {"exception": exception})
+    assert time.monotonic() - started < 2  # answered, not left to the deadline
+    # A message too long for a status's trailers is cut, not a transport error.
+    with pytest.raises(Internal) as caught:
+        await client.invoke("shop.explode", {"message": "x" * 100_000})
+    assert caught.value.message == "x" * 2000 + "…"
+    placed = await client.invoke("shop.order", {"item": "a", "quantity": 1})  # still serving
+    assert struct_to_dict(placed.result)["summary"] == "1 x a"
 
 
 async def test_exception_may_declare_its_status_code(shop):
