@@ -175,6 +175,19 @@ def methods_get(name: str, registry: str = _REGISTRY) -> None:
     body()
 
 
+@methods_app.command("delete")
+def methods_delete(name: str, registry: str = _REGISTRY) -> None:
+    """Delete a method and its endpoints (a worker that serves it registers it again)."""
+
+    @runs
+    async def body():
+        async with _registry(registry) as client:
+            await client.delete_method(name)
+        typer.echo(f"deleted {name}")
+
+    body()
+
+
 @methods_app.command("search")
 def methods_search(query: str, registry: str = _REGISTRY) -> None:
     """Search methods by name, description and tags."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import re
 import typing
 from collections.abc import Awaitable, Callable, Sequence
@@ -25,6 +26,8 @@ _ATTR = "__baton_method__"
 # The registry's rules, checked here too so that a bad name fails at import.
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
 VERSION_PATTERN = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}")
+MAX_NAME = 255  # of a method name or a tag, as the registry has it
+MAX_TIMEOUT = 24 * 3600.0
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -129,24 +132,32 @@ def method(
         TypeError: The function's signature is not as described above.
         ValueError: A bad name, version, tag or timeout.
     """
-    if not NAME_PATTERN.fullmatch(name):
+    if not NAME_PATTERN.fullmatch(name) or len(name) > MAX_NAME:
         raise ValueError(f"bad method name {name!r}: use lowercase dotted words, "
-                         "e.g. 'casefile.create'")
+                         f"e.g. 'casefile.create', at most {MAX_NAME} characters")
     if not VERSION_PATTERN.fullmatch(version):
         raise ValueError(f"bad version {version!r}: use a version label, e.g. '1.0.0'")
-    if isinstance(tags, str) or not all(isinstance(t, str) and t.strip() for t in tags):
-        raise ValueError("tags must be a sequence of non-empty strings")
-    if timeout is not None and timeout <= 0:
-        raise ValueError("timeout must be positive")
+    if isinstance(tags, str) or not all(isinstance(t, str) and t.strip() and len(t) <= MAX_NAME
+                                        for t in tags):
+        raise ValueError(f"tags must be a sequence of strings of 1 to {MAX_NAME} characters")
+    if timeout is not None and not 0 < timeout <= MAX_TIMEOUT:
+        raise ValueError(f"timeout must be more than 0 and at most {MAX_TIMEOUT:g} s (24 h)")
 
     def decorate(fn: F) -> F:
         in_model, out_model, takes_context = _inspect_signature(fn, name)
+        schemas = (in_model.model_json_schema(),
+                   out_model.model_json_schema(mode="serialization"))
+        for schema, model in zip(schemas, (in_model, out_model), strict=True):
+            try:  # what the registry stores must be JSON: no Infinity or NaN
+                json.dumps(schema, allow_nan=False)
+            except ValueError:
+                raise ValueError(f"{name}: the JSON Schema of {model.__name__} holds a number "
+                                 "JSON cannot (Infinity or NaN), e.g. a default") from None
         definition = MethodDefinition(
             name=name, version=version,
             description=description if description is not None else _summary(fn),
             tags=tuple(dict.fromkeys(t.strip() for t in tags)),
-            input_schema=in_model.model_json_schema(),
-            output_schema=out_model.model_json_schema(mode="serialization"),
+            input_schema=schemas[0], output_schema=schemas[1],
             timeout=timeout, retry=retry, idempotent=idempotent, fn=fn,
             input_model=in_model, output_model=out_model, takes_context=takes_context)
         setattr(fn, _ATTR, definition)

@@ -47,8 +47,14 @@ class RetryPolicy:
             raise ValueError("max_attempts must be at least 1")
         if self.initial_delay < 0 or self.max_delay < 0:
             raise ValueError("delays must not be negative")
+        if 0 < self.max_delay < self.initial_delay:
+            raise ValueError(f"max_delay ({self.max_delay:g} s) must not be less than "
+                             f"initial_delay ({self.initial_delay:g} s)")
         if self.multiplier < 1:
             raise ValueError("multiplier must be at least 1")
+        if isinstance(self.retryable_codes, str):
+            raise ValueError("retryable_codes must be a sequence of status code names, e.g. "
+                             f"({self.retryable_codes!r},)")
         codes = tuple(code.upper() for code in self.retryable_codes)
         unknown = [code for code in codes if status_code_named(code) is None]
         if unknown:

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+from baton.registry.v1 import registry_pb2
+
 from .test_dispatch import wait_for_method
 
 
@@ -71,6 +73,16 @@ async def test_the_cli_reaches_each_service_at_the_address_it_is_given(platform,
                                     "--registry", addrs["registry"])
     assert code == 0, err
     assert "casefile.add_note" in [r["method"]["name"] for r in found]
+    await registry.RegisterMethod(registry_pb2.RegisterMethodRequest(
+        method=registry_pb2.Method(name="cli.throwaway", version="1.0.0")))
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_ADDR")}
+    for expected, stream in ((0, "deleted cli.throwaway"), (1, "error: NOT_FOUND: ")):
+        done = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "baton_cli", "methods", "delete", "cli.throwaway",
+            "--registry", addrs["registry"]], env=env, capture_output=True, text=True,
+            timeout=60)
+        assert done.returncode == expected
+        assert (done.stdout if expected == 0 else done.stderr).startswith(stream), done.stderr
 
 
 async def test_a_service_that_is_not_there_is_one_line_and_exit_1(platform):

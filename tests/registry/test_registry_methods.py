@@ -86,6 +86,21 @@ async def test_register_lists_every_bad_field_at_once(stub):
         "method.retry_policy.retryable_codes[0]", "method.tags[1]", "method.version"]
 
 
+async def test_register_refuses_what_the_method_listing_could_not_carry(stub):
+    # A timeout beyond 24 h and an Infinity in a schema would break every later listing.
+    message = method("casefile.create", input_schema={
+        "type": "object", "properties": {"x": {"type": "number", "default": float("inf")}}})
+    message.default_timeout.CopyFrom(seconds_to_duration(1e6))
+    err = await rpc_error(stub.RegisterMethod(pb.RegisterMethodRequest(method=message)))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.message.startswith("invalid method 'casefile.create': ")
+    assert err.violations == [
+        ("method.input_schema.properties.x.default", "inf is not a JSON number"),
+        ("method.default_timeout", "must be from 0 to 24h")]
+    missing = await rpc_error(stub.GetMethod(pb.GetMethodRequest(name="casefile.create")))
+    assert missing.code == grpc.StatusCode.NOT_FOUND
+
+
 async def test_get_unknown_method_is_not_found(stub):
     err = await rpc_error(stub.GetMethod(pb.GetMethodRequest(name="nope.nothing")))
     assert (err.code, err.reason) == (grpc.StatusCode.NOT_FOUND, "METHOD_NOT_FOUND")

@@ -116,6 +116,22 @@ def test_bad_options_are_rejected():
         method("a.b", tags="demo")
     with pytest.raises(ValueError, match="timeout"):
         method("a.b", timeout=0)
+    with pytest.raises(ValueError, match="timeout"):  # beyond what a Duration can hold
+        method("a.b", timeout=1e13)
+    with pytest.raises(ValueError, match="tags"):
+        method("a.b", tags=["t" * 300])
+    with pytest.raises(ValueError, match="bad method name"):
+        method("a." + "b" * 300)
+
+
+class Unbounded(BaseModel):
+    x: float = float("inf")
+
+
+def test_a_schema_json_cannot_hold_is_refused_at_import():
+    with pytest.raises(ValueError, match="Unbounded holds a number JSON cannot"):
+        @method("a.unbounded")
+        async def unbounded(params: Unbounded) -> Greeting: ...
 
 
 def test_sync_function_is_rejected():
@@ -161,7 +177,7 @@ def test_retry_policy_round_trips_through_proto():
 
 @pytest.mark.parametrize("kwargs", [
     {"strategy": "random"}, {"max_attempts": 0}, {"initial_delay": -1}, {"multiplier": 0.5},
-    {"retryable_codes": ("NOPE",)},
+    {"retryable_codes": ("NOPE",)}, {"initial_delay": 20}, {"retryable_codes": "UNAVAILABLE"},
 ])
 def test_retry_policy_rejects_bad_values(kwargs):
     with pytest.raises(ValueError):

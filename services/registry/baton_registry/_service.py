@@ -45,7 +45,8 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         method = convert.method_from_proto(request.method)
         ttl = duration_to_seconds(request.lease_ttl)
         check.require(check.check_method(method) + check.check_worker(
-            request.worker_id, request.address, ttl, required=False), "invalid method")
+            request.worker_id, request.address, ttl, required=False),
+            f"invalid method {method.name!r}" if method.name else "invalid method")
         lease = self._lease(request.worker_id, request.address, ttl) if request.worker_id else None
         stored, created = await self._methods.register(method.with_default_domain(), lease)
         return pb.RegisterMethodResponse(method=convert.method_to_proto(stored), created=created)

@@ -6,6 +6,7 @@ every problem; `require` turns them into INVALID_ARGUMENT.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -29,6 +30,7 @@ DOMAIN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_NAME = 255
+MAX_TIMEOUT = 24 * 3600.0  # as a policy's max_timeout
 
 
 def require(violations: list[Violation], message: str) -> None:
@@ -62,8 +64,8 @@ def check_method(method: Method, field: str = "method") -> list[Violation]:
         seen.add(tag)
     found += check_schema(method.input_schema, f"{field}.input_schema")
     found += check_schema(method.output_schema, f"{field}.output_schema")
-    if method.default_timeout < 0:
-        found.append((f"{field}.default_timeout", "must not be negative"))
+    if not 0 <= method.default_timeout <= MAX_TIMEOUT:
+        found.append((f"{field}.default_timeout", "must be from 0 to 24h"))
     found += _check_retry_policy(method.retry_policy, f"{field}.retry_policy")
     return found
 
@@ -83,7 +85,22 @@ def _check_retry_policy(policy: dict[str, Any], field: str) -> list[Violation]:
 
 def check_schema(schema: dict[str, Any], field: str) -> list[Violation]:
     """Why `schema` is not a valid JSON Schema; an empty schema accepts anything."""
-    return schema_problems(schema, field) if schema else []
+    if not schema:
+        return []
+    return _not_json_numbers(schema, field) or schema_problems(schema, field)
+
+
+def _not_json_numbers(value: Any, field: str) -> list[Violation]:
+    """Where a schema holds Infinity or NaN, which JSON (and so every reader of the
+    method) cannot hold."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(field, f"{value} is not a JSON number")]
+    if isinstance(value, dict):
+        return [v for k, item in value.items() for v in _not_json_numbers(item, f"{field}.{k}")]
+    if isinstance(value, list):
+        return [v for i, item in enumerate(value)
+                for v in _not_json_numbers(item, f"{field}[{i}]")]
+    return []
 
 
 def check_params(schema: dict[str, Any], params: dict[str, Any]) -> list[Violation]:
