@@ -14,6 +14,7 @@ POLICY_ENGINE_SERVICE = "baton.orchestrator.v1.PolicyEngine"
 SESSIONS_SERVICE = "baton.sessions.v1.SessionOrchestrator"
 AUDIT_LOG_SERVICE = "baton.orchestrator.v1.AuditLog"
 CIRCUIT_BREAKERS_SERVICE = "baton.orchestrator.v1.CircuitBreakers"
+WORKFLOWS_SERVICE = "baton.orchestrator.v1.Workflows"
 
 ERROR_DOMAIN = "baton.dev"
 

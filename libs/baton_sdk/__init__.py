@@ -7,7 +7,8 @@ Workers::
 
     await Worker(methods=[create], registry_addr="127.0.0.1:50051").run()
 
-Clients: RegistryClient, OrchestratorClient, SessionsClient and ProviderClient,
+Clients: RegistryClient, OrchestratorClient, WorkflowsClient, SessionsClient and
+ProviderClient,
 each over one reused channel, raising baton_core's BatonError subclasses.
 """
 
@@ -23,6 +24,7 @@ from ._registry_client import RegistryClient
 from ._retry import RetryPolicy
 from ._sessions_client import SessionsClient
 from ._worker import Worker
+from ._workflows_client import WorkflowsClient
 
 __all__ = [
     "METHOD_FAILED",
@@ -36,6 +38,7 @@ __all__ = [
     "SessionsClient",
     "Worker",
     "WorkflowBuilder",
+    "WorkflowsClient",
     "load_workflow",
     "method",
     "workflow_from_dict",

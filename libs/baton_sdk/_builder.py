@@ -56,12 +56,16 @@ def parse_seconds(value: float | int | str | None, field: str = "timeout") -> fl
     """Seconds from a number or a string such as `500ms`, `2s`, `1.5m`."""
     if value is None or value == "":
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if match is None:
-        raise ValueError(f"{field}: {value!r} is not a duration (e.g. 30, '500ms', '2m')")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if match is None:
+            raise ValueError(f"{field}: {value!r} is not a duration (e.g. 30, '500ms', '2m')")
+        seconds = float(match.group(1)) * _UNITS[match.group(2)]
+    if seconds < 0 or seconds != seconds or seconds == float("inf"):
+        raise ValueError(f"{field}: must not be negative, not {value!r}")
+    return seconds
 
 
 _RETRY_KEYS = ("strategy", "max_attempts", "initial_delay", "max_delay", "multiplier",
@@ -118,6 +122,8 @@ class WorkflowBuilder:
         JSON cannot hold, a bad timeout or retry raises ValueError and adds nothing.
         """
         where = f"steps[{len(self._message.steps)}]"
+        if step_id and any(s.step_id == step_id for s in self._message.steps):
+            raise ValueError(f"{where}.id: {step_id!r} is the id of an earlier step")
         struct = dict_to_struct(_json_value(dict(params or {}), f"{where}.params"))
         seconds = parse_seconds(timeout, f"{where}.timeout")
         policy = _retry(retry, f"{where}.retry")
@@ -148,6 +154,8 @@ class WorkflowBuilder:
         return self
 
     def with_max_concurrency(self, steps: int) -> WorkflowBuilder:
+        if steps < 0:
+            raise ValueError(f"max_concurrency: must be 0 (no bound) or more, not {steps}")
         self._message.max_concurrency = steps
         return self
 

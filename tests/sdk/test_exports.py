@@ -16,6 +16,7 @@ def test_public_names_are_pinned():
         "SessionsClient",
         "Worker",
         "WorkflowBuilder",
+        "WorkflowsClient",
         "load_workflow",
         "method",
         "workflow_from_dict",

@@ -148,10 +148,16 @@ def test_the_builder_takes_params_as_json_has_them_and_a_bad_step_adds_nothing()
             ({"n": float("inf")}, {}, "steps[1].params.n: inf is not a JSON number"),
             ({"blob": b"x"}, {}, "steps[1].params.blob: bytes values are not JSON"),
             ({}, {"timeout": "soon"}, "steps[1].timeout: 'soon' is not a duration"),
-            ({}, {"retry": {"tries": 3}}, "steps[1].retry: unknown keys: tries")]:
+            ({}, {"retry": {"tries": 3}}, "steps[1].retry: unknown keys: tries"),
+            ({}, {"timeout": -1}, "steps[1].timeout: must not be negative"),
+            ({}, {"step_id": "a"}, "steps[1].id: 'a' is the id of an earlier step")]:
         with pytest.raises(ValueError) as caught:
             builder.add_step("demo.echo", params, **kwargs)
         assert str(caught.value).startswith(problem), str(caught.value)
+    for call, problem in ((lambda: builder.with_timeout(-5), "timeout: must not be negative"),
+                          (lambda: builder.with_max_concurrency(-1), "max_concurrency: must")):
+        with pytest.raises(ValueError, match=problem):
+            call()
     built = builder.build()
     assert [s.step_id for s in built.steps] == ["a"]
     assert workflow_to_dict(built)["steps"][0]["params"] == {"when": "2026-11-30", "n": 1}
