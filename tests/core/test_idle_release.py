@@ -119,10 +119,10 @@ async def test_the_idle_task_awaits_a_release_that_is_a_coroutine():
         released.append(time.monotonic())
 
     task = asyncio.create_task(trim_when_idle(release, interval=0.1,
-                                              decide=IdleTrim(0.6, 0.3)))
+                                              decide=IdleTrim(0.3, 0.15)))
     try:
         await asyncio.sleep(0.25)
-        busy_until = time.monotonic() + 0.3
+        busy_until = time.monotonic() + 0.5
         while time.monotonic() < busy_until:  # a busy spell (the loop is blocked)
             sum(range(10_000))
         assert await _wait_for(lambda: bool(released), timeout=2.0)
