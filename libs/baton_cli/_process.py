@@ -16,6 +16,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from baton_core._children import tied_to_this_process
+
 
 def wait_healthy(address: str, timeout: float = 20.0, service: str = "",
                  proc: subprocess.Popen | None = None) -> None:
@@ -55,6 +57,9 @@ class ChildProcess:
         self.health_address = health_address
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
+        # Set by `baton up`: the child dies with it, and holds its data-dir lock.
+        self.tied = False
+        self.keep_fds: tuple[int, ...] = ()
 
     @classmethod
     def service(cls, name: str, kind: str, env: Mapping[str, str], log_path: Path,
@@ -70,9 +75,10 @@ class ChildProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
-            self.proc = subprocess.Popen(self.args, env={**os.environ, **self.env},
-                                         stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.args, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=self.keep_fds,
+                preexec_fn=tied_to_this_process() if self.tied else None)
         finally:
             log.close()
         if wait and self.health_address:

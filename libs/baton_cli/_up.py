@@ -57,8 +57,8 @@ def _start_child(child: ChildProcess) -> int:
     return _pid(child.proc)
 
 
-def _start_redis(redis: RedisServer) -> int:
-    redis.start()
+def _start_redis(redis: RedisServer, keep_fds: tuple[int, ...] = ()) -> int:
+    redis.start(tied=True, keep_fds=keep_fds)
     return _pid(redis.proc)
 
 
@@ -115,7 +115,8 @@ class Platform:
             holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             self.say(f"the data directory {self.config.data_dir} is in use by another "
-                     f"`baton up` (pid {holder}): stop it, or choose another --data-dir")
+                     f"`baton up` (pid {holder}), or by processes it started that are still "
+                     "stopping: stop it, or choose another --data-dir")
             raise SystemExit(1) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
@@ -132,7 +133,7 @@ class Platform:
         redis_url = cfg.redis_url
         if not redis_url:
             self.redis = RedisServer(cfg.data_dir / "redis", persist=True)
-            self.redis.start()
+            _start_redis(self.redis, self._held())
             redis_url = self.redis.url
             self.say(f"redis-server started on {redis_url} (pid {_pid(self.redis.proc)}, "
                      f"data in {cfg.data_dir / 'redis'})")
@@ -217,9 +218,16 @@ class Platform:
             self.stop()
             raise SystemExit(1) from exc
 
+    def _held(self) -> tuple[int, ...]:
+        """The data-dir lock, which every child holds too: killed outright, `baton up`
+        leaves its children to stop (they get SIGTERM), and the lock is free
+        only once the last of them is gone."""
+        return (self._lock,) if self._lock is not None else ()
+
     def _launch(self, child: ChildProcess) -> None:
         if self._stopping:
             raise _Interrupted
+        child.tied, child.keep_fds = True, self._held()
         try:
             child.start(wait=True)
         except (RuntimeError, TimeoutError) as exc:
@@ -260,7 +268,7 @@ class Platform:
             return
         self._redis_restarts += 1
         self._restart("redis-server", redis.proc.returncode, self._redis_restarts,
-                      functools.partial(_start_redis, redis))
+                      functools.partial(_start_redis, redis, self._held()))
 
     def stop(self) -> None:
         """Stops the children in reverse order, then Redis; safe to call twice."""
@@ -292,6 +300,9 @@ def run_platform(config: PlatformConfig) -> None:
     except _Interrupted:
         pass
     finally:
-        platform.say("stopping...")
+        started = bool(platform.children or platform.redis)
+        if started:
+            platform.say("stopping...")
         platform.stop()
-        platform.say("stopped")
+        if started:
+            platform.say("stopped")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from ._children import tied_to_this_process
 from ._server import bind_problem
 
 
@@ -98,14 +99,18 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 10.0) -> None:
+    def start(self, timeout: float = 10.0, *, tied: bool = False,
+              keep_fds: tuple[int, ...] = ()) -> None:
+        """Starts redis-server and waits for its PONG. `tied`: it gets SIGTERM when this
+        process dies (see `_children`); `keep_fds`: descriptors it inherits."""
         self.directory.mkdir(parents=True, exist_ok=True)
         args = [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
                 "--dir", str(self.directory), "--daemonize", "no",
                 "--logfile", str(self.directory / "redis.log"), "--save", ""]
         args += ["--appendonly", "yes"] if self.persist else ["--appendonly", "no"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, pass_fds=keep_fds,
+                                     preexec_fn=tied_to_this_process() if tied else None)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -180,6 +180,7 @@ def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, 
     assert second.returncode == 1
     assert (f"the data directory {tmp_path / 'data'} is in use by another `baton up` "
             f"(pid {proc.pid})") in second.stdout
+    assert "stopping" not in second.stdout  # it started nothing
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0
@@ -234,6 +235,38 @@ def test_up_stops_its_children_when_its_terminal_hangs_up(tmp_path):
             os.kill(pid, 0)
     for port in ports.values():
         assert baton_core.bind_problem("127.0.0.1", port) is None
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` runs (a zombie nobody reaped yet has stopped)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+def test_children_stop_when_baton_up_is_killed_and_free_the_data_dir(tmp_path):
+    ports = {name: free_port() for name in ("registry", "orchestrator", "sessions")}
+    proc = up_process(tmp_path / "data", ports, "--no-gateway", "--no-worker")
+    pids: list[int] = []
+    try:
+        out = Output(proc)
+        out.wait_for(r"platform is up", timeout=90)
+        pids += [int(out.wait_for(rf"{kind} started \(pid (\d+)\)").group(1)) for kind in ports]
+        pids.append(int(out.wait_for(r"redis-server started on \S+ \(pid (\d+)").group(1)))
+        proc.kill()  # no chance to stop them itself
+        proc.wait(10)
+        deadline = time.monotonic() + 30
+        while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert [pid for pid in pids if _running(pid)] == []
+        with open(tmp_path / "data" / "baton-up.lock") as lock:  # free once they are gone
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        for pid in pids:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_ctrl_c_while_starting_starts_nothing_more(tmp_path):
