@@ -63,6 +63,7 @@ from ._errors import (
     status_code_named,
 )
 from ._ids import new_etag, new_id
+from ._outage import Outage
 from ._redis import RedisServer, free_port, redact_url, redis_problem, redis_server_binary
 from ._schema import ParamsValidator, field_path, schema_problems
 from ._server import (
@@ -99,6 +100,7 @@ __all__ = [
     "InvalidArgument",
     "ListenError",
     "NotFound",
+    "Outage",
     "ParamsValidator",
     "PermissionDenied",
     "RedisServer",

@@ -26,6 +26,7 @@ from baton_core import (
     AuditEntry,
     AuditSink,
     BatonError,
+    Outage,
     ServiceCredentials,
     SettingError,
     insecure_channel,
@@ -69,6 +70,7 @@ class ControlPlane:
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._tasks: list[asyncio.Task] = []
         self._reloading = asyncio.Lock()
+        self._feed_outage = Outage(log, "control change feed")
 
     @property
     def builtin_names(self) -> set[str]:
@@ -186,13 +188,14 @@ class ControlPlane:
             try:
                 await pubsub.subscribe(self._keys.control_channel())
                 backoff = 0.2
+                self._feed_outage.recovered()
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         await self.reload()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - resubscribe whatever happened
-                log.warning("control change feed interrupted (%s); resubscribing", exc)
+                self._feed_outage.failed(str(exc), 5.0)
             finally:
                 try:
                     await pubsub.aclose()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from baton.registry.v1 import registry_pb2, registry_pb2_grpc
-from baton_core import ParamsValidator, duration_to_seconds, struct_to_dict
+from baton_core import Outage, ParamsValidator, duration_to_seconds, struct_to_dict
 
 from ._retry import Retry
 
@@ -71,6 +71,7 @@ class MethodCache:
         self._methods: dict[str, CachedMethod] = {}
         self.synced = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._outage = Outage(log, "registry watch")
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="method-cache")
@@ -110,12 +111,11 @@ class MethodCache:
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:
-                log.warning("registry watch interrupted (%s); retrying in %.1fs",
-                            exc.code().name, backoff)
+                self._outage.failed(exc.code().name, 2.0)
             except Exception:  # noqa: BLE001 - keep following whatever happens
                 log.exception("registry watch failed; retrying in %.1fs", backoff)
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 2.0)
+            backoff = 0.1 if not self._outage.ongoing else min(backoff * 2, 2.0)
 
     async def _consume(self) -> None:
         fresh: dict[str, CachedMethod] = {}
@@ -126,6 +126,7 @@ class MethodCache:
             elif event.type == _EVENT.EVENT_TYPE_SYNCED:
                 self._methods = fresh
                 self.synced.set()
+                self._outage.recovered()
                 log.info("method cache synced: %d methods", len(fresh))
             elif event.type == _EVENT.EVENT_TYPE_UPSERTED:
                 self._methods[event.method.name] = CachedMethod.build(event.method)
