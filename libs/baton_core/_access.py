@@ -46,9 +46,9 @@ _EXPLICIT: dict[str, frozenset[str]] = {
     "baton.sessions.v1.SessionOrchestrator/TrackExecution": INTERNAL,
 }
 
-# Who may act on any user's sessions; the other roles only on their own (the
-# session's user_id is the caller's subject).
-SESSION_MANAGERS = frozenset({ADMIN, OPERATOR, SERVICE})
+# Who may act on any user's sessions and workflow runs; the other roles only on
+# their own (a session whose user_id, a run whose actor, is the caller's subject).
+MANAGERS = frozenset({ADMIN, OPERATOR, SERVICE})
 
 # Callable by anyone, authenticated or not.
 OPEN_SERVICES = ("grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection",

@@ -1,5 +1,5 @@
-"""With auth on, a user acts only on their own sessions; admin, operator and the
-services act on any (and a workflow run acts in the session it was started in)."""
+"""With auth on, a user acts only on their own sessions and runs; admin, operator and
+the services act on any (and a workflow run acts in the session it was started in)."""
 
 from __future__ import annotations
 
@@ -116,3 +116,21 @@ async def test_a_run_acts_in_the_session_it_was_started_in(secured_channels, aut
     history = await sessions.ListSessionExecutions(pb.ListSessionExecutionsRequest(
         session_id=session.session_id), metadata=alice)
     assert [(x.operation, x.run_id) for x in history.executions] == [("demo.echo", run.run_id)]
+
+    # The run is Alice's too: Bob can neither see nor touch it; an operator can.
+    theirs = run.run_id
+    for call in (workflows.GetRun(wf.GetRunRequest(run_id=theirs), metadata=bob),
+                 workflows.ListRunSteps(wf.ListRunStepsRequest(run_id=theirs), metadata=bob),
+                 workflows.GetRunLogs(wf.GetRunLogsRequest(run_id=theirs), metadata=bob),
+                 workflows.CancelRun(wf.CancelRunRequest(run_id=theirs), metadata=bob),
+                 workflows.RetryRun(wf.RetryRunRequest(run_id=theirs), metadata=bob)):
+        assert await refused(call) == "RUN_NOT_OWNED"
+    stream = workflows.WatchRun(wf.WatchRunRequest(run_id=theirs), metadata=bob)
+    assert await refused(stream.read()) == "RUN_NOT_OWNED"
+    bobs = (await workflows.ListRuns(wf.ListRunsRequest(page_size=1000), metadata=bob)).runs
+    assert theirs not in [r.run_id for r in bobs]
+    alices = (await workflows.ListRuns(wf.ListRunsRequest(page_size=1000), metadata=alice)).runs
+    assert theirs in [r.run_id for r in alices]
+    seen = await workflows.GetRun(wf.GetRunRequest(run_id=theirs),
+                                  metadata=auth_keys.bearer("ops", ["operator"]))
+    assert seen.run.status == wf.Run.STATUS_SUCCEEDED

@@ -17,7 +17,6 @@ from baton.orchestrator.v1 import (
     hooks_pb2_grpc,
     orchestrator_pb2_grpc,
     policies_pb2_grpc,
-    workflows_pb2,
     workflows_pb2_grpc,
 )
 from baton_core import (
@@ -52,7 +51,6 @@ from ._sessions import SessionsGateway
 from .workflows import EngineConfig, WorkflowEngine, WorkflowsServicer
 
 log = logging.getLogger("baton.orchestrator")
-_WORKFLOWS_SERVICE = workflows_pb2.DESCRIPTOR.services_by_name["Workflows"].full_name
 
 
 class OrchestratorApp:
@@ -154,7 +152,8 @@ class OrchestratorApp:
                     circuit_breakers_pb2_grpc.add_CircuitBreakersServicer_to_server),
             Service(c.AUDIT_LOG_SERVICE, AuditLogServicer(self.audit_sink),
                     audit_pb2_grpc.add_AuditLogServicer_to_server),
-            Service(_WORKFLOWS_SERVICE, WorkflowsServicer(workflows),
+            Service(c.WORKFLOWS_SERVICE,
+                    WorkflowsServicer(workflows, owners_only=self.settings.auth.enabled),
                     workflows_pb2_grpc.add_WorkflowsServicer_to_server),
         ]
 

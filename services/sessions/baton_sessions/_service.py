@@ -57,7 +57,7 @@ def _manages_any() -> bool:
     role, or it is a service acting for a workflow run, whose session was checked
     when the run started (such a call names the run's actor with no roles)."""
     who = current_identity()
-    return bool(access.SESSION_MANAGERS.intersection(who.roles)) or (
+    return bool(access.MANAGERS.intersection(who.roles)) or (
         not who.roles and who.via.startswith(f"{access.SERVICE}:"))
 
 
@@ -66,7 +66,7 @@ def _require_owner(user_id: str) -> None:
     if who.subject != user_id and not _manages_any():
         raise PermissionDenied(
             f"{who.subject} may act only on their own sessions, not on those of {user_id!r} "
-            f"(roles {', '.join(sorted(access.SESSION_MANAGERS))} may act on any)",
+            f"(roles {', '.join(sorted(access.MANAGERS))} may act on any)",
             reason="SESSION_NOT_OWNED", metadata={"user_id": user_id, "actor": who.subject})
 
 

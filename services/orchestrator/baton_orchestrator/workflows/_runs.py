@@ -74,13 +74,17 @@ class RunStore:
                 for run in sorted(runs, key=lambda row: order[row.run_id])]
 
     async def list(self, *, workflow_id: str, statuses: list[str], since: dt.datetime | None,
-                   until: dt.datetime | None, size: int, token: str) -> tuple[list[Any], str]:
+                   until: dt.datetime | None, size: int, token: str,
+                   actor: str | None = None) -> tuple[list[Any], str]:
+        """A page of runs, newest first (only `actor`'s when given), and the next token."""
         r = t.runs
         # A listed run carries no definition: not reading it spares parsing its JSON.
         query = (select(*(c for c in r.c if c.key != "definition"))
                  .order_by(r.c.run_id.desc()).limit(size + 1))
         if workflow_id:
             query = query.where(r.c.workflow_id == workflow_id)
+        if actor is not None:
+            query = query.where(r.c.actor == actor)
         if statuses:
             query = query.where(r.c.status.in_(statuses))
         if since is not None:
@@ -109,6 +113,15 @@ class RunStore:
             return list((await conn.execute(
                 select(e).where(e.c.run_id == run_id, e.c.seq > after)
                 .order_by(e.c.seq).limit(limit))).all())
+
+    async def actor_of(self, run_id: str) -> str:
+        """Who started the run; NotFound when there is no such run."""
+        async with self._engine.connect() as conn:
+            actor = (await conn.execute(select(t.runs.c.actor).where(
+                t.runs.c.run_id == run_id))).scalar()
+        if actor is None:
+            raise _not_found(run_id)
+        return actor
 
     async def status_and_seq(self, run_id: str) -> tuple[str, int]:
         """The run's status and last event sequence number, read in one statement."""

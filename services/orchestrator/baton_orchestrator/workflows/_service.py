@@ -12,6 +12,7 @@ from baton_core import (
     FailedPrecondition,
     InvalidArgument,
     PermissionDenied,
+    access,
     current_identity,
     struct_to_dict,
     timestamp_to_datetime,
@@ -73,9 +74,30 @@ def _version(value: int, field: str) -> int:
     return value
 
 
+def _manages_any() -> bool:
+    return bool(access.MANAGERS.intersection(current_identity().roles))
+
+
+def _require_actor(run_id: str, actor: str) -> None:
+    who = current_identity()
+    if actor != who.subject and not _manages_any():
+        raise PermissionDenied(
+            f"{who.subject} may act only on the runs they started, not on {run_id} "
+            f"(roles {', '.join(sorted(access.MANAGERS))} may act on any)",
+            reason="RUN_NOT_OWNED", metadata={"run_id": run_id, "actor": who.subject})
+
+
 class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
-    def __init__(self, engine: WorkflowEngine) -> None:
+    """Workflows: definitions (shared) and runs.
+
+    With auth on (`owners_only`), a caller without admin, operator or service
+    acts only on the runs it started (reads, watches, lists, cancels, retries);
+    anything else is PERMISSION_DENIED.
+    """
+
+    def __init__(self, engine: WorkflowEngine, owners_only: bool = False) -> None:
         self._engine = engine
+        self._owners_only = owners_only
         # Inline definitions converted lately, by their serialized form: a client
         # that starts the same inline workflow again and again gets one WorkflowDef
         # (and one Plan) for all its runs instead of a copy per run.
@@ -207,8 +229,15 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
         outputs = {s.step_id: s.output for s in steps if s.status == SUCCEEDED}
         return run_to_proto(row, counts, outputs, with_definition=True)
 
+    async def _owned(self, run_id: str) -> str:
+        """`run_id`, required, after checking the caller may act on it."""
+        _required(run_id, "run_id")
+        if self._owners_only and not _manages_any():
+            _require_actor(run_id, await self._engine.runs.actor_of(run_id))
+        return run_id
+
     async def GetRun(self, request, context):
-        return pb.GetRunResponse(run=await self._run(_required(request.run_id, "run_id")))
+        return pb.GetRunResponse(run=await self._run(await self._owned(request.run_id)))
 
     async def ListRuns(self, request, context):
         since = timestamp_to_datetime(request.start_time) \
@@ -222,33 +251,35 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
             statuses=[run_status_name(s) for s in request.statuses if s],
             since=since, until=until,
             size=paging.page_size(request.page_size, k.DEFAULT_PAGE_SIZE, k.MAX_PAGE_SIZE),
-            token=request.page_token)
+            token=request.page_token,
+            actor=current_identity().subject if self._owners_only and not _manages_any()
+            else None)
         return pb.ListRunsResponse(runs=[run_to_proto(r, c) for r, c in page],
                                    next_page_token=token)
 
     async def ListRunSteps(self, request, context):
-        _, steps = await self._engine.runs.get(_required(request.run_id, "run_id"))
+        _, steps = await self._engine.runs.get(await self._owned(request.run_id))
         return pb.ListRunStepsResponse(steps=[step_to_proto(s) for s in steps])
 
     async def CancelRun(self, request, context):
-        run_id = _required(request.run_id, "run_id")
+        run_id = await self._owned(request.run_id)
         left = context.time_remaining()
         wait = _CANCEL_WAIT if left is None else max(min(left - 0.2, _CANCEL_WAIT), 0)
         await self._engine.cancel_run(run_id, wait)
         return pb.CancelRunResponse(run=await self._run(run_id))
 
     async def RetryRun(self, request, context):
-        run_id = _required(request.run_id, "run_id")
+        run_id = await self._owned(request.run_id)
         await self._engine.retry_run(run_id)
         return pb.RetryRunResponse(run=await self._run(run_id))
 
     async def WatchRun(self, request, context):
-        async for row in self._engine.watch(_required(request.run_id, "run_id"),
+        async for row in self._engine.watch(await self._owned(request.run_id),
                                             request.after_sequence):
             yield pb.WatchRunResponse(event=event_to_proto(row))
 
     async def GetRunLogs(self, request, context):
-        run_id = _required(request.run_id, "run_id")
+        run_id = await self._owned(request.run_id)
         await self._engine.runs.status_and_seq(run_id)
         size = paging.page_size(request.page_size, k.DEFAULT_LOG_PAGE_SIZE, k.MAX_LOG_PAGE_SIZE)
         after = int(paging.decode(request.page_token).get("seq", 0))

@@ -28,7 +28,10 @@ if _version_not_supported:
 class WorkflowsStub:
     """Workflows keeps workflow definitions and runs them durably: every step goes
     through the same path as Dispatch (policy, hooks, session tracking), and
-    run and step state survive a crash of the orchestrator.
+    run and step state survive a crash of the orchestrator. Definitions are
+    shared; with authentication on, a run belongs to whoever started it: a
+    caller without the admin, operator or service role gets PERMISSION_DENIED
+    (reason RUN_NOT_OWNED) for another's run, and ListRuns lists its own only.
     """
 
     def __init__(self, channel):
@@ -112,7 +115,10 @@ class WorkflowsStub:
 class WorkflowsServicer:
     """Workflows keeps workflow definitions and runs them durably: every step goes
     through the same path as Dispatch (policy, hooks, session tracking), and
-    run and step state survive a crash of the orchestrator.
+    run and step state survive a crash of the orchestrator. Definitions are
+    shared; with authentication on, a run belongs to whoever started it: a
+    caller without the admin, operator or service role gets PERMISSION_DENIED
+    (reason RUN_NOT_OWNED) for another's run, and ListRuns lists its own only.
     """
 
     def CreateWorkflow(self, request, context):
@@ -336,7 +342,10 @@ def add_WorkflowsServicer_to_server(servicer, server):
 class Workflows:
     """Workflows keeps workflow definitions and runs them durably: every step goes
     through the same path as Dispatch (policy, hooks, session tracking), and
-    run and step state survive a crash of the orchestrator.
+    run and step state survive a crash of the orchestrator. Definitions are
+    shared; with authentication on, a run belongs to whoever started it: a
+    caller without the admin, operator or service role gets PERMISSION_DENIED
+    (reason RUN_NOT_OWNED) for another's run, and ListRuns lists its own only.
     """
 
     @staticmethod

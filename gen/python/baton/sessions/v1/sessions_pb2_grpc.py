@@ -27,7 +27,10 @@ if _version_not_supported:
 
 class SessionOrchestratorStub:
     """SessionOrchestrator owns user sessions, their casefile links and the
-    history of operations executed in them.
+    history of operations executed in them. With authentication on, a caller
+    without the admin, operator or service role acts only on the sessions whose
+    user_id is its own subject (else PERMISSION_DENIED, reason
+    SESSION_NOT_OWNED); ListSessions lists its own only.
     """
 
     def __init__(self, channel):
@@ -90,7 +93,10 @@ class SessionOrchestratorStub:
 
 class SessionOrchestratorServicer:
     """SessionOrchestrator owns user sessions, their casefile links and the
-    history of operations executed in them.
+    history of operations executed in them. With authentication on, a caller
+    without the admin, operator or service role acts only on the sessions whose
+    user_id is its own subject (else PERMISSION_DENIED, reason
+    SESSION_NOT_OWNED); ListSessions lists its own only.
     """
 
     def CreateSession(self, request, context):
@@ -248,7 +254,10 @@ def add_SessionOrchestratorServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class SessionOrchestrator:
     """SessionOrchestrator owns user sessions, their casefile links and the
-    history of operations executed in them.
+    history of operations executed in them. With authentication on, a caller
+    without the admin, operator or service role acts only on the sessions whose
+    user_id is its own subject (else PERMISSION_DENIED, reason
+    SESSION_NOT_OWNED); ListSessions lists its own only.
     """
 
     @staticmethod
