@@ -63,17 +63,54 @@ def apikey_create(
 ) -> None:
     """Create an API key, store its hash in FILE and print the key (shown only once)."""
     key = c.API_KEY_PREFIX + secrets.token_urlsafe(32)
-    try:
-        data = dict(yaml_setting_file(c.ENV_API_KEYS_FILE, file)) if file.exists() else {}
-        api_keys_from(data, file)  # refuses a file it could not use
-    except SettingError as exc:
-        raise typer.BadParameter(f"{exc}; nothing was written", param_hint="--file") from None
+    data = _keys_file(file)
     data["keys"] = list(data.get("keys") or [])
     data["keys"].append(
         {"subject": subject, "sha256": hash_api_key(key), "roles": _roles(role)})
     file.parent.mkdir(parents=True, exist_ok=True)
     file.write_text(yaml.safe_dump(data, sort_keys=False))
     typer.echo(key)
+
+
+def _keys_file(file: Path, must_exist: bool = False) -> dict:
+    """The keys file's content (empty when there is none yet); a usage error, with
+    nothing written, when it cannot be used."""
+    if must_exist and not file.exists():
+        raise typer.BadParameter(f"{file} does not exist", param_hint="--file")
+    try:
+        data = dict(yaml_setting_file(c.ENV_API_KEYS_FILE, file)) if file.exists() else {}
+        api_keys_from(data, file)  # refuses a file it could not use
+    except SettingError as exc:
+        raise typer.BadParameter(f"{exc}; nothing was written", param_hint="--file") from None
+    return data
+
+
+_FILE_OPTION = typer.Option(..., "--file", "-f", help=f"The keys file ({c.ENV_API_KEYS_FILE}).")
+
+
+@apikey_app.command("list")
+def apikey_list(file: Path = _FILE_OPTION) -> None:
+    """List the keys in FILE: subject, roles and the start of the key's hash."""
+    for entry in _keys_file(file, must_exist=True).get("keys") or []:
+        typer.echo(f"{entry['subject']}\t{','.join(entry.get('roles') or [])}\t"
+                   f"sha256:{entry['sha256'][:12]}")
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    subject: str = typer.Option(..., "--subject", "-s", help="Revoke every key of this subject."),
+    file: Path = _FILE_OPTION,
+) -> None:
+    """Remove a subject's keys from FILE. Services read the file when they start:
+    restart them (`baton up` too) for the revocation to take effect."""
+    data = _keys_file(file, must_exist=True)
+    kept = [e for e in data.get("keys") or [] if e["subject"] != subject]
+    removed = len(data.get("keys") or []) - len(kept)
+    if not removed:
+        raise typer.BadParameter(f"no key of {subject!r} in {file}", param_hint="--subject")
+    data["keys"] = kept
+    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    typer.echo(f"revoked {removed} key(s) of {subject}; restart the services that read {file}")
 
 
 class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):

@@ -88,6 +88,19 @@ def test_apikey_command_stores_only_the_hash(tmp_path, monkeypatch):
     identity = Authenticator(AuthConfig.from_env()).verify_api_key(key)
     assert identity.subject == "ci" and identity.roles == ("operator",)
 
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "baton_cli", "apikey", *args, "--file",
+                               str(keys)], capture_output=True, text=True, timeout=60)
+
+    listed = cli("list")
+    assert listed.returncode == 0 and listed.stdout.startswith("ci\toperator\tsha256:")
+    assert key not in listed.stdout
+    revoked = cli("revoke", "--subject", "ci")
+    assert revoked.returncode == 0 and "revoked 1 key(s) of ci" in revoked.stdout
+    assert yaml.safe_load(keys.read_text())["keys"] == []
+    again = cli("revoke", "--subject", "ci")
+    assert again.returncode == 2 and "no key of 'ci'" in again.stderr
+
 
 def test_auth_off_is_a_warning_at_every_start(caplog):
     with caplog.at_level(logging.WARNING, logger="baton.auth"):
