@@ -180,7 +180,7 @@ def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, 
     assert second.returncode == 1
     assert (f"the data directory {tmp_path / 'data'} is in use by another `baton up` "
             f"(pid {proc.pid})") in second.stdout
-    assert "stopping" not in second.stdout  # it started nothing
+    assert "[baton] stopping" not in second.stdout  # it started nothing
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(60) == 0

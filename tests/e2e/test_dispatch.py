@@ -144,6 +144,6 @@ async def test_the_sdk_gives_a_dispatch_without_a_timeout_the_methods_own(platfo
     # A client whose default deadline (1 s) is shorter than the call: not applied to it.
     async with OrchestratorClient(platform.addrs["orchestrator"], timeout=1.0) as client:
         reply = await client.dispatch("demo.sleep", {"seconds": 1.5})
-        assert struct_to_dict(reply.result)["slept"] >= 1.5
+        assert struct_to_dict(reply.result)["slept"] > 1.0  # past the client default
         with pytest.raises(ValueError, match="timeout must not be negative"):
             await client.dispatch("demo.sleep", {"seconds": 1}, timeout=-1)
