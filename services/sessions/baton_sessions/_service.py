@@ -78,7 +78,7 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
     watches and lists only those; anything else is PERMISSION_DENIED.
     """
 
-    def __init__(self, sessions: Sessions, hub: EventHub, owners_only: bool = True) -> None:
+    def __init__(self, sessions: Sessions, hub: EventHub, owners_only: bool = False) -> None:
         self.sessions = sessions
         self.hub = hub
         self.owners_only = owners_only
