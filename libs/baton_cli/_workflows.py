@@ -144,16 +144,20 @@ def console() -> Console:
 
 def follow(stub, run_id: str, out: Console | None = None) -> RunView:
     """Shows the run's steps live until it ends; returns the final view. Ctrl-C
-    stops watching, not the run, and says how to go on. Into a pipe or file only
-    the final table is written (and ends with a newline)."""
+    stops watching, not the run, and says how to go on. Into a pipe or file (a CI
+    log, say) each event is a line as it happens, then the final table."""
     run = stub.GetRun(pb.GetRunRequest(run_id=run_id)).run
     view = RunView(run)
     out = out or console()
     try:
-        with Live(view, console=out, refresh_per_second=8, transient=False) as live:
-            _watch(stub, view, live.refresh)
-        if not out.is_terminal:
-            out.line()
+        if out.is_terminal:
+            with Live(view, console=out, refresh_per_second=8, transient=False) as live:
+                _watch(stub, view, lambda _event: live.refresh())
+        else:
+            _watch(stub, view, lambda event: out.print(
+                view.note if event is None else _event_line(event), highlight=False,
+                soft_wrap=True))
+            out.print(view)
     except KeyboardInterrupt:
         typer.echo(f"\nstopped watching; run {run_id} goes on (baton runs watch {run_id} to "
                    f"follow it again, baton runs cancel {run_id} to stop it)", err=True)
@@ -161,7 +165,19 @@ def follow(stub, run_id: str, out: Console | None = None) -> RunView:
     return view
 
 
-def _watch(stub, view: RunView, refresh: Callable[[], None]) -> None:
+def _event_line(event: pb.RunEvent) -> str:
+    """One event as a line of text: time, what changed, and its message."""
+    when = event.create_time.ToDatetime().strftime("%H:%M:%S.%f")[:-3]
+    if event.step_id:
+        what = f"step {event.step_id} {_status(event.step_status, pb.RunStep.Status)}"
+        if event.attempt > 1:
+            what += f" (attempt {event.attempt})"
+    else:
+        what = f"run {_status(event.run_status)}"
+    return f"{when} {what}" + (f": {event.message}" if event.message else "")
+
+
+def _watch(stub, view: RunView, refresh: Callable[[pb.RunEvent | None], None]) -> None:
     """Applies the run's events until it ends. Runs outlive an orchestrator that
     restarts (or a replica that dies), so a broken stream is opened again after
     the last event seen, for up to RECONNECT_SECONDS of failing in a row."""
@@ -174,7 +190,7 @@ def _watch(stub, view: RunView, refresh: Callable[[], None]) -> None:
                 failing_since, view.note = None, ""
                 after = reply.event.sequence
                 view.apply(reply.event)
-                refresh()
+                refresh(reply.event)
             if view.ended:
                 return
         except grpc.RpcError as exc:
@@ -189,7 +205,7 @@ def _watch(stub, view: RunView, refresh: Callable[[], None]) -> None:
             raise typer.Exit(2)
         why = error.code().name if error is not None else "its events stopped"
         view.note = f"lost the orchestrator ({why}); reconnecting..."
-        refresh()
+        refresh(None)
         time.sleep(0.5)
 
 

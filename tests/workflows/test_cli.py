@@ -36,8 +36,15 @@ async def test_run_shows_the_steps_and_exits_0_on_success(orchestrator):
     for text in ("create", "summary_note", "contacts_note", "notes", "SUCCEEDED",
                  "4/4 steps done"):
         assert text in result.output
-    # Into a pipe (not a terminal): the final table, its last line ended.
+    # Into a pipe (not a terminal, e.g. a CI log): a line per event as it happens,
+    # then the final table, its last line ended.
+    lines = result.output.splitlines()
+    said = [line.split(" ", 1)[1] for line in lines if line[:2].isdigit() and ":" in line[:3]]
+    assert said[0] == "run PENDING: run created" and said[-1].startswith("run SUCCEEDED")
+    assert [line for line in said if line.startswith("step create ")] == [
+        "step create RUNNING: attempt 1", "step create SUCCEEDED: succeeded"]
     assert result.output.endswith("4/4 steps done\n")
+    assert result.output.index("step create SUCCEEDED") < result.output.index("┏")
 
 
 async def test_run_exits_1_when_the_run_fails_and_retry_resumes_it(orchestrator):

@@ -229,6 +229,7 @@ async def test_baton_run_follows_its_run_across_an_orchestrator_crash(cluster, d
         await asyncio.to_thread(child.stop)
     assert proc.returncode == 0, err.decode()
     assert "run SUCCEEDED" in out.decode() and "2/2 steps done" in out.decode()
+    assert "lost the orchestrator" in out.decode()  # said as it happened (a pipe: lines)
 
 
 async def test_an_orchestrator_restarted_under_its_name_resumes_its_runs_before_the_lease_lapses(
