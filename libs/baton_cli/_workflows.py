@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -14,8 +12,6 @@ from typing import Any
 import grpc
 import typer
 from google.protobuf import field_mask_pb2
-from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Column, Table
 from rich.text import Text
 
@@ -27,14 +23,11 @@ from baton_sdk import load_workflow
 
 from ._auth_commands import authorized_channel
 from ._commands import ORCHESTRATOR_OPTION, fail, parse_json, service_address, show
+from ._run_view import STYLES, RunView, console, follow, status_name
 
 runs_app = typer.Typer(help="Workflow runs.", no_args_is_help=True)
 workflows_app = typer.Typer(help="Workflow definitions.", no_args_is_help=True)
 
-# How long `baton run` and `runs watch` keep trying to reach a lost orchestrator.
-RECONNECT_SECONDS = 60.0
-_STYLES = {"PENDING": "dim", "RUNNING": "cyan", "SUCCEEDED": "green", "FAILED": "red",
-           "CANCELLED": "yellow", "SKIPPED": "dim", "PARTIAL": "yellow"}
 _RUN_STATUSES = [n.removeprefix("STATUS_") for n in pb.Run.Status.keys()][1:]
 
 
@@ -56,157 +49,6 @@ def _errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             except typer.Exit:
                 raise typer.Exit(2) from None
     return wrapper
-
-
-def _status(value: int, enum=pb.Run.Status) -> str:
-    return enum.Name(value).removeprefix("STATUS_")
-
-
-def _seconds(ts) -> float | None:
-    return ts.ToNanoseconds() / 1e9 if ts.seconds or ts.nanos else None
-
-
-class RunView:
-    """The live state of a run, built from its WatchRun events."""
-
-    def __init__(self, run: pb.Run) -> None:
-        self.run = run
-        self.status = _status(run.status)
-        self.note = ""  # e.g. while the orchestrator cannot be reached
-        self.steps: dict[str, dict[str, Any]] = {
-            s.step_id: {"method": s.method, "status": "PENDING", "attempt": 0, "start": None,
-                        "end": None, "detail": ""} for s in run.definition.steps}
-
-    def apply(self, event: pb.RunEvent) -> None:
-        when = _seconds(event.create_time) or time.time()
-        if not event.step_id:
-            self.status = _status(event.run_status)
-            if event.error.message:
-                self.run.error.CopyFrom(event.error)
-            elif self.status in ("PENDING", "RUNNING", "SUCCEEDED"):
-                self.run.ClearField("error")  # retried: the earlier failure is over
-            return
-        step = self.steps.setdefault(event.step_id, {"method": "", "status": "PENDING",
-                                                     "attempt": 0, "start": None, "end": None,
-                                                     "detail": ""})
-        ended_before = step["end"] is not None
-        step["status"] = _status(event.step_status, pb.RunStep.Status)
-        step["attempt"] = event.attempt or step["attempt"]
-        step["detail"] = event.message
-        if step["status"] == "RUNNING":
-            # A step run again after it ended (the run retried) is timed afresh.
-            step["start"] = when if ended_before or step["start"] is None else step["start"]
-            step["end"] = None
-        elif step["status"] != "PENDING":
-            step["end"] = when
-
-    @property
-    def ended(self) -> bool:
-        return self.status in ("SUCCEEDED", "FAILED", "CANCELLED", "PARTIAL")
-
-    def __rich__(self) -> Group:
-        table = Table(expand=False, title_justify="left",
-                      title=f"{self.run.workflow_name}  [bold]{self.run.run_id}[/]")
-        for column in ("step", "method", "status", "attempt", "time", "detail"):
-            table.add_column(column, justify="right" if column in ("attempt", "time") else "left",
-                             no_wrap=column != "detail")
-        now = time.time()
-        for step_id, step in self.steps.items():
-            elapsed = ""
-            if step["start"] is not None:
-                elapsed = f"{(step['end'] or now) - step['start']:.2f}s"
-            table.add_row(step_id, step["method"], Text(step["status"],
-                                                        style=_STYLES[step["status"]]),
-                          str(step["attempt"] or ""), elapsed, step["detail"])
-        done = sum(s["status"] in ("SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED")
-                   for s in self.steps.values())
-        line = Text(f"run {self.status}", style=_STYLES.get(self.status, "") + " bold")
-        line.append(f"  {done}/{len(self.steps)} steps done", style="")
-        if self.run.error.message:
-            line.append(f"\n{self.run.error.code}: {self.run.error.message}", style="red")
-        if self.note:
-            line.append(f"\n{self.note}", style="yellow")
-        return Group(table, line)
-
-
-# Width of tables written to a pipe or file (a terminal's own width otherwise;
-# COLUMNS still wins): wide enough that ids, times and messages are not cut.
-PIPE_WIDTH = 200
-
-
-def console() -> Console:
-    """A console for tables: the terminal's width, or PIPE_WIDTH into a pipe or file."""
-    out = Console()
-    if not out.is_terminal and "COLUMNS" not in os.environ:
-        out = Console(width=PIPE_WIDTH)
-    return out
-
-
-def follow(stub, run_id: str, out: Console | None = None) -> RunView:
-    """Shows the run's steps live until it ends; returns the final view. Ctrl-C
-    stops watching, not the run, and says how to go on. Into a pipe or file (a CI
-    log, say) each event is a line as it happens, then the final table."""
-    run = stub.GetRun(pb.GetRunRequest(run_id=run_id)).run
-    view = RunView(run)
-    out = out or console()
-    try:
-        if out.is_terminal:
-            with Live(view, console=out, refresh_per_second=8, transient=False) as live:
-                _watch(stub, view, lambda _event: live.refresh())
-        else:
-            _watch(stub, view, lambda event: out.print(
-                view.note if event is None else _event_line(event), highlight=False,
-                soft_wrap=True))
-            out.print(view)
-    except KeyboardInterrupt:
-        typer.echo(f"\nstopped watching; run {run_id} goes on (baton runs watch {run_id} to "
-                   f"follow it again, baton runs cancel {run_id} to stop it)", err=True)
-        raise typer.Exit(130) from None
-    return view
-
-
-def _event_line(event: pb.RunEvent) -> str:
-    """One event as a line of text: time, what changed, and its message."""
-    when = event.create_time.ToDatetime().strftime("%H:%M:%S.%f")[:-3]
-    if event.step_id:
-        what = f"step {event.step_id} {_status(event.step_status, pb.RunStep.Status)}"
-        if event.attempt > 1:
-            what += f" (attempt {event.attempt})"
-    else:
-        what = f"run {_status(event.run_status)}"
-    return f"{when} {what}" + (f": {event.message}" if event.message else "")
-
-
-def _watch(stub, view: RunView, refresh: Callable[[pb.RunEvent | None], None]) -> None:
-    """Applies the run's events until it ends. Runs outlive an orchestrator that
-    restarts (or a replica that dies), so a broken stream is opened again after
-    the last event seen, for up to RECONNECT_SECONDS of failing in a row."""
-    after, failing_since = 0, None
-    while True:
-        error: grpc.RpcError | None = None
-        try:
-            for reply in stub.WatchRun(pb.WatchRunRequest(run_id=view.run.run_id,
-                                                          after_sequence=after)):
-                failing_since, view.note = None, ""
-                after = reply.event.sequence
-                view.apply(reply.event)
-                refresh(reply.event)
-            if view.ended:
-                return
-        except grpc.RpcError as exc:
-            if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
-                raise
-            error = exc
-        failing_since = failing_since or time.monotonic()
-        if time.monotonic() - failing_since > RECONNECT_SECONDS:
-            if error is not None:
-                raise error
-            typer.secho("error: the run's events stopped before its end", fg="red", err=True)
-            raise typer.Exit(2)
-        why = error.code().name if error is not None else "its events stopped"
-        view.note = f"lost the orchestrator ({why}); reconnecting..."
-        refresh(None)
-        time.sleep(0.5)
 
 
 def _exit_for(view: RunView) -> None:
@@ -284,10 +126,9 @@ def runs_list(
     reply = stub.ListRuns(request)
     table = Table(Column("run", no_wrap=True), "workflow", "status", "steps", "created")
     for item in reply.runs:
-        status_name = _status(item.status)
+        shown = status_name(item.status)
         counts = ", ".join(f"{v} {k.lower()}" for k, v in sorted(item.step_counts.items()))
-        table.add_row(item.run_id, item.workflow_name, Text(status_name,
-                                                            style=_STYLES[status_name]),
+        table.add_row(item.run_id, item.workflow_name, Text(shown, style=STYLES[shown]),
                       counts, item.create_time.ToDatetime().isoformat(timespec="seconds"))
     out = console()
     if reply.runs:
@@ -312,7 +153,7 @@ def runs_get(run_id: str, orchestrator: str = ORCHESTRATOR_OPTION) -> None:
 def runs_cancel(run_id: str, orchestrator: str = ORCHESTRATOR_OPTION) -> None:
     """Cancel a run: in-flight steps are cancelled, pending ones skipped."""
     reply = _stub(orchestrator).CancelRun(pb.CancelRunRequest(run_id=run_id), timeout=30)
-    typer.echo(f"{run_id} {_status(reply.run.status)}")
+    typer.echo(f"{run_id} {status_name(reply.run.status)}")
 
 
 @runs_app.command("retry")
@@ -326,7 +167,7 @@ def runs_retry(
     stub = _stub(orchestrator)
     reply = stub.RetryRun(pb.RetryRunRequest(run_id=run_id))
     if not watch:
-        typer.echo(f"{run_id} {_status(reply.run.status)}")
+        typer.echo(f"{run_id} {status_name(reply.run.status)}")
         return
     _exit_for(follow(stub, run_id))
 

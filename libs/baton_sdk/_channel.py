@@ -100,9 +100,29 @@ class Connection:
 
 
 class ClientLifecycle:
-    """What every client shares: its Connection, `address`, `close()`, `async with`."""
+    """What every client shares: its Connection, `address`, `close()`, `async with`.
 
-    _conn: Connection
+    A client's constructor takes:
+        address: host:port of its service.
+        token: Sent with every call (a JWT as a bearer token, an API key as
+            `x-api-key`); None: BATON_TOKEN when set, "" for none.
+        metadata: Extra metadata sent with every call.
+        timeout: Default deadline of unary calls in seconds; None for none.
+    """
+
+    # The (service, method) pairs the channel may retry on UNAVAILABLE.
+    idempotent: Sequence[tuple[str, str]] = ()
+
+    def __init__(self, address: str, *, token: str | None = None,
+                 metadata: Sequence[tuple[str, str]] = (),
+                 timeout: float | None = DEFAULT_TIMEOUT) -> None:
+        self._conn = Connection(address, token=token, metadata=metadata, timeout=timeout,
+                                idempotent=self.idempotent)
+        self._bind(self._conn.channel)
+
+    def _bind(self, channel: grpc.aio.Channel) -> None:
+        """Makes the client's stubs on its channel."""
+        raise NotImplementedError
 
     @property
     def address(self) -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import grpc
+
 from baton.orchestrator.v1 import (
     hooks_pb2,
     hooks_pb2_grpc,
@@ -15,7 +17,7 @@ from baton.orchestrator.v1 import (
 )
 from baton_core import constants, dict_to_struct, seconds_to_duration
 
-from ._channel import DEFAULT_TIMEOUT, ClientLifecycle, Connection
+from ._channel import ClientLifecycle
 
 # Time granted beyond a dispatch's own timeout, so the orchestrator's
 # DEADLINE_EXCEEDED (with its details) reaches us before our own deadline cuts in.
@@ -33,21 +35,15 @@ class OrchestratorClient(ClientLifecycle):
 
     Every method raises the BatonError subclass matching the returned status.
 
-    Args:
-        address: host:port of the orchestrator.
-        token: Bearer token sent with every call; None: BATON_TOKEN when set.
-        metadata: Extra metadata sent with every call.
-        timeout: Default deadline of unary calls in seconds; None for none.
+    Takes the arguments of every client (see ClientLifecycle); address: the orchestrator.
     """
 
-    def __init__(self, address: str, *, token: str | None = None,
-                 metadata: Sequence[tuple[str, str]] = (),
-                 timeout: float | None = DEFAULT_TIMEOUT) -> None:
-        self._conn = Connection(address, token=token, metadata=metadata, timeout=timeout,
-                                idempotent=_IDEMPOTENT)
-        self._orchestrator = orchestrator_pb2_grpc.OrchestratorStub(self._conn.channel)
-        self._hooks = hooks_pb2_grpc.HookManagerStub(self._conn.channel)
-        self._policies = policies_pb2_grpc.PolicyEngineStub(self._conn.channel)
+    idempotent = _IDEMPOTENT
+
+    def _bind(self, channel: grpc.aio.Channel) -> None:
+        self._orchestrator = orchestrator_pb2_grpc.OrchestratorStub(channel)
+        self._hooks = hooks_pb2_grpc.HookManagerStub(channel)
+        self._policies = policies_pb2_grpc.PolicyEngineStub(channel)
 
 
     async def dispatch(self, operation: str, params: Mapping[str, Any] | None = None, *,

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import grpc
 from google.protobuf import field_mask_pb2
 
 from baton.registry.v1 import registry_pb2 as pb
 from baton.registry.v1 import registry_pb2_grpc
 from baton_core import constants, dict_to_struct, seconds_to_duration
 
-from ._channel import DEFAULT_TIMEOUT, ClientLifecycle, Connection
+from ._channel import ClientLifecycle
 from ._method import MethodDefinition
 
 _IDEMPOTENT = [(constants.REGISTRY_SERVICE, name) for name in (
@@ -25,19 +26,13 @@ class RegistryClient(ClientLifecycle):
     Every method raises the BatonError subclass matching the status the
     registry returned (NotFound, InvalidArgument, Unavailable, ...).
 
-    Args:
-        address: host:port of the registry.
-        token: Bearer token sent with every call; None: BATON_TOKEN when set.
-        metadata: Extra metadata sent with every call.
-        timeout: Default deadline of unary calls in seconds; None for none.
+    Takes the arguments of every client (see ClientLifecycle); address: the registry.
     """
 
-    def __init__(self, address: str, *, token: str | None = None,
-                 metadata: Sequence[tuple[str, str]] = (),
-                 timeout: float | None = DEFAULT_TIMEOUT) -> None:
-        self._conn = Connection(address, token=token, metadata=metadata, timeout=timeout,
-                                idempotent=_IDEMPOTENT)
-        self._stub = registry_pb2_grpc.MethodRegistryStub(self._conn.channel)
+    idempotent = _IDEMPOTENT
+
+    def _bind(self, channel: grpc.aio.Channel) -> None:
+        self._stub = registry_pb2_grpc.MethodRegistryStub(channel)
 
 
     async def register_method(self, method: pb.Method | MethodDefinition, *,

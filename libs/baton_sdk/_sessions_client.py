@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import grpc
 from google.protobuf import field_mask_pb2
 
 from baton.sessions.v1 import sessions_pb2 as pb
 from baton.sessions.v1 import sessions_pb2_grpc
 from baton_core import constants, dict_to_struct
 
-from ._channel import DEFAULT_TIMEOUT, ClientLifecycle, Connection
+from ._channel import ClientLifecycle
 
 _IDEMPOTENT = [(constants.SESSIONS_SERVICE, name) for name in (
     "GetSession", "CloseSession", "FindOrCreateSession", "ListSessionExecutions",
@@ -23,19 +24,13 @@ class SessionsClient(ClientLifecycle):
 
     Every method raises the BatonError subclass matching the returned status.
 
-    Args:
-        address: host:port of the session service.
-        token: Bearer token sent with every call; None: BATON_TOKEN when set.
-        metadata: Extra metadata sent with every call.
-        timeout: Default deadline of unary calls in seconds; None for none.
+    Takes the arguments of every client (see ClientLifecycle); address: the session service.
     """
 
-    def __init__(self, address: str, *, token: str | None = None,
-                 metadata: Sequence[tuple[str, str]] = (),
-                 timeout: float | None = DEFAULT_TIMEOUT) -> None:
-        self._conn = Connection(address, token=token, metadata=metadata, timeout=timeout,
-                                idempotent=_IDEMPOTENT)
-        self._stub = sessions_pb2_grpc.SessionOrchestratorStub(self._conn.channel)
+    idempotent = _IDEMPOTENT
+
+    def _bind(self, channel: grpc.aio.Channel) -> None:
+        self._stub = sessions_pb2_grpc.SessionOrchestratorStub(channel)
 
 
     async def create_session(self, user_id: str, *, casefile_id: str = "",

@@ -6,11 +6,13 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
+import grpc
+
 from baton.orchestrator.v1 import orchestrator_pb2, workflows_pb2_grpc
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton_core import constants, dict_to_struct
 
-from ._channel import DEFAULT_TIMEOUT, ClientLifecycle, Connection
+from ._channel import ClientLifecycle
 
 _IDEMPOTENT = [(constants.WORKFLOWS_SERVICE, name) for name in (
     "GetWorkflow", "ListWorkflows", "ListWorkflowVersions", "GetRun", "ListRuns",
@@ -24,19 +26,13 @@ class WorkflowsClient(ClientLifecycle):
 
     Every method raises the BatonError subclass matching the returned status.
 
-    Args:
-        address: host:port of the orchestrator.
-        token: Sent with every call (a JWT, or an API key); None: BATON_TOKEN when set.
-        metadata: Extra metadata sent with every call.
-        timeout: Default deadline of unary calls in seconds; None for none.
+    Takes the arguments of every client (see ClientLifecycle); address: the orchestrator.
     """
 
-    def __init__(self, address: str, *, token: str | None = None,
-                 metadata: Sequence[tuple[str, str]] = (),
-                 timeout: float | None = DEFAULT_TIMEOUT) -> None:
-        self._conn = Connection(address, token=token, metadata=metadata, timeout=timeout,
-                                idempotent=_IDEMPOTENT)
-        self._stub = workflows_pb2_grpc.WorkflowsStub(self._conn.channel)
+    idempotent = _IDEMPOTENT
+
+    def _bind(self, channel: grpc.aio.Channel) -> None:
+        self._stub = workflows_pb2_grpc.WorkflowsStub(channel)
 
     # Definitions ------------------------------------------------------------------------
 

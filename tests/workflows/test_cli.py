@@ -14,7 +14,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
-from baton_cli._workflows import RunView
+from baton_cli._run_view import RunView
 from baton_cli.main import app
 
 from .conftest import run_named, wait_run
