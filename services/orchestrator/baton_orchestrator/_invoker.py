@@ -158,8 +158,10 @@ class Invoker:
         other_version: set[str] = set()
         while True:
             attempt += 1
-            live = [e for e in method.live_endpoints() if e.address not in other_version]
-            endpoints = [e for e in live if e.address not in failed] or live
+            endpoints = method.live_endpoints()
+            if failed or other_version:  # a retry: no copies on a first attempt
+                live = [e for e in endpoints if e.address not in other_version]
+                endpoints = [e for e in live if e.address not in failed] or live
             if not endpoints:
                 error: BatonError = Unavailable(
                     f"no live worker serves {method.name}"

@@ -221,8 +221,12 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
             self._inline.move_to_end(key)
         return defn
 
-    async def _run(self, run_id: str) -> pb.Run:
+    async def _run(self, run_id: str, check_owner: bool = False) -> pb.Run:
+        """The run as the API shows it; with `check_owner`, after checking the caller may
+        see it (on the row read anyway)."""
         row, steps = await self._engine.runs.get(run_id)
+        if check_owner and self._owners_only:
+            _require_actor(run_id, row.actor)
         counts: dict[str, int] = {}
         for step in steps:
             counts[step.status] = counts.get(step.status, 0) + 1
@@ -237,7 +241,8 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
         return run_id
 
     async def GetRun(self, request, context):
-        return pb.GetRunResponse(run=await self._run(await self._owned(request.run_id)))
+        return pb.GetRunResponse(run=await self._run(_required(request.run_id, "run_id"),
+                                                     check_owner=True))
 
     async def ListRuns(self, request, context):
         since = timestamp_to_datetime(request.start_time) \
