@@ -5,10 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
+from referencing import Registry
+from referencing.exceptions import Unresolvable
+
+from ._errors import FailedPrecondition
 
 
 def field_path(prefix: str, path) -> str:
@@ -21,12 +26,68 @@ def field_path(prefix: str, path) -> str:
 
 def schema_problems(schema: Mapping[str, Any],
                     field: str = "input_schema") -> list[tuple[str, str]]:
-    """Problems with a JSON Schema itself, as (field, description) pairs."""
+    """Problems with a JSON Schema itself, as (field, description) pairs: what the
+    2020-12 meta-schema refuses, then every reference that leaves the schema or
+    points at nothing in it."""
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         return [(field_path(field, exc.path), exc.message)]
-    return []
+    return reference_problems(schema, field)
+
+
+# Keywords whose values are data, not schemas: a "$ref" inside them is not one.
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+_REF_KEYWORDS = ("$ref", "$dynamicRef")
+
+
+def _walk(node: Any, path: tuple = ()):
+    """(path, mapping) for every schema object in `node`."""
+    if isinstance(node, Mapping):
+        yield path, node
+        for key, value in node.items():
+            if key not in _DATA_KEYWORDS:
+                yield from _walk(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, (*path, index))
+
+
+def reference_problems(schema: Mapping[str, Any],
+                       field: str = "input_schema") -> list[tuple[str, str]]:
+    """References a schema may not hold: any outside it (a URL or another file,
+    which a validator would have to fetch: never done here), and any inside it
+    that points at nothing."""
+    found = []
+    nested_ids = any(path and isinstance(node.get("$id"), str) for path, node in _walk(schema))
+    anchors = {node["$anchor"] for _, node in _walk(schema) if isinstance(node.get("$anchor"), str)}
+    for path, node in _walk(schema):
+        for keyword in _REF_KEYWORDS:
+            ref = node.get(keyword)
+            if not isinstance(ref, str):
+                continue
+            where = field_path(field, (*path, keyword))
+            if not ref.startswith("#"):
+                found.append((where, f"refers to {ref!r}, outside the schema: only references "
+                                     "inside it (like '#/$defs/Name') are allowed"))
+            elif not nested_ids and not _resolves(schema, ref[1:], anchors):
+                found.append((where, f"{ref!r} points at nothing in the schema"))
+    return found
+
+
+def _resolves(schema: Mapping[str, Any], fragment: str, anchors: set[str]) -> bool:
+    if not fragment.startswith("/"):
+        return not fragment or fragment in anchors
+    node: Any = schema
+    for token in unquote(fragment).split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return False
+    return True
 
 
 # Keywords fastjsonschema (drafts 4-7) does not know; it would ignore them and
@@ -46,12 +107,38 @@ def _uses_newer_keywords(node: Any) -> bool:
     return False
 
 
+# Keywords that only annotate: beside a "$ref" they change nothing.
+_ANNOTATIONS = frozenset({"$ref", "title", "description", "default", "examples", "$comment",
+                          "deprecated", "readOnly", "writeOnly"})
+
+
+def _fast_path_trusted(schema: Mapping[str, Any]) -> bool:
+    """Whether fastjsonschema (drafts 4-7) judges `schema` as 2020-12 does: no newer
+    keywords, no keyword beside a "$ref" (drafts 4-7 ignore those), and every
+    reference inside the schema."""
+    if _uses_newer_keywords(schema) or reference_problems(schema):
+        return False
+    return not any(
+        (isinstance(node.get("$ref"), str) and not node.keys() <= _ANNOTATIONS)
+        or (path and "$id" in node)
+        for path, node in _walk(schema))
+
+
+def _refuse_fetch(uri: str) -> Any:
+    raise ValueError(f"{uri} is outside the schema; it is not fetched")
+
+
+# fastjsonschema fetches remote references with urlopen unless a handler answers.
+_NO_FETCH = {scheme: _refuse_fetch for scheme in ("http", "https", "ftp", "file", "data")}
+
+
 def _fast_check(schema: Mapping[str, Any]):
     """A compiled yes/no check for the common case, or None where it cannot be trusted."""
-    if _uses_newer_keywords(schema):
+    if not _fast_path_trusted(schema):
         return None
     try:
-        return fastjsonschema.compile(dict(schema), use_formats=False)
+        return fastjsonschema.compile(dict(schema), handlers=_NO_FETCH, use_default=False,
+                                      use_formats=False)
     except Exception:  # noqa: BLE001 - any schema it cannot compile takes the slow path
         return None
 
@@ -65,19 +152,36 @@ class ParamsValidator:
     """
 
     def __init__(self, schema: Mapping[str, Any] | None) -> None:
-        self._validator = Draft202012Validator(dict(schema)) if schema else None
+        # An empty registry: a reference outside the schema is never fetched (the
+        # registry refuses such schemas; one stored before that is unusable).
+        self._validator = (Draft202012Validator(dict(schema), registry=Registry())
+                           if schema else None)
         self._fast = _fast_check(schema) if schema else None
+        problems = reference_problems(schema) if schema else []
+        self.unusable = "; ".join(f"{field}: {why}" for field, why in problems)
 
     def violations(self, params: Any, prefix: str = "params") -> list[tuple[str, str]]:
+        """Every violation of the schema by `params`.
+
+        Raises:
+            FailedPrecondition: the schema holds a reference it cannot resolve.
+        """
         if self._validator is None:
             return []
+        if self.unusable:
+            raise FailedPrecondition(f"the input schema cannot be used: {self.unusable}",
+                                     reason="SCHEMA_UNUSABLE")
         if self._fast is not None:
             try:
                 self._fast(params)
                 return []
             except fastjsonschema.JsonSchemaException:
                 pass
-        errors = sorted(self._validator.iter_errors(params), key=lambda e: list(e.path))
+        try:
+            errors = sorted(self._validator.iter_errors(params), key=lambda e: list(e.path))
+        except Unresolvable as exc:
+            raise FailedPrecondition(f"the input schema cannot be used: {exc}",
+                                     reason="SCHEMA_UNUSABLE") from None
         return [v for e in errors for v in _error_violations(prefix, e)]
 
 

@@ -56,3 +56,71 @@ async def test_a_method_without_input_schema_accepts_any_params(stub):
 async def test_validating_for_an_unknown_method_is_not_found(stub):
     err = await rpc_error(validate(stub, {}))
     assert err.code == grpc.StatusCode.NOT_FOUND
+
+
+class _CountingHTTP:
+    """A stand-in for a schema server on the outside world: counts every request."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        counter = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                counter.requests += 1
+                body = b'{"type": "string"}'
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.requests = 0
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/s.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_a_schema_referring_outside_itself_is_refused_and_never_fetched(stub):
+    outside = _CountingHTTP()
+    try:
+        for ref in (outside.url, "file:///etc/hostname", "other.json#/x"):
+            schema = {"type": "object", "properties": {"a": {"$ref": ref}}}
+            err = await rpc_error(register(stub, "ref.remote", input_schema=schema))
+            assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+            assert [field for field, _ in err.violations] == [
+                "method.input_schema.properties.a.$ref"]
+            assert "outside the schema" in err.violations[0][1]
+        assert outside.requests == 0
+        assert (await rpc_error(stub.GetMethod(pb.GetMethodRequest(name="ref.remote")))).code \
+            == grpc.StatusCode.NOT_FOUND
+    finally:
+        outside.close()
+
+
+async def test_a_reference_to_nothing_in_the_schema_is_refused(stub):
+    schema = {"type": "object", "$defs": {"Known": {"type": "string"}}, "properties": {
+        "a": {"$ref": "#/$defs/Known"}, "b": {"$ref": "#/definitions/Missing"}}}
+    err = await rpc_error(register(stub, "ref.missing", input_schema=schema))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.violations == [("method.input_schema.properties.b.$ref",
+                               "'#/definitions/Missing' points at nothing in the schema")]
+
+
+async def test_keywords_beside_a_reference_apply_too(stub):
+    # Drafts 4-7 ignore them (so fastjsonschema would); 2020-12 applies them.
+    schema = {"type": "object", "$defs": {"S": {"type": "string"}},
+              "properties": {"a": {"$ref": "#/$defs/S", "maxLength": 2}}}
+    await register(stub, "casefile.create", input_schema=schema)
+    reply = await validate(stub, {"a": "hello"})
+    assert not reply.valid
+    assert [v.field for v in reply.violations] == ["params.a"]
+    assert (await validate(stub, {"a": "hi"})).valid

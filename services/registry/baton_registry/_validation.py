@@ -11,10 +11,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from referencing.exceptions import Unresolvable
-
 from baton_core import (
-    FailedPrecondition,
     InvalidArgument,
     ParamsValidator,
     schema_problems,
@@ -111,10 +108,7 @@ def check_params(schema: dict[str, Any], params: dict[str, Any]) -> list[Violati
     Raises:
         FailedPrecondition: the schema refers to something it cannot resolve.
     """
-    try:
-        return ParamsValidator(schema).violations(params)
-    except Unresolvable as exc:
-        raise FailedPrecondition(f"the method's input schema cannot be used: {exc}") from exc
+    return ParamsValidator(schema).violations(params)
 
 
 def check_worker(worker_id: str, address: str, lease_ttl: float, *,
