@@ -140,9 +140,9 @@ async def test_redis_back_with_old_data_does_not_serve_it(start_sessions, privat
     redis.stop()  # SIGTERM: Redis saves what it holds and comes back with it
     await traffic.more_calls(60)
     await traffic.stop()
-    await replica.stub.CloseSession(pb.CloseSessionRequest(session_id=sid))
     changed = await replica.stub.UpdateSessionContext(pb.UpdateSessionContextRequest(
         session_id=sid, values={"step": 2}, etag=context.context.etag))
+    await replica.stub.CloseSession(pb.CloseSessionRequest(session_id=sid))
 
     private_redis(port=redis.port, persist=True)
     expected = len(traffic.tracked[sid])

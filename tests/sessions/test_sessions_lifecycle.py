@@ -45,6 +45,21 @@ async def test_repeated_request_id_returns_the_first_session(sessions):
         assert first.session.session_id not in caught.value.details()
 
 
+
+async def test_a_repeated_create_returns_the_session_after_it_was_linked_elsewhere(sessions):
+    # The answer to the first request was lost; meanwhile the session moved to another
+    # casefile. The retry is the same request: it gets the session as it is now.
+    for casefile in ("cf-first", ""):
+        request = pb.CreateSessionRequest(user_id=user(), casefile_id=casefile,
+                                          request_id="req-" + user())
+        first = (await sessions.stub.CreateSession(request)).session
+        await sessions.stub.LinkSessionToCasefile(pb.LinkSessionToCasefileRequest(
+            session_id=first.session_id, casefile_id="cf-moved"))
+
+        again = (await sessions.stub.CreateSession(request)).session
+
+        assert (again.session_id, again.casefile_id) == (first.session_id, "cf-moved")
+
 async def test_second_active_session_for_the_same_casefile_is_rejected(sessions):
     owner = user()
     first = await sessions.stub.CreateSession(pb.CreateSessionRequest(user_id=owner,

@@ -7,7 +7,7 @@ from dataclasses import replace
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from baton_core import NotFound
+from baton_core import FailedPrecondition, NotFound
 
 from . import _records as r
 from . import _tables as t
@@ -23,13 +23,15 @@ from ._sql import (
 )
 
 _S, _X, _E = t.sessions, t.executions, t.events
-_BUMP = (sa.update(_S).where(_S.c.session_id == sa.bindparam("b_id"))
+# Only an active session records executions: a closed or expired one is final.
+_BUMP = (sa.update(_S).where(_S.c.session_id == sa.bindparam("b_id"), _S.c.status == r.ACTIVE)
          .values(execution_count=_S.c.execution_count + 1, version=_S.c.version + 1,
                  last_activity_time=sa.bindparam("b_now"))
          .returning(*_S.c))
 _EXECUTION = sa.select(_X).where(_X.c.session_id == sa.bindparam("b_id"),
                                  _X.c.execution_id == sa.bindparam("b_execution"))
 _SESSION_EXISTS = sa.select(_S.c.session_id).where(_S.c.session_id == sa.bindparam("b_id"))
+_SESSION_STATUS = sa.select(_S.c.status).where(_S.c.session_id == sa.bindparam("b_id"))
 _EVENTS = (sa.select(_E).where(_E.c.session_id == sa.bindparam("b_id"),
                                _E.c.sequence > sa.bindparam("b_after"))
            .order_by(_E.c.sequence).limit(sa.bindparam("b_limit")))
@@ -46,7 +48,15 @@ def _track(conn: Connection, execution: ExecutionRecord
     # The session row first: it is the lock that orders this session's writers.
     row = conn.execute(_BUMP, {"b_id": sid, "b_now": to_datetime(execution.create_time)}).first()
     if row is None:
-        raise _not_found(sid)
+        status = conn.execute(_SESSION_STATUS, {"b_id": sid}).scalar()
+        if status is None:
+            raise _not_found(sid)
+        if conn.execute(_EXECUTION, {"b_id": sid, "b_execution": execution.execution_id}
+                        ).first() is not None:
+            raise _Duplicate  # a repeat of one recorded while the session was active
+        raise FailedPrecondition(f"session {sid!r} is {status}: it records no more executions",
+                                 reason="SESSION_NOT_ACTIVE",
+                                 metadata={"session_id": sid, "status": status})
     seq = conn.execute(insert_ignoring_conflicts(conn.dialect.name, _X).returning(_X.c.seq), {
         "session_id": sid, "execution_id": execution.execution_id,
         "operation": execution.operation, "status": execution.status,
@@ -78,7 +88,8 @@ class HistoryStore:
 
         Returns (updated session, stored execution); the session is None when
         the execution_id was already recorded, the stored execution then
-        being the first record. Raises NotFound.
+        being the first record. Raises NotFound, and FailedPrecondition
+        (SESSION_NOT_ACTIVE) for a session that is closed or expired.
         """
         try:
             return await self.db.write(_track, execution)

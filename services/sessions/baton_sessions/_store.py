@@ -7,6 +7,7 @@ they are correct under PostgreSQL's READ COMMITTED as under SQLite.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,10 +37,13 @@ from ._sql import (
 _S = t.sessions
 _RETRIES = 8
 _BY_ID = sa.select(_S).where(_S.c.session_id == sa.bindparam("b_id"))
+_BY_ID_LOCKED = _BY_ID.with_for_update()
 _ACTIVE_PAIR = sa.select(_S).where(_S.c.user_id == sa.bindparam("b_user"),
                                    _S.c.casefile_id == sa.bindparam("b_casefile"),
                                    _S.c.status == r.ACTIVE)
 _BY_REQUEST = sa.select(_S).where(_S.c.request_id == sa.bindparam("b_request"))
+_CREATED = sa.select(t.events.c.data).where(t.events.c.session_id == sa.bindparam("b_id"),
+                                            t.events.c.type == r.CREATED_EVENT)
 _CLOSE = (sa.update(_S)
           .where(_S.c.session_id == sa.bindparam("b_id"), _S.c.status == r.ACTIVE)
           .values(status=r.CLOSED, end_time=sa.bindparam("b_now"),
@@ -52,7 +56,7 @@ _LINK = (sa.update(_S)
                  version=_S.c.version + 1)
          .returning(*_S.c))
 _SET_CONTEXT = (sa.update(_S)
-                .where(_S.c.session_id == sa.bindparam("b_id"),
+                .where(_S.c.session_id == sa.bindparam("b_id"), _S.c.status == r.ACTIVE,
                        _S.c.etag == sa.bindparam("b_old"))
                 .values(context=sa.bindparam("b_context"), etag=sa.bindparam("b_new"),
                         last_activity_time=sa.bindparam("b_now"), version=_S.c.version + 1)
@@ -69,8 +73,10 @@ def _one(conn: Connection, statement: Any, **params: Any) -> SessionRecord | Non
     return session_from_row(row) if row is not None else None
 
 
-def _get(conn: Connection, session_id: str) -> SessionRecord:
-    record = _one(conn, _BY_ID, b_id=session_id)
+def _get(conn: Connection, session_id: str, *, lock: bool = False) -> SessionRecord:
+    """The session's row; `lock` holds it until the transaction ends (PostgreSQL's
+    FOR UPDATE; SQLite's writes hold the whole database from their first read)."""
+    record = _one(conn, _BY_ID_LOCKED if lock else _BY_ID, b_id=session_id)
     if record is None:
         raise NotFound(f"session {session_id!r} not found", reason="SESSION_NOT_FOUND",
                        metadata={"session_id": session_id})
@@ -111,7 +117,17 @@ class SessionStore:
                                                     b_casefile=casefile_id))
 
     async def find_by_request(self, request_id: str) -> SessionRecord | None:
-        return await self.db.read(lambda conn: _one(conn, _BY_REQUEST, b_request=request_id))
+        """The session a CreateSession with `request_id` made, as that request asked
+        for it: its casefile the one it was created on (a link may have moved it)."""
+        def find(conn: Connection) -> SessionRecord | None:
+            record = _one(conn, _BY_REQUEST, b_request=request_id)
+            if record is None:
+                return None
+            created = conn.execute(_CREATED, {"b_id": record.session_id}).scalar()
+            casefile = (created or {}).get("casefile_id", record.casefile_id)
+            return replace(record, casefile_id=casefile)
+
+        return await self.db.read(find)
 
     async def insert(self, user_id: str, casefile_id: str, labels: dict[str, str],
                      request_id: str = "") -> SessionRecord | None:
@@ -130,12 +146,14 @@ class SessionStore:
         FailedPrecondition when request_id was used for another request."""
         for _ in range(_RETRIES):
             if request_id and (earlier := await self.find_by_request(request_id)):
-                return _same_request(earlier, user_id, casefile_id, labels, request_id), False
+                _same_request(earlier, user_id, casefile_id, labels, request_id)
+                return await self.get(earlier.session_id), False
             created = await self.insert(user_id, casefile_id, labels, request_id)
             if created is not None:
                 return created, True
             if request_id and (earlier := await self.find_by_request(request_id)):
-                return _same_request(earlier, user_id, casefile_id, labels, request_id), False
+                _same_request(earlier, user_id, casefile_id, labels, request_id)
+                return await self.get(earlier.session_id), False
             active = await self.find_active(user_id, casefile_id)
             if active is not None:
                 on = f"on casefile {casefile_id!r}" if casefile_id else "without a casefile"
@@ -154,33 +172,33 @@ class SessionStore:
 
     async def link(self, session_id: str, casefile_id: str) -> tuple[SessionRecord, str | None]:
         """Returns (session, previous casefile), previous being None when already linked."""
-        for _ in range(_RETRIES):
-            current = await self.get(session_id)
-            if current.status != r.ACTIVE:
-                raise FailedPrecondition(f"session {session_id!r} is {current.status}",
-                                         reason="SESSION_NOT_ACTIVE",
-                                         metadata={"session_id": session_id,
-                                                   "status": current.status})
+        def link(conn: Connection) -> tuple[SessionRecord, str | None]:
+            # Read and write in one transaction, the row locked: concurrent links queue
+            # up instead of failing each other's compare-and-set.
+            current = _active(_get(conn, session_id, lock=True))
             if current.casefile_id == casefile_id:
                 return current, None
             data = {"casefile_id": casefile_id, "previous_casefile_id": current.casefile_id}
             try:
-                record = await self.db.write(
-                    _changed, _LINK, r.LINKED_EVENT, data, now_us(),
-                    {"b_id": session_id, "b_old": current.casefile_id, "b_new": casefile_id})
+                with conn.begin_nested():
+                    record = _changed(
+                        conn, _LINK, r.LINKED_EVENT, data, now_us(),
+                        {"b_id": session_id, "b_old": current.casefile_id, "b_new": casefile_id})
             except sa.exc.IntegrityError:
                 raise FailedPrecondition(
                     f"user {current.user_id!r} already has another active session on "
                     f"casefile {casefile_id!r}", reason="CASEFILE_HAS_ACTIVE_SESSION") from None
-            if record is not None:
-                return record, current.casefile_id
-        raise Aborted("too much contention linking the session; retry")
+            if record is None:  # cannot happen with the row locked; never report a change
+                raise Aborted("the session changed meanwhile; retry")
+            return record, current.casefile_id
+
+        return await self.db.write(link)
 
     async def update_context(self, session_id: str, values: dict[str, Any],
                              paths: list[str], etag: str, max_bytes: int) -> SessionRecord:
         """Sets the masked keys (all keys when `paths` is empty); Aborted on a stale etag."""
-        for _ in range(_RETRIES):
-            current = await self.get(session_id)
+        def update(conn: Connection) -> SessionRecord:
+            current = _active(_get(conn, session_id, lock=True))
             if etag and etag != current.etag:
                 raise Aborted("the context changed since it was read (stale etag)",
                               reason="ETAG_MISMATCH", metadata={"etag": current.etag})
@@ -188,16 +206,14 @@ class SessionStore:
             check_size(document, max_bytes)
             new = new_etag()
             data = {"etag": new, "keys": sorted(paths or document)}
-            record = await self.db.write(
-                _changed, _SET_CONTEXT, r.CONTEXT_CHANGED_EVENT, data, now_us(),
-                {"b_id": session_id, "b_old": current.etag, "b_context": document,
-                 "b_new": new})
-            if record is not None:
-                return record
-            if etag:
-                raise Aborted("the context changed since it was read (stale etag)",
-                              reason="ETAG_MISMATCH")
-        raise Aborted("too much contention updating the context; retry")
+            record = _changed(conn, _SET_CONTEXT, r.CONTEXT_CHANGED_EVENT, data, now_us(),
+                              {"b_id": session_id, "b_old": current.etag, "b_context": document,
+                               "b_new": new})
+            if record is None:  # cannot happen with the row locked; never report a change
+                raise Aborted("the session changed meanwhile; retry")
+            return record
+
+        return await self.db.write(update)
 
     async def record_activity(self, session_id: str, activity_time: int) -> SessionRecord:
         """Moves last_activity_time forward to a read seen only by Redis (no event)."""
@@ -221,6 +237,16 @@ class SessionStore:
             query = query.where(_S.c.session_id < before_id)
         return await self.db.read(
             lambda conn: [session_from_row(row) for row in conn.execute(query)])
+
+
+def _active(session: SessionRecord) -> SessionRecord:
+    """`session`, if it is active: a closed or expired session takes no more changes."""
+    if session.status != r.ACTIVE:
+        raise FailedPrecondition(f"session {session.session_id!r} is {session.status}",
+                                 reason="SESSION_NOT_ACTIVE",
+                                 metadata={"session_id": session.session_id,
+                                           "status": session.status})
+    return session
 
 
 def _same_request(earlier: SessionRecord, user_id: str, casefile_id: str,
