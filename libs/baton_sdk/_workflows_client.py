@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -131,8 +132,15 @@ class WorkflowsClient(ClientLifecycle):
             await stream.aclose()
 
     async def wait_run(self, run_id: str) -> pb.Run:
-        """The run once it has ended (follows WatchRun, then reads it)."""
-        async for event in self.watch_run(run_id):
-            if not event.step_id and event.run_status in _ENDED:
-                break
-        return await self.get_run(run_id)
+        """The run once it has ended (follows WatchRun to its end, then reads it).
+
+        The stream, not its first ending event, says when: a retried run's replay
+        holds the end it had before RetryRun.
+        """
+        while True:
+            async for _ in self.watch_run(run_id):
+                pass
+            run = await self.get_run(run_id)
+            if run.status in _ENDED:
+                return run
+            await asyncio.sleep(0.05)  # retried again meanwhile: follow it once more

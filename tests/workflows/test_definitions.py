@@ -197,6 +197,20 @@ async def test_reference_to_a_step_that_is_not_a_dependency_is_refused(stub):
     assert violations and "depends_on" in violations[0][1]
 
 
+
+async def test_a_sequential_reference_to_a_step_that_runs_later_is_refused(stub):
+    # a waits for c, so b runs before a: b cannot read a's output, although a comes
+    # first in the file. Validation judges by the order the run will take.
+    wf = (WorkflowBuilder("later").add_step("demo.echo", {"value": 1}, step_id="a",
+                                            depends_on=["c"])
+          .add_step("demo.echo", {"value": "${steps.a.value}"}, step_id="b")
+          .add_step("demo.echo", {"value": 3}, step_id="c").build())
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await create(stub, wf)
+    _, violations = error_details(info.value)
+    assert [field for field, _ in violations] == ["workflow.steps[1].params"]
+    assert "depends_on" in violations[0][1]
+
 async def test_yaml_examples_are_valid(stub):
     from pathlib import Path
     folder = Path(__file__).parents[2] / "examples" / "workflows"

@@ -65,3 +65,11 @@ async def test_list_index_out_of_range_names_the_reference(stub):
                                            step_id="a")
     _run, steps = await run_to_end(stub, wf.build(), input={"items": [1]})
     assert "${input.items[5]}" in steps["a"].error.message and "[5]" in steps["a"].error.message
+
+
+async def test_an_escape_alone_reaches_the_worker_as_a_literal(stub):
+    wf = WorkflowBuilder("escape_only").add_step(
+        "demo.echo", {"value": "$${input.n} costs $$5"}, step_id="e").build()
+    run, steps = await run_to_end(stub, wf, input={"n": 1})
+    assert run.status == pb.Run.STATUS_SUCCEEDED, run.error
+    assert dict(steps["e"].output) == {"value": "${input.n} costs $$5"}

@@ -5,8 +5,11 @@ from __future__ import annotations
 import itertools
 import time
 
+import grpc
 import pytest
+from google.protobuf import duration_pb2
 
+from baton.orchestrator.v1 import policies_pb2, policies_pb2_grpc
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton_sdk import RetryPolicy, WorkflowBuilder
 
@@ -107,3 +110,28 @@ async def test_run_timeout_also_cuts_a_retry_wait_short(stub):
     began = time.monotonic()
     run, _ = await run_to_end(stub, wf.build())
     assert run.status == R.STATUS_FAILED and time.monotonic() - began < 2.5
+
+
+
+async def test_a_run_timeout_bounds_a_step_but_never_lifts_its_default_timeout(
+        stub, orchestrator):
+    # The step sets no timeout, so the policy's default (0.3 s) applies; the run's
+    # timeout (10 s) only bounds it. It used to replace it.
+    channel = grpc.aio.insecure_channel(orchestrator.address)
+    policies = policies_pb2_grpc.PolicyEngineStub(channel)
+    name = f"wf-default-timeout-{orchestrator.backend}"
+    await policies.CreatePolicy(policies_pb2.CreatePolicyRequest(policy=policies_pb2.Policy(
+        name=name, pattern="demo.sleep", default_timeout=duration_pb2.Duration(
+            nanos=300_000_000))))
+    try:
+        wf = (WorkflowBuilder("runbound").with_timeout(10)
+              .add_step("demo.sleep", {"seconds": 3}, step_id="slow",
+                        retry=RetryPolicy.never()))
+        began = time.monotonic()
+        run, steps = await run_to_end(stub, wf.build())
+        assert time.monotonic() - began < 2.5
+        assert steps["slow"].error.code == "DEADLINE_EXCEEDED"
+        assert run.error.reason != "RUN_TIMEOUT"
+    finally:
+        await policies.DeletePolicy(policies_pb2.DeletePolicyRequest(name=name))
+        await channel.close()

@@ -94,6 +94,20 @@ async def test_start_run_with_the_same_request_id_starts_one_run(stub, orchestra
         assert runs[0].run_id not in caught.value.details()
 
 
+
+async def test_a_repeated_start_of_an_inline_definition_with_defaults_is_the_same_run(
+        stub, orchestrator):
+    # demo.echo's schema has a default: validating the step once filled it into the
+    # shared definition, and the repeat no longer matched the first request.
+    for attempt in range(3):
+        wf = WorkflowBuilder(f"defaults_{attempt}").add_step("demo.echo", {},
+                                                             step_id="a").build()
+        request_id = f"inline-defaults-{orchestrator.backend}-{attempt}"
+        first = await start(stub, wf, request_id=request_id)
+        await wait_run(stub, first.run_id)
+        again = await start(stub, wf, request_id=request_id)
+        assert again.run_id == first.run_id
+
 async def test_list_runs_filters_by_workflow_status_and_time(stub):
     created = (await stub.CreateWorkflow(pb.CreateWorkflowRequest(workflow=(
         WorkflowBuilder("listed").add_step("demo.echo", {"value": 1}, step_id="a").build()

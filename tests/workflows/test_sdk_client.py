@@ -64,3 +64,17 @@ async def test_cancel_and_retry_from_the_client(orchestrator):
         await client.retry_run(failed.run_id)
         again = await client.wait_run(failed.run_id)
         assert (again.status, again.retry_count) == (pb.Run.STATUS_FAILED, 1)
+
+
+async def test_waiting_for_a_retried_run_waits_for_its_new_end(orchestrator):
+    # The replay holds the end the run had before RetryRun; wait_run must not stop there.
+    nap = WorkflowBuilder(f"sdk_nap_{orchestrator.backend}").add_step(
+        "demo.sleep", {"seconds": 1}, step_id="nap").build()
+    async with WorkflowsClient(orchestrator.address) as client:
+        run = await client.start_run(nap)
+        while (await client.get_run(run.run_id)).status != pb.Run.STATUS_RUNNING:
+            await asyncio.sleep(0.05)
+        await client.cancel_run(run.run_id)
+        await client.retry_run(run.run_id)
+        ended = await client.wait_run(run.run_id)
+        assert (ended.status, ended.retry_count) == (pb.Run.STATUS_SUCCEEDED, 1)

@@ -255,7 +255,7 @@ class Dispatcher:
         beyond the policy's maximum nor the caller's own deadline."""
         if call.timeout is not None and call.timeout < 0:
             raise InvalidArgument("timeout must not be negative",
-                                  violations=[("directives.timeout", "must be positive")])
+                                  violations=[("directives.timeout", "must not be negative")])
         wanted = (call.timeout or policy.default_timeout
                   or (method.timeout if method else None) or FALLBACK_TIMEOUT)
         timeout = min(wanted, policy.max_timeout)

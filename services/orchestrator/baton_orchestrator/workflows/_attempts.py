@@ -72,7 +72,8 @@ class StepAttempts:
         while True:
             call = DispatchCall(
                 operation=defn.method, params=params, session_id=state.session_id,
-                timeout=self._call_timeout(step_timeout), actor=state.actor,
+                timeout=step_timeout, caller_remaining=self._run_remaining(),
+                actor=state.actor,
                 idempotency_key=f"{state.run_id}:{step.step_id}", run_id=state.run_id,
                 step_id=step.step_id, retry=NO_RETRY, first_attempt=attempt,
                 skip_hooks=directives.skip_hooks, dry_run=directives.dry_run)
@@ -104,8 +105,9 @@ class StepAttempts:
             self._post(("done", step.step_id, out.result, None))
             return
 
-    def _call_timeout(self, step_timeout: float | None) -> float | None:
+    def _run_remaining(self) -> float | None:
+        """What is left of the run's timeout: it bounds the call's timeout (the step's,
+        else the policy's or the method's), never replaces it."""
         if self.state.deadline is None:
-            return step_timeout
-        left = max(self.state.deadline - time.time(), 0.001) + _RUN_DEADLINE_SLACK
-        return min(step_timeout, left) if step_timeout else left
+            return None
+        return max(self.state.deadline - time.time(), 0.001) + _RUN_DEADLINE_SLACK

@@ -21,7 +21,7 @@ from baton_core import struct_to_dict, utcnow
 from ._attempts import ExecutorContext, StepAttempts
 from ._definition import STOP_ON_FAILURE
 from ._records import Recorder, RunState, StepState
-from ._references import BadReference, has_reference, resolve
+from ._references import BadReference, needs_resolving, resolve
 from ._states import (
     CANCELLED,
     FAILED,
@@ -229,13 +229,13 @@ class RunExecutor:
             if self._stopping:
                 self.rec.step(step, SKIPPED, "not run: the run is stopping after a failure")
                 continue
-            blocked = next((d for d in self._needs[sid]
-                            if steps[d].status in STEP_UNSUCCESSFUL), None)
+            blocked = next((d for d in self._needs[sid] if steps[d].status in
+                            STEP_UNSUCCESSFUL and not self._satisfied(d)), None)
             if blocked is not None:
                 self.rec.step(step, SKIPPED,
                               f"not run: dependency {blocked} is {steps[blocked].status}")
                 continue
-            if slots <= 0 or any(steps[d].status != SUCCEEDED for d in self._needs[sid]) \
+            if slots <= 0 or not all(self._satisfied(d) for d in self._needs[sid]) \
                     or any(steps[a].status not in STEP_TERMINAL for a in self._after[sid]):
                 continue
             if self.state.directives.skips(self.state.definition.step(sid).params):
@@ -257,9 +257,21 @@ class RunExecutor:
             slots -= 1
         return starts
 
+    def _satisfied(self, step_id: str) -> bool:
+        """Whether the steps that depend on `step_id` may start: it succeeded, or a dry
+        run skipped it only for want of step outputs to read (its own dependencies
+        satisfied), and dry-runs its dependants as usual."""
+        step = self.state.steps[step_id]
+        if step.status == SUCCEEDED:
+            return True
+        directives = self.state.directives
+        return (step.status == SKIPPED and directives.dry_run
+                and directives.skips(self.state.definition.step(step_id).params)
+                and all(self._satisfied(d) for d in self._needs[step_id]))
+
     async def _resolve(self, step_id: str) -> dict[str, Any]:
         params = self.state.definition.step(step_id).params
-        if not has_reference(params):
+        if not needs_resolving(params):
             return params
         scope: dict[str, Any] = {"input": self.state.input, "steps": self.state.outputs()}
         if "${context." in str(params) and self.state.session_id and self.ctx.sessions:

@@ -101,6 +101,11 @@ def has_reference(value: Any) -> bool:
     return any(m.group(1) is not None for t in _strings(value) for m in _TOKEN.finditer(t))
 
 
+def needs_resolving(value: Any) -> bool:
+    """Whether `value` holds a reference or a `$${` escape: either way resolve() changes it."""
+    return any(_TOKEN.search(text) for text in _strings(value))
+
+
 def lookup(ref: Reference, scope: Mapping[str, Any]) -> Any:
     """The value `ref` names in scope {input, context, steps}; raises when missing."""
     current: Any = scope.get(ref.root)

@@ -20,6 +20,7 @@ from ._definition import (
     WorkflowDef,
     ancestors,
     find_cycle,
+    topological_order,
 )
 from ._references import BadReference, has_reference, references_in
 
@@ -153,7 +154,12 @@ def _references(defn: WorkflowDef, index: int, field: str) -> Violations:
         return [(f"{field}.params", f"bad reference {exc}")]
     out: Violations = []
     ids = [s.step_id for s in defn.steps]
-    earlier = set(ids[:index]) if defn.execution_mode == SEQUENTIAL else set()
+    earlier: set[str] = set()
+    if defn.execution_mode == SEQUENTIAL:
+        # The steps that run before this one: definition order, except that a step
+        # waits for what it depends on (as the executor's plan orders them).
+        order = topological_order(defn.steps) or ids
+        earlier = set(order[:order.index(step.step_id)])
     reachable = ancestors(defn.steps, step.step_id) | earlier
     for ref in refs:
         target = ref.step_id
