@@ -21,6 +21,9 @@ SERVICE = "service"
 ROLES = (ADMIN, OPERATOR, USER, VIEWER, WORKER, SERVICE)
 
 INTERNAL = frozenset({ADMIN, SERVICE})
+# What only Baton's own services may call: the audit log's records of their changes
+# must not be writable (or backdated) by any person, admins included.
+SERVICES_ONLY = frozenset({SERVICE})
 READERS = frozenset({ADMIN, OPERATOR, USER, VIEWER, SERVICE})
 USERS = frozenset({ADMIN, OPERATOR, USER, SERVICE})
 OPERATORS = frozenset({ADMIN, OPERATOR, SERVICE})
@@ -35,7 +38,7 @@ _EXPLICIT: dict[str, frozenset[str]] = {
     "baton.orchestrator.v1.Workflows/CancelRun": USERS,
     "baton.orchestrator.v1.Workflows/RetryRun": USERS,
     "baton.orchestrator.v1.AuditLog/ListAuditRecords": OPERATORS,
-    "baton.orchestrator.v1.AuditLog/WriteAuditRecords": INTERNAL,
+    "baton.orchestrator.v1.AuditLog/WriteAuditRecords": SERVICES_ONLY,
     "baton.registry.v1.MethodRegistry/RegisterMethod": WORKERS,
     "baton.registry.v1.MethodRegistry/Heartbeat": WORKERS,
     "baton.sessions.v1.SessionOrchestrator/CreateSession": USERS,

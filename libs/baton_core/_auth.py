@@ -21,7 +21,7 @@ from typing import Any
 import jwt
 
 from . import _constants as c
-from ._access import ADMIN, SERVICE
+from ._access import ADMIN, SERVICE, SERVICES_ONLY
 from ._env import SettingError, yaml_setting_file
 from ._errors import Unauthenticated
 
@@ -45,7 +45,11 @@ class Identity:
     via: str = ""
 
     def has_any(self, roles: frozenset[str]) -> bool:
-        return ADMIN in self.roles or not roles.isdisjoint(self.roles)
+        """Whether the identity holds one of `roles`; an admin passes every check but
+        the services' own (SERVICES_ONLY)."""
+        if not roles.isdisjoint(self.roles):
+            return True
+        return ADMIN in self.roles and roles != SERVICES_ONLY
 
 
 ANONYMOUS = Identity("anonymous", (ADMIN,))

@@ -69,10 +69,11 @@ async def test_only_services_may_name_the_actor_they_act_for(secured_channels, a
             action="create", entity_type="session", entity="s1")]),
         metadata=auth_keys.bearer("service:sessions", ["service"]))
     assert written.written == 1
-    with pytest.raises(grpc.aio.AioRpcError) as caught:  # only services write records
-        await audit_pb2_grpc.AuditLogStub(orchestrator).WriteAuditRecords(
-            audit_pb2.WriteAuditRecordsRequest(), metadata=auth_keys.bearer(roles=["operator"]))
-    assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    for roles in (["operator"], ["admin"]):  # only services write records, not even admins
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await audit_pb2_grpc.AuditLogStub(orchestrator).WriteAuditRecords(
+                audit_pb2.WriteAuditRecordsRequest(), metadata=auth_keys.bearer(roles=roles))
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_apikey_command_stores_only_the_hash(tmp_path, monkeypatch):

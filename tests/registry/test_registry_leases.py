@@ -95,6 +95,26 @@ async def test_heartbeat_renews_named_methods_and_reports_unknown_ones(stub):
     assert (await expiry("casefile.get")).ToDatetime() < reply.lease_expire_time.ToDatetime()
 
 
+
+async def test_a_heartbeat_never_attaches_a_worker_to_a_method_it_did_not_register(stub):
+    await register(stub, "casefile.create", worker_id="w1", address="127.0.0.1:7001",
+                   lease_ttl=5)
+    reply = await stub.Heartbeat(pb.HeartbeatRequest(
+        worker_id="intruder", address="127.0.0.1:9", method_names=["casefile.create"]))
+    assert list(reply.unknown_methods) == ["casefile.create"]
+    got = (await stub.GetMethod(pb.GetMethodRequest(name="casefile.create"))).method
+    assert [e.worker_id for e in got.endpoints] == ["w1"]
+
+
+async def test_a_lease_beyond_a_day_is_refused(stub):
+    for call in (register(stub, "casefile.create", worker_id="w1", address="127.0.0.1:7001",
+                          lease_ttl=315576000000),
+                 stub.Heartbeat(pb.HeartbeatRequest(worker_id="w1", address="127.0.0.1:7001",
+                                                    lease_ttl=seconds_to_duration(90_000)))):
+        err = await rpc_error(call)
+        assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.violations == [("lease_ttl", "must be from 0 to 24h")]
+
 async def test_heartbeat_without_names_renews_every_method_of_that_worker_only(stub):
     await register(stub, "casefile.create", worker_id="w1", address="127.0.0.1:7001",
                    lease_ttl=5)
@@ -113,14 +133,6 @@ async def test_heartbeat_without_names_renews_every_method_of_that_worker_only(s
         ("casefile.get", "w1"): reply.lease_expire_time,
         ("casefile.get", "w2"): w2_before,
     }
-
-
-async def test_heartbeat_naming_a_known_method_starts_serving_it(stub):
-    await register(stub, "casefile.create")
-    await stub.Heartbeat(pb.HeartbeatRequest(
-        worker_id="w1", address="127.0.0.1:7001", method_names=["casefile.create"]))
-    got = (await stub.GetMethod(pb.GetMethodRequest(name="casefile.create"))).method
-    assert [(e.worker_id, e.state) for e in got.endpoints] == [("w1", AVAILABLE)]
 
 
 async def test_heartbeat_needs_a_worker_id_and_an_address(stub):

@@ -27,8 +27,12 @@ class LeaseStore:
     async def heartbeat(self, lease: WorkerLease, method_names: Sequence[str]) -> list[str]:
         """Renews `lease` on `method_names`, or on every method the worker serves.
 
+        A heartbeat renews; it never adds: a named method the worker is not
+        registered for (never, or no longer: deleted) is left alone.
+
         Returns:
-            The names in `method_names` that no method has.
+            The names in `method_names` the worker is not registered for, which
+            it should register again.
         """
         now = utcnow()
         unknown = []
@@ -36,7 +40,7 @@ class LeaseStore:
             if method_names:
                 targets = []
                 for name in dict.fromkeys(method_names):
-                    if await rows.method_exists(conn, name):
+                    if await rows.endpoint_exists(conn, name, lease.worker_id):
                         targets.append(name)
                     else:
                         unknown.append(name)

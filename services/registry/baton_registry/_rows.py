@@ -85,6 +85,12 @@ async def delete_method(conn: AsyncConnection, name: str) -> bool:
     return result.rowcount > 0
 
 
+async def endpoint_exists(conn: AsyncConnection, name: str, worker_id: str) -> bool:
+    row = await conn.execute(select(endpoints.c.worker_id).where(
+        (endpoints.c.method_name == name) & (endpoints.c.worker_id == worker_id)))
+    return row.first() is not None
+
+
 async def upsert_endpoint(conn: AsyncConnection, name: str, lease: WorkerLease) -> bool:
     """Records or renews `lease` on method `name`; True when watchers should hear of it."""
     key = (endpoints.c.method_name == name) & (endpoints.c.worker_id == lease.worker_id)

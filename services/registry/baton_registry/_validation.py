@@ -119,8 +119,8 @@ def check_worker(worker_id: str, address: str, lease_ttl: float, *,
         found += [(field, "is required" if required else "is required with the other of "
                    "worker_id and address") for field, value in
                   (("worker_id", worker_id), ("address", address)) if not value]
-    if lease_ttl < 0:
-        found.append(("lease_ttl", "must not be negative"))
+    if not 0 <= lease_ttl <= MAX_TIMEOUT:
+        found.append(("lease_ttl", "must be from 0 to 24h"))
     return found
 
 
