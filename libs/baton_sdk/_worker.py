@@ -175,6 +175,11 @@ class Worker:
         for definition, result in zip(definitions, results, strict=True):
             if not isinstance(result, BaseException):
                 self._unregistered.discard(definition.name)
+                if result.version != definition.version:
+                    log.warning("the registry keeps %s at version %s, which other workers "
+                                "serve; this worker serves %s, so calls for %s pass it over",
+                                definition.name, result.version, definition.version,
+                                result.version)
         errors = [r for r in results if isinstance(r, BaseException)]
         if errors:
             raise errors[0]

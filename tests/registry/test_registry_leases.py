@@ -166,3 +166,23 @@ async def test_endpoints_unavailable_for_long_are_forgotten(start_registry, data
     finally:
         await db.close()
     assert states(await watch.next()) == {"w2": AVAILABLE}
+
+
+async def test_an_old_worker_restarting_does_not_roll_a_served_method_back(stub):
+    await register(stub, "casefile.create", version="2.0.0", worker_id="w2",
+                   address="127.0.0.1:7002", lease_ttl=30, description="v2")
+
+    reply = await register(stub, "casefile.create", version="1.0.0", worker_id="w1",
+                           address="127.0.0.1:7001", lease_ttl=30, description="v1")
+
+    assert (reply.method.version, reply.method.description) == ("2.0.0", "v2")
+    assert {e.worker_id for e in reply.method.endpoints} == {"w1", "w2"}
+    # With nobody serving 2.0.0 any more, the old version may come back (a rollback),
+    # and an operator's registration (no worker) always replaces.
+    await stub.DeleteMethod(pb.DeleteMethodRequest(name="casefile.create"))
+    await register(stub, "casefile.create", version="2.0.0", description="v2")
+    back = await register(stub, "casefile.create", version="1.0.0", worker_id="w1",
+                          address="127.0.0.1:7001", lease_ttl=30, description="v1")
+    assert back.method.version == "1.0.0"
+    operator = await register(stub, "casefile.create", version="0.9.0", description="v0")
+    assert operator.method.version == "0.9.0"

@@ -85,6 +85,14 @@ async def delete_method(conn: AsyncConnection, name: str) -> bool:
     return result.rowcount > 0
 
 
+async def served_by_others(conn: AsyncConnection, name: str, worker_id: str) -> bool:
+    """Whether a worker other than `worker_id` serves method `name` under a live lease."""
+    row = await conn.execute(select(endpoints.c.worker_id).where(
+        (endpoints.c.method_name == name) & (endpoints.c.worker_id != worker_id)
+        & (endpoints.c.state == EndpointState.AVAILABLE.value)).limit(1))
+    return row.first() is not None
+
+
 async def endpoint_exists(conn: AsyncConnection, name: str, worker_id: str) -> bool:
     row = await conn.execute(select(endpoints.c.worker_id).where(
         (endpoints.c.method_name == name) & (endpoints.c.worker_id == worker_id)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from sqlalchemy import exists, select
@@ -22,10 +23,22 @@ class MethodStore:
         self._db = db
 
     async def register(self, method: Method, lease: WorkerLease | None) -> tuple[Method, bool]:
-        """Creates or replaces `method` (keeping its endpoints) and records `lease` on it."""
+        """Creates or replaces `method` (keeping its endpoints) and records `lease` on it.
+
+        A worker registering an older version than the one stored, while another
+        worker serves that one live, does not roll the method back (an old worker
+        restarted mid-deploy): its endpoint is recorded and the stored definition
+        stays. A registration without a worker (an operator's) always replaces.
+        """
         now = utcnow()
         async with self._db.write() as conn:
-            created = await rows.put_method(conn, method, now)
+            current = await rows.get_method(conn, method.name) if lease is not None else None
+            if lease is not None and current is not None \
+                    and _older(method.version, current.version) \
+                    and await rows.served_by_others(conn, method.name, lease.worker_id):
+                created = False
+            else:
+                created = await rows.put_method(conn, method, now)
             if lease is not None:
                 await rows.upsert_endpoint(conn, method.name, lease)
             stored = await outbox.record_upsert(conn, method.name, now)
@@ -75,3 +88,15 @@ class MethodStore:
                 raise NotFound(f"method {name!r} not found", reason="METHOD_NOT_FOUND",
                                metadata={"method": name})
             await outbox.record_delete(conn, name, utcnow())
+
+
+def _version_key(version: str) -> tuple[int, ...] | None:
+    """`1.2.10` → (1, 2, 10); None for a version that is not dotted numbers."""
+    match = re.fullmatch(r"v?(\d+(?:\.\d+)*)", version.strip())
+    return tuple(int(part) for part in match.group(1).split(".")) if match else None
+
+
+def _older(version: str, than: str) -> bool:
+    """Whether `version` is older than `than`; versions that do not compare are not."""
+    mine, theirs = _version_key(version), _version_key(than)
+    return mine is not None and theirs is not None and mine < theirs
