@@ -187,7 +187,14 @@ class ParamsValidator:
 
 def _error_violations(prefix: str, error) -> list[tuple[str, str]]:
     """An error's (field, description) pairs: one per unknown property for
-    `additionalProperties: false`, so each names its own field."""
+    `additionalProperties: false`, so each names its own field; for an
+    `anyOf`/`oneOf` of which only one branch could fit the value (pydantic's
+    `Model | None`: the value is not null), that branch's own violations."""
+    if error.validator in ("anyOf", "oneOf") and error.context:
+        branch = _only_fitting_branch(error)
+        if branch:
+            return [v for e in sorted(branch, key=lambda e: list(e.path))
+                    for v in _error_violations(prefix, e)]
     if error.validator == "additionalProperties" and error.validator_value is False \
             and isinstance(error.instance, Mapping):
         known = error.schema.get("properties", {})
@@ -199,6 +206,16 @@ def _error_violations(prefix: str, error) -> list[tuple[str, str]]:
             return [(field_path(prefix, [*error.absolute_path, p]),
                      f"is not a field here (the fields are: {fields})") for p in unknown]
     return [(_error_field(prefix, error), error.message)]
+
+
+def _only_fitting_branch(error) -> list:
+    """The errors of the one branch whose type matches the value, if exactly one does."""
+    by_branch: dict[int, list] = {}
+    for sub in error.context:
+        by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting = [errors for errors in by_branch.values()
+               if not any(e.validator == "type" and not e.relative_path for e in errors)]
+    return fitting[0] if len(fitting) == 1 else []
 
 
 def _error_field(prefix: str, error) -> str:

@@ -45,3 +45,21 @@ def test_pydantic_schemas_with_definitions_keep_the_fast_path():
     assert validator._fast is not None
     assert validator.violations({"inner": {"city": "Oslo"}}) == []
     assert [f for f, _ in validator.violations({"inner": {"city": 3}})] == ["params.inner.city"]
+
+
+def test_a_violation_inside_an_optional_model_names_its_own_field():
+    from pydantic import BaseModel, Field
+
+    class Inner(BaseModel):
+        city: str = Field(min_length=1)
+
+    class Outer(BaseModel):
+        inner: Inner | None = None
+
+    validator = ParamsValidator(Outer.model_json_schema())
+    assert validator.violations({"inner": {"city": ""}}) == [
+        ("params.inner.city", "'' should be non-empty")]
+    assert validator.violations({"inner": None}) == []
+    # When no branch fits the value's type, the anyOf itself is the violation.
+    [(field, description)] = validator.violations({"inner": 5})
+    assert field == "params.inner" and "not valid under any of the given schemas" in description
