@@ -63,3 +63,21 @@ async def test_a_plus_in_a_query_string_is_a_space(http, running):
     assert found.status_code == 200, found.text
     assert [w["name"] for w in found.json()["workflows"]] == [name]
 
+
+
+async def test_context_keys_with_capitals_are_changed_over_http(http):
+    # A FieldMask's JSON form reads "priorityLevel" as priority_level; `keys` is literal.
+    session = (await http.post("/v1/sessions", json={"user_id": unique("u_")})).json()["session"]
+    path = f"/v1/sessions/{session['session_id']}/context"
+    first = await http.patch(path, json={"values": {"priorityLevel": "high",
+                                                    "priority_level": "keep-me", "URL": "a"}})
+    assert first.status_code == 200, first.text
+
+    changed = await http.patch(path, json={"values": {"priorityLevel": "low"},
+                                           "keys": ["priorityLevel", "URL"]})
+
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["context"]["values"] == {"priorityLevel": "low",
+                                                   "priority_level": "keep-me"}
+    both = await http.patch(path, json={"values": {}, "keys": ["a"], "update_mask": "b"})
+    assert both.status_code == 400, both.text

@@ -8,12 +8,13 @@ from typing import Any
 from baton_core import InvalidArgument
 
 
-def check_paths(paths: list[str]) -> None:
+def check_paths(paths: list[str], field: str = "update_mask.paths") -> None:
     """Only top-level keys may be named: the document is flat for masking."""
-    bad = [(f"update_mask.paths[{i}]", f"{p!r} is not a top-level key")
+    bad = [(f"{field}[{i}]", f"{p!r} is not a top-level key")
            for i, p in enumerate(paths) if not p or "." in p]
     if bad:
-        raise InvalidArgument("update_mask may only name top-level keys", violations=bad)
+        raise InvalidArgument(f"{field.split('.')[0]} may only name top-level keys",
+                              violations=bad)
 
 
 def apply_mask(document: dict[str, Any], values: dict[str, Any],

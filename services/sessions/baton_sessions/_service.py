@@ -194,7 +194,12 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
             self, request: pb.UpdateSessionContextRequest,
             context: grpc.aio.ServicerContext) -> pb.UpdateSessionContextResponse:
         paths = list(request.update_mask.paths)
-        check_paths(paths)
+        if request.keys:
+            if paths:
+                raise InvalidArgument("give the keys to change in keys or in update_mask, "
+                                      "not both", violations=[("keys", "not with update_mask")])
+            paths = list(request.keys)
+        check_paths(paths, "keys" if request.keys else "update_mask.paths")
         record = await self.sessions.update_context(
             await self._owned(request.session_id), struct_to_dict(request.values), paths,
             request.etag)

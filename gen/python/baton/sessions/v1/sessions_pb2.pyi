@@ -262,16 +262,18 @@ class ListSessionsResponse(_message.Message):
     def __init__(self, sessions: _Optional[_Iterable[_Union[Session, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class UpdateSessionContextRequest(_message.Message):
-    __slots__ = ("session_id", "values", "update_mask", "etag")
+    __slots__ = ("session_id", "values", "update_mask", "etag", "keys")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
     UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
     ETAG_FIELD_NUMBER: _ClassVar[int]
+    KEYS_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     values: _struct_pb2.Struct
     update_mask: _field_mask_pb2.FieldMask
     etag: str
-    def __init__(self, session_id: _Optional[str] = ..., values: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., etag: _Optional[str] = ...) -> None: ...
+    keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, session_id: _Optional[str] = ..., values: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., etag: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class UpdateSessionContextResponse(_message.Message):
     __slots__ = ("context",)

@@ -174,10 +174,12 @@ class SessionOrchestratorServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateSessionContext(self, request, context):
-        """UpdateSessionContext changes the keys named in update_mask (all keys
-        when it is empty) of the session's context document and returns it.
-        Errors: NOT_FOUND; ABORTED when etag is stale; INVALID_ARGUMENT for a
-        document over the size limit.
+        """UpdateSessionContext changes the keys named in keys or update_mask (all
+        keys when neither names any) of the session's context document and
+        returns it. Errors: NOT_FOUND; ABORTED when etag is stale;
+        INVALID_ARGUMENT for a document over the size limit or both keys and
+        update_mask given; FAILED_PRECONDITION (SESSION_NOT_ACTIVE) for a closed
+        or expired session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
