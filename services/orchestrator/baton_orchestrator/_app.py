@@ -127,6 +127,8 @@ class OrchestratorApp:
         if self.cache is not None:
             await self.cache.stop()
         await self.invoker.close()
+        if self.sessions is not None:
+            await self.sessions.close()
         for channel in (self._registry_channel, self._sessions_channel):
             if channel is not None:
                 await channel.close()
