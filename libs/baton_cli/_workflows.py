@@ -114,7 +114,8 @@ def runs_list(
                                  param_hint="--status")
     stub = _stub(orchestrator)
     request = pb.ListRunsRequest(
-        workflow_id=_workflow_id(stub, workflow) if workflow else "", page_size=limit,
+        workflow_id=_workflow_id(stub, workflow, deleted_too=True) if workflow else "",
+        page_size=limit,
         statuses=[f"STATUS_{s}" for s in wanted], page_token=page_token)
     if since:
         try:
@@ -268,14 +269,18 @@ def workflows_get(
         workflow_id=_workflow_id(stub, workflow_id), version=version)).workflow)
 
 
-def _workflow_id(stub, id_or_name: str) -> str:
-    """The id of the stored workflow with this id, else with this name."""
+def _workflow_id(stub, id_or_name: str, *, deleted_too: bool = False) -> str:
+    """The id of the stored workflow with this id, else with this name (`deleted_too`:
+    a deleted one's when no active workflow has it, e.g. to list its past runs)."""
     try:
         return stub.GetWorkflow(pb.GetWorkflowRequest(workflow_id=id_or_name)).workflow.workflow_id
     except grpc.RpcError as exc:
         if exc.code() != grpc.StatusCode.NOT_FOUND:
             raise
         named = stub.ListWorkflows(pb.ListWorkflowsRequest(name=id_or_name, page_size=2))
+        if not named.workflows and deleted_too:
+            named = stub.ListWorkflows(pb.ListWorkflowsRequest(
+                name=id_or_name, page_size=2, status=pb.Workflow.STATUS_DELETED))
         if len(named.workflows) > 1:
             raise typer.BadParameter(
                 f"several workflows are named {id_or_name!r}: give the id ("

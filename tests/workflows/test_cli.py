@@ -169,3 +169,21 @@ async def test_ctrl_c_stops_watching_not_the_run_and_says_how_to_go_on(orchestra
     assert f"stopped watching; run {run_id} goes on" in err.decode()
     assert f"baton runs cancel {run_id}" in err.decode()
     assert (await wait_run(stub, run_id)).status == pb.Run.STATUS_SUCCEEDED
+
+
+async def test_runs_of_a_deleted_workflow_are_listed_by_its_name(orchestrator, stub):
+    from baton.orchestrator.v1 import workflows_pb2 as pb
+    from baton_sdk import WorkflowBuilder
+
+    name = f"cli_gone_{orchestrator.backend}"
+    created = (await stub.CreateWorkflow(pb.CreateWorkflowRequest(
+        workflow=WorkflowBuilder(name).add_step("demo.echo", {"value": 1},
+                                                step_id="a").build()))).workflow
+    run = (await stub.StartRun(pb.StartRunRequest(workflow_id=created.workflow_id))).run
+    await wait_run(stub, run.run_id)
+    await stub.DeleteWorkflow(pb.DeleteWorkflowRequest(workflow_id=created.workflow_id))
+
+    listed = await baton(orchestrator, "runs", "list", "--workflow", name)
+
+    assert listed.exit_code == 0, listed.output
+    assert run.run_id in listed.output
