@@ -99,3 +99,55 @@ async def test_list_tools_pages_in_name_order(stub):
     assert seen == names
     bad = await rpc_error(stub.ListTools(pb.ListToolsRequest(page_token="garbage")))
     assert bad.code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_method_with_tools_is_deleted_only_after_them(stub):
+    await register(stub, "casefile.create", input_schema=METHOD_SCHEMA)
+    await stub.RegisterTool(pb.RegisterToolRequest(tool=tool(mapping={"subject": "title"})))
+
+    refused = await rpc_error(stub.DeleteMethod(pb.DeleteMethodRequest(name="casefile.create")))
+    assert (refused.code, refused.reason) == (grpc.StatusCode.FAILED_PRECONDITION,
+                                              "METHOD_HAS_TOOLS")
+    assert "create_casefile" in refused.message
+    assert (await stub.GetMethod(pb.GetMethodRequest(name="casefile.create"))).method.name
+
+    await stub.DeleteTool(pb.DeleteToolRequest(name="create_casefile"))
+    assert (await rpc_error(stub.GetTool(pb.GetToolRequest(name="create_casefile")))).code \
+        == grpc.StatusCode.NOT_FOUND
+    await stub.DeleteMethod(pb.DeleteMethodRequest(name="casefile.create"))
+    gone = await rpc_error(stub.DeleteTool(pb.DeleteToolRequest(name="create_casefile")))
+    assert gone.code == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_schema_that_drops_a_mapped_parameter_is_refused(stub):
+    from google.protobuf import field_mask_pb2
+
+    await register(stub, "casefile.create", input_schema=METHOD_SCHEMA)
+    await stub.RegisterTool(pb.RegisterToolRequest(tool=tool(mapping={"subject": "title"})))
+    narrower = {"type": "object", "properties": {"owner": {"type": "string"}}}
+
+    for call in (register(stub, "casefile.create", input_schema=narrower),
+                 stub.UpdateMethod(pb.UpdateMethodRequest(
+                     method=pb.Method(name="casefile.create",
+                                      input_schema=dict_to_struct(narrower)),
+                     update_mask=field_mask_pb2.FieldMask(paths=["input_schema"])))):
+        err = await rpc_error(call)
+        assert (err.code, err.reason) == (grpc.StatusCode.FAILED_PRECONDITION,
+                                          "TOOL_MAPPING_BROKEN")
+        assert [f for f, _ in err.violations] == [
+            "tools.create_casefile.parameter_mapping.subject"]
+    got = (await stub.GetMethod(pb.GetMethodRequest(name="casefile.create"))).method
+    assert "title" in struct_to_dict(got.input_schema)["properties"]
+
+
+async def test_two_tool_parameters_cannot_map_onto_one(stub):
+    await register(stub, "casefile.create", input_schema=METHOD_SCHEMA)
+    schema = {"type": "object", "properties": {"q": {"type": "string"},
+                                               "who": {"type": "string"}}}
+    sent = pb.Tool(name="twice", method="casefile.create",
+                   parameter_mapping={"q": "title", "who": "title"},
+                   parameters_schema=dict_to_struct(schema))
+    err = await rpc_error(stub.RegisterTool(pb.RegisterToolRequest(tool=sent)))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.violations == [("tool.parameter_mapping.who", "'title' is already the target "
+                               "of 'q'")]

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from baton.registry.v1 import registry_pb2 as pb
 from baton.registry.v1 import registry_pb2_grpc as pb_grpc
 from baton_core import (
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     datetime_to_timestamp,
@@ -48,6 +49,7 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
             request.worker_id, request.address, ttl, required=False),
             f"invalid method {method.name!r}" if method.name else "invalid method")
         lease = self._lease(request.worker_id, request.address, ttl) if request.worker_id else None
+        _keep_tools(method, await self._tools.for_method(method.name))
         stored, created = await self._methods.register(method.with_default_domain(), lease)
         return pb.RegisterMethodResponse(method=convert.method_to_proto(stored), created=created)
 
@@ -80,17 +82,26 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         paths = mask.resolve(request.update_mask.paths,
                              convert.populated_paths(request.method))
         patch = convert.method_from_proto(request.method)
+        tools = await self._tools.for_method(name)
 
         def apply(current: Method) -> Method:
             updated = mask.apply(current, patch, paths)
             check.require(check.check_method(updated), "invalid method")
+            _keep_tools(updated, tools)
             return updated
 
         updated = await self._methods.update(name, apply)
         return pb.UpdateMethodResponse(method=convert.method_to_proto(updated))
 
     async def DeleteMethod(self, request, context):
-        await self._methods.delete(required(request.name, "name"))
+        name = required(request.name, "name")
+        tools = await self._tools.for_method(name)
+        if tools:
+            names = ", ".join(sorted(t.name for t in tools))
+            raise FailedPrecondition(
+                f"tools map onto {name!r} ({names}): delete them first (DeleteTool)",
+                reason="METHOD_HAS_TOOLS", metadata={"method": name, "tools": names})
+        await self._methods.delete(name)
         return pb.DeleteMethodResponse()
 
     async def ValidateParameters(self, request, context):
@@ -116,6 +127,13 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
             raise NotFound(f"tool {request.name!r} not found", reason="TOOL_NOT_FOUND",
                            metadata={"tool": request.name})
         return pb.GetToolResponse(tool=convert.tool_to_proto(tool))
+
+    async def DeleteTool(self, request, context):
+        name = required(request.name, "name")
+        if not await self._tools.delete(name):
+            raise NotFound(f"tool {name!r} not found", reason="TOOL_NOT_FOUND",
+                           metadata={"tool": name})
+        return pb.DeleteToolResponse()
 
     async def ListTools(self, request, context):
         size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
@@ -149,3 +167,14 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
     def _lease(self, worker_id: str, address: str, ttl: float) -> WorkerLease:
         expire = utcnow() + dt.timedelta(seconds=ttl or self._lease_ttl)
         return WorkerLease(worker_id, address, expire)
+
+
+def _keep_tools(method: Method, tools: list) -> None:
+    """Refuses a new definition of `method` that would break the tools mapping onto it."""
+    broken = check.tools_broken_by(method, tools)
+    if broken:
+        raise FailedPrecondition(
+            f"the new input schema of {method.name!r} breaks tools that map onto it: "
+            + "; ".join(f"{f}: {d}" for f, d in broken)
+            + " (change or delete those tools first)",
+            reason="TOOL_MAPPING_BROKEN", violations=broken)

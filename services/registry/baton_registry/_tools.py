@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from baton_core import utcnow
 
@@ -37,6 +37,17 @@ class ToolStore:
         async with self._db.read() as conn:
             found = await _select(conn, tools.c.name == name)
         return found[0] if found else None
+
+    async def for_method(self, method: str) -> list[Tool]:
+        """The tools that map onto `method`."""
+        async with self._db.read() as conn:
+            return await _select(conn, tools.c.method_name == method)
+
+    async def delete(self, name: str) -> bool:
+        """Deletes the tool; False when there was none."""
+        async with self._db.write() as conn:
+            result = await conn.execute(delete(tools).where(tools.c.name == name))
+        return bool(result.rowcount)
 
     async def find(self, *, after: str = "", limit: int | None = None) -> list[Tool]:
         where = [tools.c.name > after] if after else []

@@ -139,13 +139,28 @@ def check_tool_mapping(tool: Tool, method: Method) -> list[Violation]:
     tool_params = _properties(tool.parameters_schema)
     method_params = _properties(method.input_schema)
     found = []
+    targets: dict[str, str] = {}
     for key, value in tool.parameter_mapping.items():
         field = f"tool.parameter_mapping.{key}"
         if tool_params is not None and key not in tool_params:
             found.append((field, f"{key!r} is not a property of the tool's parameters_schema"))
         if method_params is not None and value not in method_params:
             found.append((field, f"{value!r} is not a parameter of method {method.name!r}"))
+        if value in targets:
+            found.append((field, f"{value!r} is already the target of {targets[value]!r}"))
+        targets.setdefault(value, key)
     return found
+
+
+def tools_broken_by(method: Method, tools: Iterable[Tool]) -> list[Violation]:
+    """What the tools mapping onto `method` would lose with its new input schema."""
+    method_params = _properties(method.input_schema)
+    if method_params is None:
+        return []
+    return [(f"tools.{tool.name}.parameter_mapping.{key}",
+             f"maps onto {value!r}, which the new input schema of {method.name!r} lacks")
+            for tool in tools for key, value in tool.parameter_mapping.items()
+            if value not in method_params]
 
 
 def _properties(schema: dict[str, Any]) -> Iterable[str] | None:

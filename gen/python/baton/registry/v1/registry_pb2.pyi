@@ -278,6 +278,16 @@ class ListToolsResponse(_message.Message):
     next_page_token: str
     def __init__(self, tools: _Optional[_Iterable[_Union[Tool, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class DeleteToolRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteToolResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class WatchMethodsRequest(_message.Message):
     __slots__ = ("domain",)
     DOMAIN_FIELD_NUMBER: _ClassVar[int]

@@ -86,6 +86,11 @@ class MethodRegistryStub:
                 request_serializer=baton_dot_registry_dot_v1_dot_registry__pb2.ListToolsRequest.SerializeToString,
                 response_deserializer=baton_dot_registry_dot_v1_dot_registry__pb2.ListToolsResponse.FromString,
                 _registered_method=True)
+        self.DeleteTool = channel.unary_unary(
+                '/baton.registry.v1.MethodRegistry/DeleteTool',
+                request_serializer=baton_dot_registry_dot_v1_dot_registry__pb2.DeleteToolRequest.SerializeToString,
+                response_deserializer=baton_dot_registry_dot_v1_dot_registry__pb2.DeleteToolResponse.FromString,
+                _registered_method=True)
         self.WatchMethods = channel.unary_stream(
                 '/baton.registry.v1.MethodRegistry/WatchMethods',
                 request_serializer=baton_dot_registry_dot_v1_dot_registry__pb2.WatchMethodsRequest.SerializeToString,
@@ -107,7 +112,9 @@ class MethodRegistryServicer:
         """RegisterMethod creates a method, or replaces it when the same name is
         registered again, and (when worker_id is set) records the caller as a
         worker serving it under a lease. Returns the stored method.
-        Errors: INVALID_ARGUMENT for a bad name, version or JSON Schema.
+        Errors: INVALID_ARGUMENT for a bad name, version or JSON Schema;
+        FAILED_PRECONDITION (TOOL_MAPPING_BROKEN) when a tool maps onto a
+        parameter the new input schema no longer has.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -141,7 +148,8 @@ class MethodRegistryServicer:
     def UpdateMethod(self, request, context):
         """UpdateMethod changes the fields named in update_mask and returns the
         method. Errors: NOT_FOUND, INVALID_ARGUMENT for an unknown mask path or
-        a bad value.
+        a bad value; FAILED_PRECONDITION (TOOL_MAPPING_BROKEN) when a tool maps
+        onto a parameter the new input schema no longer has.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -149,7 +157,8 @@ class MethodRegistryServicer:
 
     def DeleteMethod(self, request, context):
         """DeleteMethod removes a method and its endpoints. Errors: INVALID_ARGUMENT
-        without a name; NOT_FOUND.
+        without a name; NOT_FOUND; FAILED_PRECONDITION (METHOD_HAS_TOOLS) while
+        tools map onto it (DeleteTool them first).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -185,6 +194,14 @@ class MethodRegistryServicer:
     def ListTools(self, request, context):
         """ListTools returns tools ordered by name. Errors: INVALID_ARGUMENT for a
         bad page_token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTool(self, request, context):
+        """DeleteTool removes a tool. Errors: INVALID_ARGUMENT without a name;
+        NOT_FOUND.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -258,6 +275,11 @@ def add_MethodRegistryServicer_to_server(servicer, server):
                     servicer.ListTools,
                     request_deserializer=baton_dot_registry_dot_v1_dot_registry__pb2.ListToolsRequest.FromString,
                     response_serializer=baton_dot_registry_dot_v1_dot_registry__pb2.ListToolsResponse.SerializeToString,
+            ),
+            'DeleteTool': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTool,
+                    request_deserializer=baton_dot_registry_dot_v1_dot_registry__pb2.DeleteToolRequest.FromString,
+                    response_serializer=baton_dot_registry_dot_v1_dot_registry__pb2.DeleteToolResponse.SerializeToString,
             ),
             'WatchMethods': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchMethods,
@@ -542,6 +564,33 @@ class MethodRegistry:
             '/baton.registry.v1.MethodRegistry/ListTools',
             baton_dot_registry_dot_v1_dot_registry__pb2.ListToolsRequest.SerializeToString,
             baton_dot_registry_dot_v1_dot_registry__pb2.ListToolsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTool(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/baton.registry.v1.MethodRegistry/DeleteTool',
+            baton_dot_registry_dot_v1_dot_registry__pb2.DeleteToolRequest.SerializeToString,
+            baton_dot_registry_dot_v1_dot_registry__pb2.DeleteToolResponse.FromString,
             options,
             channel_credentials,
             insecure,
