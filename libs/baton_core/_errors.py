@@ -18,6 +18,15 @@ from ._constants import ERROR_DOMAIN
 _DETAILS_KEY = "grpc-status-details-bin"
 
 
+_MAX_MESSAGE = 2000
+_MAX_VALUE = 300
+_MAX_VIOLATIONS = 50
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more)"
+
+
 class BatonError(Exception):
     """Root of every error Baton raises on purpose."""
 
@@ -33,11 +42,18 @@ class BatonError(Exception):
         violations: Iterable[tuple[str, str]] = (),
         retry_after: float | None = None,
     ) -> None:
+        # An error travels in the call's trailers, which gRPC bounds (16 KiB by
+        # default): what it echoes of a request (a huge name, 10,000 duplicates)
+        # is cut so that the error itself still arrives.
+        message = _cut(message, _MAX_MESSAGE)
         super().__init__(message)
         self.message = message
         self.reason = reason or self.default_reason
-        self.metadata = dict(metadata or {})
-        self.violations = list(violations)
+        self.metadata = {k: _cut(str(v), _MAX_VALUE) for k, v in (metadata or {}).items()}
+        found = [(_cut(f, _MAX_VALUE), _cut(d, _MAX_VALUE)) for f, d in violations]
+        if len(found) > _MAX_VIOLATIONS + 1:  # (+1: what a caller reads back is kept)
+            found[_MAX_VIOLATIONS:] = [("", f"... and {len(found) - _MAX_VIOLATIONS} more")]
+        self.violations = found
         self.retry_after = retry_after
 
     def to_status(self) -> status_pb2.Status:

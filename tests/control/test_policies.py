@@ -107,6 +107,20 @@ async def test_policy_crud_with_masks_etags_and_conflicts(control, probe, admin)
         await control.a.policies.GetPolicy(policies_pb2.GetPolicyRequest(name=f"{p}-lax"),
                                            metadata=admin)
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    # Numbers that are not numbers: once stored, a NaN rate stopped every later start.
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await control.a.policies.CreatePolicy(policies_pb2.CreatePolicyRequest(
+                policy=policies_pb2.Policy(
+                    name=f"{p}-nan", pattern="demo.echo",
+                    actor_rate_limit=policies_pb2.RateLimit(requests_per_second=value),
+                    retry_policy=registry_pb2.RetryPolicy(multiplier=value))), metadata=admin)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert {f for f, _ in from_rpc_error(caught.value).violations} == {
+            "policy.actor_rate_limit", "policy.retry_policy.multiplier"}
+    listed = await control.a.policies.ListPolicies(policies_pb2.ListPoliciesRequest(),
+                                                   metadata=admin)
+    assert f"{p}-nan" not in [x.name for x in listed.policies]
 
     await control.a.policies.DeletePolicy(policies_pb2.DeletePolicyRequest(
         name=f"{p}-crud", etag=updated.etag), metadata=admin)

@@ -242,3 +242,15 @@ async def test_deleted_method_is_gone_and_deleting_again_is_not_found(stub):
     assert again.code == grpc.StatusCode.NOT_FOUND
     listed = await stub.ListMethods(pb.ListMethodsRequest())
     assert list(listed.methods) == []
+
+
+async def test_an_error_echoing_a_huge_request_still_arrives(stub):
+    # The name comes back in the message and the ErrorInfo: uncut, 20,000 characters
+    # overflowed the trailers and the caller got RESOURCE_EXHAUSTED instead.
+    name = "x" * 20_000
+    err = await rpc_error(stub.GetMethod(pb.GetMethodRequest(name=name)))
+    assert err.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT)
+    assert len(err.message) < 3000
+    many = await rpc_error(register(stub, "casefile.create", tags=["Bad Tag!"] * 10_000))
+    assert many.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert len(many.violations) == 51 and many.violations[-1][1] == "... and 9949 more"

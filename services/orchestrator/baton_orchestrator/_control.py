@@ -109,10 +109,15 @@ class ControlPlane:
 
     async def reload(self) -> None:
         async with self._reloading:
-            stored = await self.store.list_policies()
-            policies = [dataclasses.replace(policy_from_proto(m, source=m.source),
-                                            create_time=_time(m.create_time),
-                                            update_time=_time(m.update_time)) for m in stored]
+            policies = []
+            for m in await self.store.list_policies():
+                try:
+                    policies.append(dataclasses.replace(
+                        policy_from_proto(m, source=m.source),
+                        create_time=_time(m.create_time), update_time=_time(m.update_time)))
+                except Exception as exc:  # noqa: BLE001 - one bad row must not stop the rest
+                    log.error("stored policy %r cannot be used (%s: %s); it is left out until "
+                              "it is updated or deleted", m.name, type(exc).__name__, exc)
             specs = []
             for spec_json, created, updated in await self.store.list_hooks():
                 spec = HookSpec.from_proto(_hook_message(spec_json))

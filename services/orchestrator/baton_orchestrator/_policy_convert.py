@@ -167,8 +167,10 @@ def validate(message: policies_pb2.Policy, known_hooks: Iterable[str]) -> None:
         problems.append(("policy.default_timeout", "must not exceed max_timeout"))
     for field in ("actor_rate_limit", "operation_rate_limit"):
         limit = getattr(message, field)
-        if limit.requests_per_second < 0 or limit.burst < 0:
-            problems.append((f"policy.{field}", "rate and burst must not be negative"))
+        if not math.isfinite(limit.requests_per_second) or limit.requests_per_second < 0 \
+                or limit.burst < 0:
+            problems.append((f"policy.{field}",
+                             "rate and burst must be finite numbers, not negative"))
     if message.max_concurrency < 0:
         problems.append(("policy.max_concurrency", "must not be negative"))
     breaker = message.circuit_breaker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import grpc
@@ -24,8 +25,8 @@ def retry_problems(policy: registry_pb2.RetryPolicy, field: str) -> list[tuple[s
     found = []
     if policy.max_attempts < 0:
         found.append((f"{field}.max_attempts", "must not be negative"))
-    if policy.multiplier < 0:
-        found.append((f"{field}.multiplier", "must not be negative"))
+    if not math.isfinite(policy.multiplier) or policy.multiplier < 0:
+        found.append((f"{field}.multiplier", "must be a finite number, not negative"))
     initial, maximum = (duration_to_seconds(policy.initial_delay),
                         duration_to_seconds(policy.max_delay))
     for name, value in (("initial_delay", initial), ("max_delay", maximum)):
