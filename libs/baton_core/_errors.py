@@ -18,7 +18,7 @@ from ._constants import ERROR_DOMAIN
 _DETAILS_KEY = "grpc-status-details-bin"
 
 
-_MAX_MESSAGE = 2000
+_MAX_MESSAGE = 2100  # (the SDK cuts a method's exception message at 2,000)
 _MAX_VALUE = 300
 _MAX_VIOLATIONS = 50
 
