@@ -25,8 +25,43 @@ async def _abort(context: grpc.aio.ServicerContext, method: str, exc: BaseExcept
     await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
 
 
+class _Undecodable:
+    """What a request that does not parse (invalid UTF-8 in a string, nesting past
+    protobuf's recursion limit, garbage) becomes, so the handler can answer
+    INVALID_ARGUMENT instead of gRPC's UNKNOWN and a logged traceback."""
+
+    __slots__ = ("why",)
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+
+def _tolerant(deserializer):
+    if deserializer is None:
+        return None
+
+    def deserialize(data: bytes):
+        try:
+            return deserializer(data)
+        except Exception as exc:  # noqa: BLE001 - DecodeError and whatever a parser raises
+            return _Undecodable(str(exc) or type(exc).__name__)
+
+    return deserialize
+
+
+async def _refuse(context: grpc.aio.ServicerContext, request: _Undecodable) -> None:
+    from ._errors import InvalidArgument
+
+    error = InvalidArgument(
+        f"the request could not be read: {request.why} (strings must be UTF-8; "
+        "messages may nest at most 100 levels)", reason="UNDECODABLE_REQUEST")
+    await context.abort(error.code, error.message, error.trailing_metadata())
+
+
 def _wrap_unary(fn, method: str):
     async def handler(request, context):
+        if isinstance(request, _Undecodable):
+            await _refuse(context, request)
         try:
             return await fn(request, context)
         except (asyncio.CancelledError, grpc.aio.AbortError):
@@ -39,6 +74,8 @@ def _wrap_unary(fn, method: str):
 
 def _wrap_stream(fn, method: str):
     async def handler(request, context):
+        if isinstance(request, _Undecodable):
+            await _refuse(context, request)
         try:
             async for item in fn(request, context):
                 yield item
@@ -90,11 +127,11 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
                 _wrap_unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
                 _wrap_stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=_tolerant(handler.request_deserializer),
                 response_serializer=handler.response_serializer)
         return handler

@@ -79,6 +79,24 @@ async def test_baton_errors_carry_their_code_and_field_violations(served):
     assert err.reason == "INVALID_ARGUMENT"
 
 
+
+async def test_a_request_that_does_not_parse_is_invalid_argument(served, caplog):
+    _, _, channel = served
+    raw = channel.unary_unary("/baton.provider.v1.MethodProvider/Invoke")
+    nested = provider_pb2.InvokeRequest(method="m")
+    value = nested.params.fields["v"]
+    for _ in range(150):  # past protobuf's recursion limit of 100
+        value = value.struct_value.fields["v"]
+    value.string_value = "deep"
+    for data in (b"\x0a\x02\xff\xfe",  # field 1 (method): invalid UTF-8
+                 nested.SerializeToString(), b"\xff\xff\xff"):
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await raw(data)
+        assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
+        err = from_rpc_error(info.value)
+        assert err.reason == "UNDECODABLE_REQUEST" and "could not be read" in err.message
+    assert "Traceback" not in caplog.text
+
 async def test_unexpected_exceptions_become_internal_without_traceback(served):
     _, _, channel = served
     stub = provider_pb2_grpc.MethodProviderStub(channel)
