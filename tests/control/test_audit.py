@@ -146,3 +146,18 @@ async def test_refused_changes_are_recorded_with_their_outcome(control, probe, a
         return [r.outcome for r in records] == ["NOT_FOUND"]
 
     await until(recorded, what="the refused delete is recorded")
+
+
+async def test_a_made_up_page_token_is_invalid_argument(control, auth_keys):
+    import base64
+
+    import grpc
+    import pytest
+
+    admin = auth_keys.bearer("auditor", ["admin"])
+    for made_up in ("a" + "9" * 30, "b12", "a-5"):
+        token = base64.urlsafe_b64encode(made_up.encode()).decode()
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
+                page_token=token), metadata=admin)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, made_up

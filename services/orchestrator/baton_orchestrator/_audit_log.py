@@ -54,8 +54,8 @@ def _after(token: str) -> int | None:
         return None
     try:
         text = base64.urlsafe_b64decode(token.encode()).decode()
-        if text.startswith("a"):
-            return int(text[1:])
+        if text.startswith("a") and 0 <= (row_id := int(text[1:])) < 2**63:
+            return row_id
     except (ValueError, UnicodeDecodeError):
         pass
     raise InvalidArgument("page_token is not one this service issued",

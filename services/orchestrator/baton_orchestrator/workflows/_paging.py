@@ -16,20 +16,31 @@ def page_size(requested: int, default: int, maximum: int) -> int:
     return min(requested or default, maximum)
 
 
-def encode(position: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+def encode(position: dict[str, Any], scope: str) -> str:
+    """A token for the page after `position`, good only for the listing `scope`
+    names (the RPC and its filters)."""
+    return base64.urlsafe_b64encode(json.dumps({**position, "s": scope}).encode()).decode()
 
 
-def decode(token: str) -> dict[str, Any]:
+def decode(token: str, scope: str, **fields: type) -> dict[str, Any]:
+    """The position a token of the listing `scope` holds: {} for no token, else
+    each of `fields` with its type. Anything else is INVALID_ARGUMENT: a token of
+    another listing, or of this one with other filters, or made up."""
     if not token:
         return {}
     try:
         value = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidArgument("page_token is not valid",
-                              violations=[("page_token", "not a token from a previous page")]
-                              ) from exc
-    if not isinstance(value, dict):
-        raise InvalidArgument("page_token is not valid",
-                              violations=[("page_token", "not a token from a previous page")])
+    except (ValueError, UnicodeDecodeError):
+        value = None
+    if not isinstance(value, dict) or value.get("s") != scope or not all(
+            isinstance(value.get(name), kind) and not isinstance(value.get(name), bool)
+            for name, kind in fields.items()):
+        raise invalid_token()
     return value
+
+
+def invalid_token() -> InvalidArgument:
+    return InvalidArgument(
+        "page_token is not valid here: it is not from a previous page of this listing "
+        "with these filters",
+        violations=[("page_token", "not a token from a previous page of this listing")])

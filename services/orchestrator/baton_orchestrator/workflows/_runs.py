@@ -91,7 +91,8 @@ class RunStore:
             query = query.where(r.c.create_time >= since)
         if until is not None:
             query = query.where(r.c.create_time < until)
-        after = paging.decode(token).get("id")
+        scope = f"runs\0{workflow_id}\0{actor}\0{sorted(statuses or ())}\0{since}\0{until}"
+        after = paging.decode(token, scope, id=str).get("id")
         if after:
             query = query.where(r.c.run_id < after)
         async with self._engine.connect() as conn:
@@ -105,7 +106,7 @@ class RunStore:
         for run_id, status, count in counts:
             by_run.setdefault(run_id, {})[status] = count
         page = [(row, by_run.get(row.run_id, {})) for row in rows[:size]]
-        return page, paging.encode({"id": ids[-1]}) if len(rows) > size else ""
+        return page, paging.encode({"id": ids[-1]}, scope) if len(rows) > size else ""
 
     async def events(self, run_id: str, after: int = 0, limit: int = 1000) -> builtins.list[Any]:
         e = t.run_events

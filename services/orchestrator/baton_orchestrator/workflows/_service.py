@@ -287,8 +287,9 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
         run_id = await self._owned(request.run_id)
         await self._engine.runs.status_and_seq(run_id)
         size = paging.page_size(request.page_size, k.DEFAULT_LOG_PAGE_SIZE, k.MAX_LOG_PAGE_SIZE)
-        after = int(paging.decode(request.page_token).get("seq", 0))
+        scope = f"logs\0{run_id}"
+        after = paging.decode(request.page_token, scope, seq=int).get("seq", 0)
         rows = await self._engine.runs.events(run_id, after, size + 1)
-        token = paging.encode({"seq": rows[size - 1].seq}) if len(rows) > size else ""
+        token = paging.encode({"seq": rows[size - 1].seq}, scope) if len(rows) > size else ""
         return pb.GetRunLogsResponse(entries=[log_entry(r) for r in rows[:size]],
                                      next_page_token=token)

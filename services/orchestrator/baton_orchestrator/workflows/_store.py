@@ -96,7 +96,14 @@ class DefinitionStore:
     async def list(self, *, name: str = "", status: str = ACTIVE, size: int,
                    token: str) -> tuple[list[WorkflowRecord], str]:
         w, v = t.workflows, t.workflow_versions
-        after = paging.decode(token)
+        scope = f"workflows\0{name}\0{status}"
+        after = paging.decode(token, scope, t=str, id=str)
+        when = None
+        if after:
+            try:
+                when = dt.datetime.fromisoformat(after["t"])
+            except ValueError:
+                raise paging.invalid_token() from None
         query = (select(w, v.c.version, v.c.definition, v.c.create_time.label("version_time"))
                  .join(v, and_(v.c.workflow_id == w.c.workflow_id,
                                v.c.version == w.c.latest_version))
@@ -104,8 +111,7 @@ class DefinitionStore:
                  .order_by(w.c.create_time, w.c.workflow_id).limit(size + 1))
         if name:
             query = query.where(w.c.name == name)
-        if after:
-            when = dt.datetime.fromisoformat(after["t"])
+        if when is not None:
             query = query.where(or_(w.c.create_time > when,
                                     and_(w.c.create_time == when, w.c.workflow_id > after["id"])))
         async with self._engine.connect() as conn:
@@ -114,13 +120,15 @@ class DefinitionStore:
         token = ""
         if len(rows) > size:
             last = records[-1]
-            token = paging.encode({"t": last.create_time.isoformat(), "id": last.workflow_id})
+            token = paging.encode({"t": last.create_time.isoformat(), "id": last.workflow_id},
+                                  scope)
         return records, token
 
     async def versions(self, workflow_id: str, *, size: int,
                        token: str) -> tuple[builtins.list[WorkflowRecord], str]:
         latest = await self.get(workflow_id)
-        before = int(paging.decode(token).get("v", latest.version + 1))
+        scope = f"versions\0{workflow_id}"
+        before = paging.decode(token, scope, v=int).get("v", latest.version + 1)
         w, v = t.workflows, t.workflow_versions
         query = (select(w, v.c.version, v.c.definition, v.c.create_time.label("version_time"))
                  .join(v, v.c.workflow_id == w.c.workflow_id)
@@ -129,7 +137,8 @@ class DefinitionStore:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         records = [_record(r) for r in rows[:size]]
-        return records, paging.encode({"v": records[-1].version}) if len(rows) > size else ""
+        return records, (paging.encode({"v": records[-1].version}, scope)
+                         if len(rows) > size else "")
 
     async def update(self, workflow_id: str, defn: WorkflowDef, etag: str = "") -> WorkflowRecord:
         """Stores `defn` as the next version; `etag`, when given, must be current."""
