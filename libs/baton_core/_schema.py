@@ -33,7 +33,23 @@ def schema_problems(schema: Mapping[str, Any],
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         return [(field_path(field, exc.path), exc.message)]
-    return reference_problems(schema, field)
+    return reference_problems(schema, field) or _loop_problems(schema, field)
+
+
+def _loop_problems(schema: Mapping[str, Any], field: str) -> list[tuple[str, str]]:
+    """A schema whose references lead back to themselves before reading any of the
+    value ({"$ref": "#"}, two definitions naming each other) can check nothing:
+    validating even {} never ends."""
+    validator = Draft202012Validator(dict(schema), registry=Registry())
+    for probe in ({}, [], "", 0, None):
+        try:
+            validator.is_valid(probe)
+        except RecursionError:
+            return [(field, "its references lead back to themselves without reading any "
+                            "of the value, so no value can be checked")]
+        except Exception:  # noqa: BLE001 - other trouble shows at use, as SCHEMA_UNUSABLE
+            return []
+    return []
 
 
 # Keywords whose values are data, not schemas: a "$ref" inside them is not one.
@@ -182,6 +198,10 @@ class ParamsValidator:
         except Unresolvable as exc:
             raise FailedPrecondition(f"the input schema cannot be used: {exc}",
                                      reason="SCHEMA_UNUSABLE") from None
+        except RecursionError:
+            raise FailedPrecondition("the input schema cannot be used: its references "
+                                     "lead back to themselves", reason="SCHEMA_UNUSABLE"
+                                     ) from None
         return [v for e in errors for v in _error_violations(prefix, e)]
 
 

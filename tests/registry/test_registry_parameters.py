@@ -124,3 +124,19 @@ async def test_keywords_beside_a_reference_apply_too(stub):
     assert not reply.valid
     assert [v.field for v in reply.violations] == ["params.a"]
     assert (await validate(stub, {"a": "hi"})).valid
+
+
+async def test_a_schema_whose_references_loop_is_refused(stub):
+    for schema in ({"$ref": "#"},
+                   {"$defs": {"A": {"$ref": "#/$defs/B"}, "B": {"$ref": "#/$defs/A"}},
+                    "$ref": "#/$defs/A"},
+                   {"allOf": [{"$ref": "#"}]}):
+        err = await rpc_error(register(stub, "ref.loop", input_schema=schema))
+        assert err.code == grpc.StatusCode.INVALID_ARGUMENT, schema
+        assert "lead back to themselves" in err.violations[0][1]
+    # A schema that refers to itself deeper in the value (a tree) is fine.
+    tree = {"type": "object", "properties": {"children": {"type": "array",
+                                                          "items": {"$ref": "#"}}}}
+    await register(stub, "casefile.create", input_schema=tree)
+    assert (await validate(stub, {"children": [{"children": []}]})).valid
+    assert not (await validate(stub, {"children": [{"children": 5}]})).valid
