@@ -41,7 +41,8 @@ def _loop_problems(schema: Mapping[str, Any], field: str) -> list[tuple[str, str
     value ({"$ref": "#"}, two definitions naming each other) can check nothing:
     validating even {} never ends."""
     validator = Draft202012Validator(dict(schema), registry=Registry())
-    for probe in ({}, [], "", 0, None):
+    probes: tuple[Any, ...] = ({}, [], "", 0, None)
+    for probe in probes:
         try:
             validator.is_valid(probe)
         except RecursionError:
