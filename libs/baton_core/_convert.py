@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, overload
 
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
@@ -30,6 +31,20 @@ def _from_value(value: struct_pb2.Value) -> Any:
     if kind == "list_value":
         return [_from_value(v) for v in value.list_value.values]
     return None
+
+
+def not_json_numbers(value: Any, field: str) -> list[tuple[str, str]]:
+    """Where `value` (a Struct as a dict) holds NaN or Infinity: a Struct can carry
+    them, JSON cannot, so once stored they break every JSON reader of it (the
+    gateway answered 500 for a whole page of runs)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(field, f"{value} is not a JSON number")]
+    if isinstance(value, dict):
+        return [v for k, item in value.items() for v in not_json_numbers(item, f"{field}.{k}")]
+    if isinstance(value, list):
+        return [v for i, item in enumerate(value)
+                for v in not_json_numbers(item, f"{field}[{i}]")]
+    return []
 
 
 def dict_to_struct(value: dict[str, Any] | None) -> struct_pb2.Struct:

@@ -71,3 +71,20 @@ async def test_concurrent_links_of_one_session_all_answer(sessions):
 
     final = (await sessions.stub.GetSession(pb.GetSessionRequest(session_id=sid))).session
     assert final.casefile_id in {r.session.casefile_id for r in replies}
+
+
+async def test_numbers_json_cannot_hold_are_refused_and_nothing_is_stored(sessions):
+    sid = (await sessions.stub.CreateSession(pb.CreateSessionRequest(user_id=user()))
+           ).session.session_id
+    result = pb.Execution(execution_id="ex_nan", operation="a.b")
+    result.result.update({"score": float("nan")})
+    calls = (sessions.stub.TrackExecution(pb.TrackExecutionRequest(session_id=sid,
+                                                                   execution=result)),
+             sessions.stub.UpdateSessionContext(pb.UpdateSessionContextRequest(
+                 session_id=sid, values={"limit": float("inf")})))
+    for call in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    got = (await sessions.stub.GetSession(pb.GetSessionRequest(session_id=sid))).session
+    assert got.execution_count == 0 and struct_to_dict(got.context.values) == {}

@@ -218,3 +218,41 @@ async def test_yaml_examples_are_valid(stub):
     assert files
     for path in files:
         await create(stub, load_workflow(path))
+
+
+async def test_numbers_json_cannot_hold_are_refused_in_definitions_and_input(stub):
+    from .conftest import start
+
+    bad = WorkflowBuilder("nan").add_step("demo.echo", {"value": 1}, step_id="a").build()
+    bad.steps[0].params.update({"value": float("nan")})  # the builder itself refuses NaN
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await create(stub, bad)
+    assert error_details(info.value)[1] == [("workflow.steps[0].params.value",
+                                             "nan is not a JSON number")]
+    fine = WorkflowBuilder("inf_input").add_step("demo.echo", {"value": 1},
+                                                 step_id="a").build()
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await start(stub, fine, input={"n": float("inf")})
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(info.value)[1] == [("input.n", "inf is not a JSON number")]
+
+
+async def test_long_chains_and_dense_graphs_validate(stub):
+    # A chain as long as allowed (the cycle check walked it recursively) and a graph
+    # where every step depends on every earlier one (the checks were cubic in it).
+    chain = WorkflowBuilder("chain").with_execution_mode("dag")
+    for i in range(1000):
+        chain.add_step("demo.echo", {"value": i}, step_id=f"s{i}",
+                       depends_on=[f"s{i - 1}"] if i else [])
+    assert (await create(stub, chain.build())).version == 1
+    dense = WorkflowBuilder("dense").with_execution_mode("dag")
+    for i in range(150):
+        dense.add_step("demo.echo", {"value": f"${{steps.d{i - 1}.value}}" if i else 0},
+                       step_id=f"d{i}", depends_on=[f"d{j}" for j in range(i)])
+    assert (await create(stub, dense.build())).version == 1
+    too_many = WorkflowBuilder("too_many")
+    for i in range(1001):
+        too_many.add_step("demo.echo", {"value": i}, step_id=f"t{i}")
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await create(stub, too_many.build())
+    assert error_details(info.value)[1] == [("workflow.steps", "must hold at most 1000 steps")]

@@ -6,7 +6,6 @@ every problem; `require` turns them into INVALID_ARGUMENT.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 from baton_core import (
     InvalidArgument,
     ParamsValidator,
+    not_json_numbers,
     schema_problems,
     status_code_named,
 )
@@ -84,20 +84,7 @@ def check_schema(schema: dict[str, Any], field: str) -> list[Violation]:
     """Why `schema` is not a valid JSON Schema; an empty schema accepts anything."""
     if not schema:
         return []
-    return _not_json_numbers(schema, field) or schema_problems(schema, field)
-
-
-def _not_json_numbers(value: Any, field: str) -> list[Violation]:
-    """Where a schema holds Infinity or NaN, which JSON (and so every reader of the
-    method) cannot hold."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return [(field, f"{value} is not a JSON number")]
-    if isinstance(value, dict):
-        return [v for k, item in value.items() for v in _not_json_numbers(item, f"{field}.{k}")]
-    if isinstance(value, list):
-        return [v for i, item in enumerate(value)
-                for v in _not_json_numbers(item, f"{field}[{i}]")]
-    return []
+    return not_json_numbers(schema, field) or schema_problems(schema, field)
 
 
 def check_params(schema: dict[str, Any], params: dict[str, Any]) -> list[Violation]:

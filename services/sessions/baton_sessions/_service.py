@@ -14,6 +14,7 @@ from baton_core import (
     access,
     current_identity,
     new_id,
+    not_json_numbers,
     struct_to_dict,
 )
 
@@ -143,6 +144,7 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
                                   violations=[("execution.duration", "must be >= 0")])
         execution = cv.execution_from_proto(given, session_id, given.execution_id or new_id(),
                                             now_us())
+        _json_numbers(execution.result, "execution.result")
         check_size(execution.result, _MAX_RESULT_BYTES)
         stored = await self.sessions.track(execution)
         return pb.TrackExecutionResponse(execution=cv.execution_to_proto(stored))
@@ -200,9 +202,10 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
                                       "not both", violations=[("keys", "not with update_mask")])
             paths = list(request.keys)
         check_paths(paths, "keys" if request.keys else "update_mask.paths")
+        values = struct_to_dict(request.values)
+        _json_numbers(values, "values")
         record = await self.sessions.update_context(
-            await self._owned(request.session_id), struct_to_dict(request.values), paths,
-            request.etag)
+            await self._owned(request.session_id), values, paths, request.etag)
         return pb.UpdateSessionContextResponse(context=cv.context_to_proto(record))
 
     async def WatchSession(self, request: pb.WatchSessionRequest,
@@ -215,3 +218,13 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
                        await self._owned(request.session_id), request.after_sequence)
         async for event in events:
             yield pb.WatchSessionResponse(event=cv.event_to_proto(event))
+
+
+def _json_numbers(value: dict, field: str) -> None:
+    """Refuses NaN and Infinity, which a Struct carries and JSON cannot: stored, they
+    would break every JSON reader of the session (the gateway, `baton`)."""
+    problems = not_json_numbers(value, field)
+    if problems:
+        raise InvalidArgument(f"{field} holds numbers JSON cannot: "
+                              + "; ".join(f"{f}: {d}" for f, d in problems),
+                              violations=problems)

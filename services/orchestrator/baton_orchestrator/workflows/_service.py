@@ -14,6 +14,7 @@ from baton_core import (
     PermissionDenied,
     access,
     current_identity,
+    not_json_numbers,
     struct_to_dict,
     timestamp_to_datetime,
 )
@@ -180,6 +181,11 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
                                          metadata={"workflow_id": record.workflow_id})
             defn, workflow_id, version = record.definition, record.workflow_id, record.version
         directives = directives_from_proto(request.directives)
+        bad_numbers = not_json_numbers(struct_to_dict(request.input), "input")
+        if bad_numbers:
+            raise InvalidArgument("input holds numbers JSON cannot: "
+                                  + "; ".join(f"{f}: {d}" for f, d in bad_numbers),
+                                  violations=bad_numbers)
         who = current_identity()
         authorize_steps(defn, self._engine.policies, who.roles)
         sessions = self._engine.sessions

@@ -8,7 +8,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from baton.registry.v1 import registry_pb2
-from baton_core import InvalidArgument, field_path
+from baton_core import InvalidArgument, field_path, not_json_numbers
 
 from .._method_cache import MethodCache
 from .._retry import retry_problems
@@ -18,7 +18,7 @@ from ._definition import (
     SEQUENTIAL,
     StepDef,
     WorkflowDef,
-    ancestors,
+    ancestor_masks,
     find_cycle,
     topological_order,
 )
@@ -56,12 +56,16 @@ async def violations(defn: WorkflowDef, cache: MethodCache, prefix: str) -> Viol
         out.append((f"{prefix}.steps", "must hold at least one step"))
     if len(defn.steps) > MAX_STEPS:
         out.append((f"{prefix}.steps", f"must hold at most {MAX_STEPS} steps"))
+    if len(defn.steps) > MAX_STEPS:
+        return out  # nothing step by step: that alone could take minutes
     out += _ids_and_dependencies(defn, prefix)
+    reach = _Reach(defn)
     for index, step in enumerate(defn.steps):
         field = f"{prefix}.steps[{index}]"
         out += _step_limits(step, field)
+        out += not_json_numbers(step.params, f"{field}.params")
         out += await _method_and_params(step, cache, field)
-        out += _references(defn, index, field)
+        out += _references(defn, index, field, reach)
     # The workflow's own fields first, then step by step (stable within each).
     return sorted(out, key=_step_index)
 
@@ -96,7 +100,7 @@ def _ids_and_dependencies(defn: WorkflowDef, prefix: str) -> Violations:
                 out.append((field, "a step cannot depend on itself"))
             elif dep not in seen:
                 out.append((field, f"names no step of this workflow: {dep!r}"))
-            elif list(step.depends_on).index(dep) != d_index:
+            elif dep in step.depends_on[:d_index]:
                 out.append((field, f"repeats {dep!r}"))
     cycle = find_cycle(tuple(s for s in defn.steps if s.step_id))
     if cycle:
@@ -146,28 +150,40 @@ def _literal_part(params: dict[str, Any], field: str) -> tuple[dict[str, Any], l
     return literal, dropped
 
 
-def _references(defn: WorkflowDef, index: int, field: str) -> Violations:
+class _Reach:
+    """Which steps a step may read: those it depends on (directly or not), and in
+    sequential mode those the plan runs before it. Worked out once per definition."""
+
+    def __init__(self, defn: WorkflowDef) -> None:
+        self.position = {s.step_id: i for i, s in enumerate(defn.steps)}
+        masks = ancestor_masks(defn.steps) or {}
+        if defn.execution_mode == SEQUENTIAL:
+            # Definition order, except that a step waits for what it depends on.
+            order = topological_order(defn.steps) or [s.step_id for s in defn.steps]
+            before = 0
+            for sid in order:
+                masks[sid] = masks.get(sid, 0) | before
+                before |= 1 << self.position[sid]
+        self.masks = masks
+
+    def reaches(self, step_id: str, target: str) -> bool:
+        return bool((self.masks.get(step_id, 0) >> self.position[target]) & 1)
+
+
+def _references(defn: WorkflowDef, index: int, field: str, reach: _Reach) -> Violations:
     step = defn.steps[index]
     try:
         refs = references_in(step.params)
     except BadReference as exc:
         return [(f"{field}.params", f"bad reference {exc}")]
     out: Violations = []
-    ids = [s.step_id for s in defn.steps]
-    earlier: set[str] = set()
-    if defn.execution_mode == SEQUENTIAL:
-        # The steps that run before this one: definition order, except that a step
-        # waits for what it depends on (as the executor's plan orders them).
-        order = topological_order(defn.steps) or ids
-        earlier = set(order[:order.index(step.step_id)])
-    reachable = ancestors(defn.steps, step.step_id) | earlier
     for ref in refs:
         target = ref.step_id
         if target is None:
             continue
-        if target not in ids:
+        if target not in reach.position:
             out.append((f"{field}.params", f"${{{ref.text}}} names no step of this workflow"))
-        elif target not in reachable:
+        elif not reach.reaches(step.step_id, target):
             out.append((f"{field}.params", f"${{{ref.text}}} reads step {target!r}, which is "
                         "not among this step's dependencies (add it to depends_on)"))
     return out
