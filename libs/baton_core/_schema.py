@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
+import functools
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
 import fastjsonschema
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+import re2
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import SchemaError, ValidationError
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
@@ -24,6 +25,53 @@ def field_path(prefix: str, path) -> str:
     return out
 
 
+# Patterns are matched by RE2, in time linear in the text: Python's backtracking
+# `re` took 19 s for 27 characters against "^(a+)+$", with the service's event
+# loop stuck meanwhile. RE2 has no backreferences or lookaround; a schema using
+# them is refused at registration.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+@functools.lru_cache(maxsize=4096)
+def _linear(pattern: str):
+    return re2.compile(pattern, _RE2_OPTIONS)
+
+
+def _pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not _linear(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator, patterns, instance, schema):
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if _linear(pattern).search(key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+_Validator = validators.extend(Draft202012Validator, {
+    "pattern": _pattern, "patternProperties": _pattern_properties})
+
+
+def _pattern_problems(schema: Mapping[str, Any], field: str) -> list[tuple[str, str]]:
+    found = []
+    for path, node in _walk(schema):
+        patterns = [((*path, "pattern"), node["pattern"])] \
+            if isinstance(node.get("pattern"), str) else []
+        if isinstance(node.get("patternProperties"), Mapping):
+            patterns += [((*path, "patternProperties", p), p) for p in node["patternProperties"]]
+        for where, pattern in patterns:
+            try:
+                _linear(pattern)
+            except re2.error as exc:
+                found.append((field_path(field, where), f"{pattern!r} cannot be matched in "
+                              f"linear time (no backreferences or lookaround): {exc}"))
+    return found
+
+
 def schema_problems(schema: Mapping[str, Any],
                     field: str = "input_schema") -> list[tuple[str, str]]:
     """Problems with a JSON Schema itself, as (field, description) pairs: what the
@@ -33,14 +81,15 @@ def schema_problems(schema: Mapping[str, Any],
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
         return [(field_path(field, exc.path), exc.message)]
-    return reference_problems(schema, field) or _loop_problems(schema, field)
+    return (reference_problems(schema, field) or _pattern_problems(schema, field)
+            or _loop_problems(schema, field))
 
 
 def _loop_problems(schema: Mapping[str, Any], field: str) -> list[tuple[str, str]]:
     """A schema whose references lead back to themselves before reading any of the
     value ({"$ref": "#"}, two definitions naming each other) can check nothing:
     validating even {} never ends."""
-    validator = Draft202012Validator(dict(schema), registry=Registry())
+    validator = _Validator(dict(schema), registry=Registry())
     probes: tuple[Any, ...] = ({}, [], "", 0, None)
     for probe in probes:
         try:
@@ -135,6 +184,8 @@ def _fast_path_trusted(schema: Mapping[str, Any]) -> bool:
     reference inside the schema."""
     if _uses_newer_keywords(schema) or reference_problems(schema):
         return False
+    if any("pattern" in node or "patternProperties" in node for _, node in _walk(schema)):
+        return False  # fastjsonschema matches with Python's backtracking re
     return not any(
         (isinstance(node.get("$ref"), str) and not node.keys() <= _ANNOTATIONS)
         or (path and "$id" in node)
@@ -171,10 +222,10 @@ class ParamsValidator:
     def __init__(self, schema: Mapping[str, Any] | None) -> None:
         # An empty registry: a reference outside the schema is never fetched (the
         # registry refuses such schemas; one stored before that is unusable).
-        self._validator = (Draft202012Validator(dict(schema), registry=Registry())
-                           if schema else None)
+        self._validator = _Validator(dict(schema), registry=Registry()) if schema else None
         self._fast = _fast_check(schema) if schema else None
-        problems = reference_problems(schema) if schema else []
+        problems = (reference_problems(schema) or _pattern_problems(schema, "input_schema")
+                    if schema else [])
         self.unusable = "; ".join(f"{field}: {why}" for field, why in problems)
 
     def violations(self, params: Any, prefix: str = "params") -> list[tuple[str, str]]:
@@ -221,7 +272,7 @@ def _error_violations(prefix: str, error) -> list[tuple[str, str]]:
         known = error.schema.get("properties", {})
         patterns = error.schema.get("patternProperties", {})
         unknown = [p for p in error.instance if p not in known
-                   and not any(re.search(pattern, p) for pattern in patterns)]
+                   and not any(_linear(pattern).search(p) for pattern in patterns)]
         if unknown:
             fields = ", ".join(sorted(known)) or "none"
             return [(field_path(prefix, [*error.absolute_path, p]),

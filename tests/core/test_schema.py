@@ -63,3 +63,24 @@ def test_a_violation_inside_an_optional_model_names_its_own_field():
     # When no branch fits the value's type, the anyOf itself is the violation.
     [(field, description)] = validator.violations({"inner": 5})
     assert field == "params.inner" and "not valid under any of the given schemas" in description
+
+
+def test_patterns_are_matched_in_linear_time():
+    # With Python's re this takes minutes (exponential backtracking).
+    validator = ParamsValidator({"type": "object", "properties": {
+        "name": {"type": "string", "pattern": "^(a+)+$"}},
+        "patternProperties": {"^(x+)+$": {"type": "integer"}}})
+    [(field, description)] = validator.violations({"name": "a" * 5000 + "!"})
+    assert field == "params.name" and "does not match" in description
+    assert validator.violations({"name": "aaa"}) == []
+    assert [f for f, _ in validator.violations({"xxxx": "not an int"})] == ["params.xxxx"]
+
+
+def test_a_pattern_that_needs_backtracking_is_refused():
+    from baton_core import schema_problems
+
+    schema = {"type": "object", "properties": {"a": {"type": "string",
+                                                     "pattern": "(a)\\1"}}}
+    [(field, description)] = schema_problems(schema)
+    assert field == "input_schema.properties.a.pattern"
+    assert "linear time" in description

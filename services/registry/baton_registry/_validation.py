@@ -127,7 +127,7 @@ def check_tool_mapping(tool: Tool, method: Method) -> list[Violation]:
     method_params = _properties(method.input_schema)
     found = []
     targets: dict[str, str] = {}
-    for key, value in tool.parameter_mapping.items():
+    for key, value in sorted(tool.parameter_mapping.items()):  # (a map has no order)
         field = f"tool.parameter_mapping.{key}"
         if tool_params is not None and key not in tool_params:
             found.append((field, f"{key!r} is not a property of the tool's parameters_schema"))
