@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from baton.sessions.v1.sessions_pb2 import Session
-from baton_core import BatonError
+from baton_core import BatonError, not_json_numbers
 from baton_core import constants as c
 from baton_sdk import OrchestratorClient, RegistryClient, SessionsClient
 
@@ -94,6 +94,11 @@ def parse_json(text: str, what: str) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise typer.BadParameter(f"{what} is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise typer.BadParameter(f"{what} is nested too deeply") from None
+    if problems := not_json_numbers(value, what):
+        raise typer.BadParameter(f"{what} holds numbers JSON cannot (NaN, Infinity): "
+                                 + ", ".join(f for f, _ in problems))
     if not isinstance(value, dict):
         raise typer.BadParameter(f"{what} must be a JSON object")
     return value
@@ -119,7 +124,7 @@ def dispatch(
     operation: str = typer.Argument(..., help="Dotted method name, e.g. casefile.create."),
     params: str = typer.Option("{}", "--params", "-p", help="Params as a JSON object."),
     session: str = typer.Option("", "--session", help="Session to record the execution in."),
-    timeout: float = typer.Option(0.0, min=0.0, help="Timeout in seconds (0: the method's "
+    timeout: float = typer.Option(0.0, help="Timeout in seconds (0: the method's "
                                   "or policy's default)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and run the pre-hooks "
                                  "only; execute nothing."),
@@ -130,6 +135,9 @@ def dispatch(
     orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """Dispatch one operation through the orchestrator and print its result."""
+    if not 0 <= timeout <= 24 * 3600:  # (NaN too)
+        raise typer.BadParameter("must be a number of seconds from 0 to 86400",
+                                 param_hint="--timeout")
     values = parse_json(params, "--params")
 
     @runs

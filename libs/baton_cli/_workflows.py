@@ -61,7 +61,8 @@ def run(
                                        help="Workflow definition (YAML or JSON)."),
     workflow: str = typer.Option("", "--workflow", "-w", help="Run a stored workflow (its id "
                                  "or name, see `workflows apply`) instead of a file."),
-    version: int = typer.Option(0, "--version", min=0, help="With --workflow: the version "
+    version: int = typer.Option(0, "--version", min=0, max=2**31 - 1,
+                                help="With --workflow: the version "
                                 "(0: the latest)."),
     input: str = typer.Option("{}", "--input", "-i", help="Run input as a JSON object."),
     session: str = typer.Option("", "--session", help="Session to run the steps in."),
@@ -260,7 +261,8 @@ def workflows_list(
 @_errors
 def workflows_get(
     workflow_id: str,
-    version: int = typer.Option(0, "--version", help="A version; 0 means the latest."),
+    version: int = typer.Option(0, "--version", min=0, max=2**31 - 1,
+                                help="A version; 0 means the latest."),
     orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """Show a workflow definition (JSON), by its id or its name."""

@@ -359,6 +359,8 @@ def load_workflow(source: str | Path | Mapping[str, Any]) -> pb.Workflow:
         return workflow_from_dict(data)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deeply to read") from None
 
 
 def _parse(path: Path, text: str) -> Any:

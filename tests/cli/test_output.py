@@ -52,3 +52,29 @@ def test_a_bad_option_is_a_usage_error_saying_what_is_wrong(args, problem, tmp_p
     said = " ".join(result.output.replace("│", " ").split())
     assert result.exit_code == 2, said
     assert problem in said and "Traceback" not in said
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["dispatch", "demo.echo", "--params", "[" * 3000 + "]" * 3000], "nested too deeply"),
+    (["dispatch", "demo.echo", "--params", '{"value": NaN}'], "NaN, Infinity"),
+    (["dispatch", "demo.echo", "--timeout", "1e400"], "from 0 to 86400"),
+    (["dispatch", "demo.echo", "--timeout", "nan"], "from 0 to 86400"),
+    (["run", "--workflow", "x", "--version", "99999999999"], "--version"),
+    (["run", "--workflow", "x", "--input", '{"a": Infinity}'], "NaN, Infinity"),
+])
+def test_bad_arguments_get_a_readable_message_not_a_traceback(args, says):
+    result = CliRunner().invoke(app, [*args, "--orchestrator", "127.0.0.1:9"])
+    assert result.exit_code == 2, result.output
+    assert says in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_a_workflow_file_nested_too_deeply_is_a_readable_error(tmp_path):
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("name: deep\nsteps:\n  - step_id: a\n    method: demo.echo\n"
+                    "    params: " + "[" * 3000 + "]" * 3000 + "\n")
+    result = CliRunner().invoke(app, ["workflows", "apply", str(deep),
+                                      "--orchestrator", "127.0.0.1:9"])
+    assert result.exit_code == 2, result.output
+    assert "nested too deeply" in result.output
