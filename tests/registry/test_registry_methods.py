@@ -254,3 +254,11 @@ async def test_an_error_echoing_a_huge_request_still_arrives(stub):
     many = await rpc_error(register(stub, "casefile.create", tags=["Bad Tag!"] * 10_000))
     assert many.code == grpc.StatusCode.INVALID_ARGUMENT
     assert len(many.violations) == 51 and many.violations[-1][1] == "... and 9949 more"
+
+
+async def test_an_enum_number_that_names_nothing_is_invalid_argument(stub):
+    method = pb.Method(name="casefile.create", version="1.0.0",
+                       retry_policy=pb.RetryPolicy(strategy=99))
+    err = await rpc_error(stub.RegisterMethod(pb.RegisterMethodRequest(method=method)))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in err.violations] == ["method.retry_policy.strategy"]

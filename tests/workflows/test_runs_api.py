@@ -150,3 +150,9 @@ async def test_start_run_needs_exactly_one_source(stub):
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.StartRun(pb.StartRunRequest(definition=bad))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_listing_runs_by_a_status_number_that_names_none_is_invalid_argument(stub):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ListRuns(pb.ListRunsRequest(statuses=[99]))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

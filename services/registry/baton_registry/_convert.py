@@ -6,6 +6,7 @@ from typing import Any
 
 from baton.registry.v1 import registry_pb2 as pb
 from baton_core import (
+    InvalidArgument,
     datetime_to_timestamp,
     dict_to_struct,
     duration_to_seconds,
@@ -100,6 +101,11 @@ def _endpoint_to_proto(endpoint: Endpoint) -> pb.Endpoint:
 
 
 def _retry_from_proto(message: pb.RetryPolicy) -> dict[str, Any]:
+    if message.strategy not in pb.RetryPolicy.Strategy.values():
+        raise InvalidArgument(f"retry_policy.strategy {message.strategy} is not a strategy",
+                              violations=[("method.retry_policy.strategy",
+                                           f"{message.strategy} is not one of "
+                                           f"{', '.join(pb.RetryPolicy.Strategy.keys())}")])
     return {
         "strategy": pb.RetryPolicy.Strategy.Name(message.strategy),
         "max_attempts": message.max_attempts,

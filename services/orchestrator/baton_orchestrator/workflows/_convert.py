@@ -122,6 +122,11 @@ def _step_status(name: str) -> pb.RunStep.Status:
 
 
 def run_status_name(value: int) -> str:
+    """RUNNING for STATUS_RUNNING; INVALID_ARGUMENT for a number that is no status
+    (protobuf enums are open: a caller may send 99)."""
+    if value not in pb.Run.Status.values():
+        raise InvalidArgument(f"{value} is not a run status", violations=[
+            ("statuses", f"{value} is not one of {', '.join(pb.Run.Status.keys()[1:])}")])
     return pb.Run.Status.Name(value).removeprefix("STATUS_")
 
 
