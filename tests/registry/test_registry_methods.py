@@ -262,3 +262,26 @@ async def test_an_enum_number_that_names_nothing_is_invalid_argument(stub):
     err = await rpc_error(stub.RegisterMethod(pb.RegisterMethodRequest(method=method)))
     assert err.code == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in err.violations] == ["method.retry_policy.strategy"]
+
+
+async def test_large_schemas_are_bounded_and_listed_in_pages_that_fit(stub):
+    def schema(kilobytes: int) -> dict:
+        return {"type": "object", "description": "x" * (kilobytes * 1024)}
+
+    err = await rpc_error(register(stub, "big.one", input_schema=schema(300)))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in err.violations] == ["method.input_schema"]
+    # 45 methods of ~2 x 120 KB: ~10.8 MB, more than one reply should carry.
+    for i in range(45):
+        await register(stub, f"big.m{i:02d}", input_schema=schema(120),
+                       output_schema=schema(120))
+    names, token, pages = [], "", 0
+    while True:
+        reply = await stub.ListMethods(pb.ListMethodsRequest(domain="big", page_token=token))
+        assert reply.ByteSize() < 4 * 1024 * 1024
+        names += [m.name for m in reply.methods]
+        pages += 1
+        token = reply.next_page_token
+        if not token:
+            break
+    assert names == [f"big.m{i:02d}" for i in range(45)] and pages >= 2

@@ -156,3 +156,12 @@ async def test_listing_runs_by_a_status_number_that_names_none_is_invalid_argume
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.ListRuns(pb.ListRunsRequest(statuses=[99]))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_a_run_input_over_a_mebibyte_is_refused(stub):
+    wf = WorkflowBuilder("big_input").add_step("demo.echo", {"value": 1},
+                                               step_id="a").build()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await start(stub, wf, input={"blob": "x" * (1024 * 1024 + 1)})
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error_details(caught.value)[1][0][0] == "input"

@@ -22,3 +22,5 @@ EVENT_RETENTION = 3600.0
 ENDPOINT_RETENTION = 3600.0
 # How often old events and endpoints are pruned.
 PRUNE_INTERVAL = 60.0
+# What one page of methods may carry: a reply stays under what a client takes.
+PAGE_BYTES = 3 * 1024 * 1024  # (a gRPC client takes 4 MiB by default)

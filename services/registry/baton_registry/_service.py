@@ -11,6 +11,7 @@ from baton_core import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    batch_length,
     datetime_to_timestamp,
     duration_to_seconds,
     required,
@@ -22,7 +23,7 @@ from . import _convert as convert
 from . import _mask as mask
 from . import _search as search
 from . import _validation as check
-from ._constants import DEFAULT_PAGE_SIZE, DEFAULT_SEARCH_SIZE, MAX_PAGE_SIZE
+from ._constants import DEFAULT_PAGE_SIZE, DEFAULT_SEARCH_SIZE, MAX_PAGE_SIZE, PAGE_BYTES
 from ._leases import LeaseStore
 from ._models import Method, WorkerLease
 from ._paging import decode_token, encode_token, page_size
@@ -62,10 +63,13 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         after = decode_token(request.page_token, scope)
         found = await self._methods.find(domain=request.domain, tag=request.tag, after=after,
                                          limit=size + 1)
-        page = found[:size]
-        token = encode_token(page[-1].name, scope) if len(found) > size else ""
-        return pb.ListMethodsResponse(methods=[convert.method_to_proto(m) for m in page],
-                                      next_page_token=token)
+        page = [convert.method_to_proto(m) for m in found[:size]]
+        # However large the schemas, a reply stays well under the message limit.
+        fits = batch_length(page, PAGE_BYTES)
+        more = len(found) > size or fits < len(page)
+        page = page[:fits]
+        token = encode_token(page[-1].name, scope) if more else ""
+        return pb.ListMethodsResponse(methods=page, next_page_token=token)
 
     async def SearchMethods(self, request, context):
         if not search.words(request.query):

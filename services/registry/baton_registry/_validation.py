@@ -6,6 +6,7 @@ every problem; `require` turns them into INVALID_ARGUMENT.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -80,10 +81,18 @@ def _check_retry_policy(policy: dict[str, Any], field: str) -> list[Violation]:
     return found
 
 
+# Largest JSON Schema a method or tool may carry: methods are listed a page at a
+# time, and each page must stay well under the 16 MiB message limit.
+MAX_SCHEMA_BYTES = 256 * 1024
+
+
 def check_schema(schema: dict[str, Any], field: str) -> list[Violation]:
     """Why `schema` is not a valid JSON Schema; an empty schema accepts anything."""
     if not schema:
         return []
+    size = len(json.dumps(schema, default=str))
+    if size > MAX_SCHEMA_BYTES:
+        return [(field, f"is {size:,} bytes as JSON; at most {MAX_SCHEMA_BYTES:,}")]
     return not_json_numbers(schema, field) or schema_problems(schema, field)
 
 

@@ -29,3 +29,7 @@ MAX_LOG_PAGE_SIZE = 5000
 
 # How often a watcher on another replica than the run's owner re-reads the events.
 WATCH_POLL_SECONDS = 0.25
+
+# Largest run input a StartRun may carry (it is stored with the run and read back
+# by GetRun and ListRuns).
+MAX_INPUT_BYTES = 1024 * 1024

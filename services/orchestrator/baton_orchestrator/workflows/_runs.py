@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
@@ -97,6 +98,7 @@ class RunStore:
             query = query.where(r.c.run_id < after)
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
+            size = _fitting(rows, size)
             ids = [row.run_id for row in rows[:size]]
             counts: Iterable[Any] = await conn.execute(
                 select(t.run_steps.c.run_id, t.run_steps.c.status, func.count())
@@ -234,3 +236,19 @@ class RunStore:
                     .values({k: v for k, v in row.items() if k not in ("run_id", "step_id")}))
             await conn.execute(t.run_events.insert(), changes.events)
         return changes.events
+
+
+# What one page of runs may carry of their inputs: a reply stays under what a
+# gRPC client takes by default however large the inputs are (each at most
+# MAX_INPUT_BYTES).
+PAGE_BYTES = 3 * 1024 * 1024  # (a gRPC client takes 4 MiB by default)
+
+
+def _fitting(rows: Sequence[Any], size: int) -> int:
+    """How many of the first `size` rows fit in one page (at least one)."""
+    total = 0
+    for count, row in enumerate(rows[:size]):
+        total += len(json.dumps(row.input)) if row.input else 0
+        if total > PAGE_BYTES:
+            return max(count, 1)
+    return size

@@ -181,6 +181,11 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
                                          metadata={"workflow_id": record.workflow_id})
             defn, workflow_id, version = record.definition, record.workflow_id, record.version
         directives = directives_from_proto(request.directives)
+        if request.input.ByteSize() > k.MAX_INPUT_BYTES:
+            raise InvalidArgument(
+                f"input is {request.input.ByteSize():,} bytes; at most "
+                f"{k.MAX_INPUT_BYTES:,} (pass large data by reference, e.g. a casefile id)",
+                violations=[("input", f"at most {k.MAX_INPUT_BYTES:,} bytes")])
         bad_numbers = not_json_numbers(struct_to_dict(request.input), "input")
         if bad_numbers:
             raise InvalidArgument("input holds numbers JSON cannot: "
