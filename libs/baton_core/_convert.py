@@ -47,6 +47,31 @@ def not_json_numbers(value: Any, field: str) -> list[tuple[str, str]]:
     return []
 
 
+# The ranges google.protobuf.Duration and Timestamp define (0001-01-01 to 9999-12-31,
+# ±10,000 years): a message outside them is accepted on the wire and fails later.
+_MAX_DURATION_SECONDS = 315_576_000_000
+_MIN_TIMESTAMP, _MAX_TIMESTAMP = -62_135_596_800, 253_402_300_799
+
+
+def duration_problems(message: duration_pb2.Duration, field: str) -> list[tuple[str, str]]:
+    """Why `message` is not a valid Duration: out of range, nanos of a second or
+    more, or seconds and nanos of opposite signs."""
+    s, n = message.seconds, message.nanos
+    if abs(s) > _MAX_DURATION_SECONDS or abs(n) >= 1_000_000_000 \
+            or (s and n and (s < 0) != (n < 0)):
+        return [(field, "is not a valid duration (at most ±10,000 years, nanos below a "
+                        "second, seconds and nanos of one sign)")]
+    return []
+
+
+def timestamp_problems(message: timestamp_pb2.Timestamp, field: str) -> list[tuple[str, str]]:
+    """Why `message` is not a valid Timestamp (years 1 to 9999, nanos below a second)."""
+    if not _MIN_TIMESTAMP <= message.seconds <= _MAX_TIMESTAMP \
+            or not 0 <= message.nanos < 1_000_000_000:
+        return [(field, "is not a valid time (years 1 to 9999)")]
+    return []
+
+
 def dict_to_struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
     message = struct_pb2.Struct()
     if value:

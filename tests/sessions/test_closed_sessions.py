@@ -88,3 +88,14 @@ async def test_numbers_json_cannot_hold_are_refused_and_nothing_is_stored(sessio
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     got = (await sessions.stub.GetSession(pb.GetSessionRequest(session_id=sid))).session
     assert got.execution_count == 0 and struct_to_dict(got.context.values) == {}
+
+
+async def test_a_duration_out_of_range_is_refused(sessions):
+    sid = (await sessions.stub.CreateSession(pb.CreateSessionRequest(user_id=user()))
+           ).session.session_id
+    execution = pb.Execution(execution_id="ex_long", operation="a.b")
+    execution.duration.seconds = 315_576_000_001
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await sessions.stub.TrackExecution(pb.TrackExecutionRequest(
+            session_id=sid, execution=execution))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

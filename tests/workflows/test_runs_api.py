@@ -165,3 +165,23 @@ async def test_a_run_input_over_a_mebibyte_is_refused(stub):
         await start(stub, wf, input={"blob": "x" * (1024 * 1024 + 1)})
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error_details(caught.value)[1][0][0] == "input"
+
+
+async def test_times_and_durations_out_of_their_range_are_invalid_argument(stub):
+    from baton.orchestrator.v1 import orchestrator_pb2
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ListRuns(pb.ListRunsRequest(
+            start_time=timestamp_pb2.Timestamp(seconds=253_402_300_800)))  # year 10000
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    wf = WorkflowBuilder("bad_duration").add_step("demo.echo", {"value": 1},
+                                                  step_id="a").build()
+    wf.steps[0].retry_policy.initial_delay.nanos = 2_000_000_000
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await start(stub, wf)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await start(stub, WorkflowBuilder("bad_timeout").add_step(
+            "demo.echo", {"value": 1}, step_id="a").build(),
+            directives=orchestrator_pb2.Directives(timeout={"seconds": 5, "nanos": -5}))
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

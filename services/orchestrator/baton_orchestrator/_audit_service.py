@@ -11,6 +11,7 @@ from baton_core import (
     datetime_to_timestamp,
     dict_to_struct,
     struct_to_dict,
+    timestamp_problems,
 )
 
 from ._audit_log import AuditLog, AuditQuery
@@ -26,8 +27,13 @@ def entry_proto(entry: AuditEntry) -> audit_pb2.AuditRecord:
         roles=list(entry.roles))
 
 
-def _stamp(message, field: str):
-    return getattr(message, field).ToDatetime(tzinfo=dt.UTC) if message.HasField(field) else None
+def _stamp(message, field: str, where: str = ""):
+    if not message.HasField(field):
+        return None
+    problems = timestamp_problems(getattr(message, field), where or field)
+    if problems:
+        raise InvalidArgument(f"{where or field} is not a valid time", violations=problems)
+    return getattr(message, field).ToDatetime(tzinfo=dt.UTC)
 
 
 class AuditLogServicer(audit_pb2_grpc.AuditLogServicer):
@@ -57,5 +63,6 @@ class AuditLogServicer(audit_pb2_grpc.AuditLogServicer):
             actor=r.actor, action=r.action, entity_type=r.entity_type, entity=r.entity,
             changes=struct_to_dict(r.changes), outcome=r.outcome or "OK", via=r.via,
             roles=tuple(r.roles), service=r.service, record_id=r.record_id,
-            time=_stamp(r, "time") or dt.datetime.now(dt.UTC)) for r in request.records]
+            time=_stamp(r, "time", f"records[{i}].time") or dt.datetime.now(dt.UTC))
+            for i, r in enumerate(request.records)]
         return audit_pb2.WriteAuditRecordsResponse(written=await self._log.write(entries))

@@ -16,6 +16,7 @@ from baton_core import (
     InvalidArgument,
     access,
     datetime_to_timestamp,
+    duration_problems,
     duration_to_seconds,
     seconds_to_duration,
 )
@@ -157,6 +158,11 @@ def validate(message: policies_pb2.Policy, known_hooks: Iterable[str]) -> None:
                              f"{role!r} is not a role (one of {', '.join(access.ROLES)})"))
     if message.HasField("retry_policy"):
         problems += retry_problems(message.retry_policy, "policy.retry_policy")
+    for name, value in (("default_timeout", message.default_timeout),
+                        ("max_timeout", message.max_timeout),
+                        ("idempotency_window", message.idempotency_window),
+                        ("circuit_breaker.open_timeout", message.circuit_breaker.open_timeout)):
+        problems += duration_problems(value, f"policy.{name}")
     default = duration_to_seconds(message.default_timeout)
     maximum = duration_to_seconds(message.max_timeout)
     if default < 0 or maximum < 0:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import grpc
 
 from baton.registry.v1 import registry_pb2
-from baton_core import duration_to_seconds, status_code_named
+from baton_core import duration_problems, duration_to_seconds, status_code_named
 
 _STRATEGIES = {
     registry_pb2.RetryPolicy.STRATEGY_NONE: "none",
@@ -22,7 +22,8 @@ def retry_problems(policy: registry_pb2.RetryPolicy, field: str) -> list[tuple[s
     """Every problem of a retry policy (of a policy or a workflow step), as field
     violations under `field`: what `Retry.from_proto` would otherwise quietly
     replace by a default (a negative count or delay, an unknown status code)."""
-    found = []
+    found = [v for name in ("initial_delay", "max_delay")
+             for v in duration_problems(getattr(policy, name), f"{field}.{name}")]
     if policy.max_attempts < 0:
         found.append((f"{field}.max_attempts", "must not be negative"))
     if not math.isfinite(policy.multiplier) or policy.multiplier < 0:

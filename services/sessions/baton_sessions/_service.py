@@ -13,6 +13,7 @@ from baton_core import (
     PermissionDenied,
     access,
     current_identity,
+    duration_problems,
     new_id,
     not_json_numbers,
     struct_to_dict,
@@ -139,6 +140,10 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
         _require("execution.operation", given.operation)
         for field in ("execution_id", "run_id", "step_id", "actor"):
             _bounded(f"execution.{field}", getattr(given, field))
+        if duration_problems(given.duration, "execution.duration"):
+            raise InvalidArgument("execution.duration is not a valid duration",
+                                  violations=duration_problems(given.duration,
+                                                               "execution.duration"))
         if given.duration.seconds < 0 or given.duration.nanos < 0:
             raise InvalidArgument("duration must not be negative",
                                   violations=[("execution.duration", "must be >= 0")])

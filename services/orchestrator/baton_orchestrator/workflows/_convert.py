@@ -13,6 +13,7 @@ from baton_core import (
     InvalidArgument,
     datetime_to_timestamp,
     dict_to_struct,
+    duration_problems,
     duration_to_seconds,
     seconds_to_duration,
     set_timestamp,
@@ -53,6 +54,17 @@ def _seconds(message: Any, field: str) -> float | None:
 
 
 def definition_from_proto(message: pb.Workflow, default_name: str = "") -> WorkflowDef:
+    """The definition a message holds. Raises InvalidArgument for a duration out of
+    protobuf's range, which could not be stored (or turned into JSON) at all."""
+    bad = duration_problems(message.timeout, "workflow.timeout")
+    for i, s in enumerate(message.steps):
+        field = f"workflow.steps[{i}]"
+        bad += duration_problems(s.timeout, f"{field}.timeout")
+        bad += [v for name in ("initial_delay", "max_delay") for v in duration_problems(
+            getattr(s.retry_policy, name), f"{field}.retry_policy.{name}")]
+    if bad:
+        raise InvalidArgument("invalid workflow: " + "; ".join(f"{f}: {d}" for f, d in bad),
+                              reason="INVALID_WORKFLOW", violations=bad)
     steps = tuple(StepDef(
         step_id=s.step_id, method=s.method, params=struct_to_dict(s.params),
         depends_on=tuple(s.depends_on), timeout=_seconds(s, "timeout"),
@@ -166,6 +178,9 @@ def run_to_proto(row: Any, counts: dict[str, int], outputs: dict[str, Any] | Non
 
 
 def directives_from_proto(message: orchestrator_pb2.Directives) -> RunDirectives:
+    problems = duration_problems(message.timeout, "directives.timeout")
+    if problems:
+        raise InvalidArgument("directives.timeout is not a valid duration", violations=problems)
     timeout = duration_to_seconds(message.timeout) if message.HasField("timeout") else None
     if timeout is not None and timeout < 0:
         raise InvalidArgument("timeout must not be negative",

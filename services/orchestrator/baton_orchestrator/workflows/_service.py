@@ -16,6 +16,7 @@ from baton_core import (
     current_identity,
     not_json_numbers,
     struct_to_dict,
+    timestamp_problems,
     timestamp_to_datetime,
 )
 
@@ -256,6 +257,10 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
                                                      check_owner=True))
 
     async def ListRuns(self, request, context):
+        times = [v for name in ("start_time", "end_time") if request.HasField(name)
+                 for v in timestamp_problems(getattr(request, name), name)]
+        if times:
+            raise InvalidArgument("not a valid time", violations=times)
         since = timestamp_to_datetime(request.start_time) \
             if request.HasField("start_time") else None
         until = timestamp_to_datetime(request.end_time) if request.HasField("end_time") else None
