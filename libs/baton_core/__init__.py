@@ -23,6 +23,7 @@ from ._channels import channel_options, insecure_channel
 from ._auth_interceptor import AuthInterceptor, auth_interceptor, current_identity
 from ._convert import (
     batch_length,
+    check_enum,
     datetime_to_timestamp,
     dict_to_struct,
     duration_problems,
@@ -122,6 +123,7 @@ __all__ = [
     "batch_length",
     "bind_problem",
     "channel_options",
+    "check_enum",
     "configure_logging",
     "constants",
     "create_store_meta",

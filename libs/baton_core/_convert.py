@@ -72,6 +72,17 @@ def timestamp_problems(message: timestamp_pb2.Timestamp, field: str) -> list[tup
     return []
 
 
+def check_enum(enum: Any, value: int, field: str) -> int:
+    """`value` if `enum` (a generated EnumTypeWrapper) names it; else INVALID_ARGUMENT
+    (protobuf enums are open: a caller may send any number)."""
+    if value not in enum.values():
+        from ._errors import InvalidArgument
+
+        raise InvalidArgument(f"{field} {value} is not one of {', '.join(enum.keys())}",
+                              violations=[(field, f"{value} names nothing")])
+    return value
+
+
 def dict_to_struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
     message = struct_pb2.Struct()
     if value:

@@ -185,3 +185,32 @@ async def test_times_and_durations_out_of_their_range_are_invalid_argument(stub)
             "demo.echo", {"value": 1}, step_id="a").build(),
             directives=orchestrator_pb2.Directives(timeout={"seconds": 5, "nanos": -5}))
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_list_filters_naming_no_enum_value_are_invalid_argument(stub, orchestrator):
+    from baton.orchestrator.v1 import (
+        circuit_breakers_pb2,
+        circuit_breakers_pb2_grpc,
+        hooks_pb2,
+        hooks_pb2_grpc,
+        orchestrator_pb2,
+        orchestrator_pb2_grpc,
+    )
+
+    channel = grpc.aio.insecure_channel(orchestrator.address)
+    try:
+        calls = (stub.ListWorkflows(pb.ListWorkflowsRequest(status=99)),
+                 hooks_pb2_grpc.HookManagerStub(channel).ListHooks(
+                     hooks_pb2.ListHooksRequest(stage=99)),
+                 circuit_breakers_pb2_grpc.CircuitBreakersStub(channel).ListCircuitBreakers(
+                     circuit_breakers_pb2.ListCircuitBreakersRequest(state=99)),
+                 orchestrator_pb2_grpc.OrchestratorStub(channel).Dispatch(
+                     orchestrator_pb2.DispatchRequest(
+                         operation="demo.echo", directives=orchestrator_pb2.Directives(
+                             timeout={"seconds": 1, "nanos": -1}))))
+        for call in calls:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call
+            assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    finally:
+        await channel.close()

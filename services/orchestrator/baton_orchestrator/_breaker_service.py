@@ -10,7 +10,7 @@ from redis.exceptions import RedisError
 
 from baton.orchestrator.v1 import circuit_breakers_pb2 as pb
 from baton.orchestrator.v1 import circuit_breakers_pb2_grpc
-from baton_core import InvalidArgument, Unavailable, duration_to_seconds
+from baton_core import InvalidArgument, Unavailable, check_enum, duration_to_seconds
 
 from ._breakers import HALF_OPEN, OPEN, Breakers, BreakerState
 from ._control import ControlPlane
@@ -68,7 +68,7 @@ class CircuitBreakersServicer(circuit_breakers_pb2_grpc.CircuitBreakersServicer)
             raise Unavailable(f"breaker state unavailable: {exc}",
                               reason="REDIS_UNAVAILABLE") from None
         breakers = [await self._proto(e) for e in endpoints]
-        if request.state:
+        if check_enum(pb.CircuitBreaker.State, request.state, "state"):
             breakers = [b for b in breakers if b.state == request.state]
         return pb.ListCircuitBreakersResponse(circuit_breakers=breakers)
 

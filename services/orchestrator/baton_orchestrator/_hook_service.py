@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from baton.orchestrator.v1 import hooks_pb2, hooks_pb2_grpc
-from baton_core import FailedPrecondition, InvalidArgument, NotFound, required
+from baton_core import FailedPrecondition, InvalidArgument, NotFound, check_enum, required
 
 from ._control import ControlPlane
 from ._external_hooks import HookSpec, hook_to_proto, validate_hook
@@ -15,7 +15,7 @@ class HookManagerServicer(hooks_pb2_grpc.HookManagerServicer):
 
     async def ListHooks(self, request, context):
         hooks = [hook_to_proto(h) for h in self._control.hooks.all()]
-        if request.stage:
+        if check_enum(hooks_pb2.Hook.Stage, request.stage, "stage"):
             hooks = [h for h in hooks if h.stage == request.stage]
         return hooks_pb2.ListHooksResponse(hooks=hooks)
 

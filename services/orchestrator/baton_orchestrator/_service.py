@@ -6,8 +6,10 @@ import grpc
 
 from baton.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from baton_core import (
+    InvalidArgument,
     current_identity,
     dict_to_struct,
+    duration_problems,
     duration_to_seconds,
     seconds_to_duration,
     struct_to_dict,
@@ -25,6 +27,9 @@ def actor_of(context: grpc.aio.ServicerContext) -> str:
 def dispatch_call(request: orchestrator_pb2.DispatchRequest,
                   context: grpc.aio.ServicerContext) -> DispatchCall:
     directives = request.directives
+    if directives.HasField("timeout") and (bad := duration_problems(directives.timeout,
+                                                                    "directives.timeout")):
+        raise InvalidArgument("directives.timeout is not a valid duration", violations=bad)
     who = current_identity()
     return DispatchCall(
         operation=request.operation,

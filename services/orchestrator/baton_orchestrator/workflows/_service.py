@@ -13,6 +13,7 @@ from baton_core import (
     InvalidArgument,
     PermissionDenied,
     access,
+    check_enum,
     current_identity,
     not_json_numbers,
     struct_to_dict,
@@ -124,7 +125,8 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
 
     async def ListWorkflows(self, request, context):
         records, token = await self._engine.definitions.list(
-            name=request.name, status=_STATUS.get(request.status, ACTIVE),
+            name=request.name,
+            status=_STATUS[check_enum(pb.Workflow.Status, request.status, "status")],
             size=paging.page_size(request.page_size, k.DEFAULT_PAGE_SIZE, k.MAX_PAGE_SIZE),
             token=request.page_token)
         return pb.ListWorkflowsResponse(workflows=[workflow_to_proto(r) for r in records],
