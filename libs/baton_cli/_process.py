@@ -16,7 +16,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from baton_core._children import tied_to_this_process
+from baton_core._children import tied_args
 
 
 def wait_healthy(address: str, timeout: float = 20.0, service: str = "",
@@ -76,9 +76,9 @@ class ChildProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self.proc = subprocess.Popen(
-                self.args, env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=self.keep_fds,
-                preexec_fn=tied_to_this_process() if self.tied else None)
+                tied_args(self.args) if self.tied else self.args,
+                env={**os.environ, **self.env}, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=self.keep_fds)
         finally:
             log.close()
         if wait and self.health_address:

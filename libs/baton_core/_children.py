@@ -3,8 +3,8 @@
 `baton up` starts its services in sessions of their own (so that a Ctrl-C in
 its terminal reaches it alone); if it is killed outright they would go on
 running, holding the ports and the data directory. A child started with
-`tied_to_this_process()` as its `preexec_fn` gets SIGTERM when its parent dies:
-the kernel's parent-death signal, set between fork and exec.
+`tied_args(args)` gets SIGTERM when its parent dies: the kernel's parent-death
+signal, set by a small exec wrapper before the real program starts.
 
 The signal follows the *thread* that forked the child: start tied children
 from a thread that lives as long as the process (the main thread).
@@ -12,27 +12,29 @@ from a thread that lives as long as the process (the main thread).
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Sequence
 
 _PR_SET_PDEATHSIG = 1
-# Looked up before any fork: the function run in the child only calls it.
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+# Run by a fresh interpreter (-I -S: no site, nothing imported but ctypes): ties
+# itself to the process named by argv[1], then becomes the real child (argv[2:])
+# with execvp, which keeps the parent-death signal. A `preexec_fn` could do the
+# same between fork and exec, but Python code there may deadlock when the parent
+# has other threads (the docs warn of it; a test platform started from a worker
+# thread hung that way).
+_TIE = (
+    "import ctypes,os,signal,sys\n"
+    "ctypes.CDLL(None,use_errno=True).prctl(1,int(signal.SIGTERM),0,0,0)\n"
+    "if os.getppid()!=int(sys.argv[1]):os._exit(143)\n"
+    "os.execvp(sys.argv[2],sys.argv[2:])\n"
+)
 
 
-def tied_to_this_process() -> Callable[[], None] | None:
-    """A `preexec_fn` that has the child sent SIGTERM once this process is gone;
-    None where the platform has no such signal."""
-    if _prctl is None:
-        return None
-    parent = os.getpid()
-
-    def tie() -> None:
-        _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-        if os.getppid() != parent:  # it died before the tie was made
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return tie
+def tied_args(args: Sequence[str]) -> list[str]:
+    """`args` run so that the child gets SIGTERM once this process is gone (Linux);
+    `args` unchanged elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return list(args)
+    return [sys.executable, "-I", "-S", "-c", _TIE, str(os.getpid()), *args]

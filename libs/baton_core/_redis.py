@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from ._children import tied_to_this_process
+from ._children import tied_args
 from ._server import bind_problem
 
 
@@ -108,9 +108,9 @@ class RedisServer:
                 "--dir", str(self.directory), "--daemonize", "no",
                 "--logfile", str(self.directory / "redis.log"), "--save", ""]
         args += ["--appendonly", "yes"] if self.persist else ["--appendonly", "no"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True, pass_fds=keep_fds,
-                                     preexec_fn=tied_to_this_process() if tied else None)
+        self.proc = subprocess.Popen(tied_args(args) if tied else args,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True, pass_fds=keep_fds)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
