@@ -16,8 +16,6 @@ import os
 import sys
 from collections.abc import Sequence
 
-_PR_SET_PDEATHSIG = 1
-
 # Run by a fresh interpreter (-I -S: no site, nothing imported but ctypes): ties
 # itself to the process named by argv[1], then becomes the real child (argv[2:])
 # with execvp, which keeps the parent-death signal. A `preexec_fn` could do the

@@ -72,6 +72,17 @@ def timestamp_problems(message: timestamp_pb2.Timestamp, field: str) -> list[tup
     return []
 
 
+def require_json_numbers(value: Any, field: str) -> None:
+    """Raises INVALID_ARGUMENT naming every NaN or Infinity in `value` (see not_json_numbers)."""
+    problems = not_json_numbers(value, field)
+    if problems:
+        from ._errors import InvalidArgument
+
+        raise InvalidArgument(f"{field} holds numbers JSON cannot: "
+                              + "; ".join(f"{f}: {d}" for f, d in problems),
+                              violations=problems)
+
+
 def check_enum(enum: Any, value: int, field: str) -> int:
     """`value` if `enum` (a generated EnumTypeWrapper) names it; else INVALID_ARGUMENT
     (protobuf enums are open: a caller may send any number)."""

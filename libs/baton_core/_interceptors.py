@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import grpc
 
-from ._errors import BatonError
+from ._errors import BatonError, InvalidArgument
 
 log = logging.getLogger("baton.rpc")
 
@@ -50,8 +50,6 @@ def _tolerant(deserializer):
 
 
 async def _refuse(context: grpc.aio.ServicerContext, request: _Undecodable) -> None:
-    from ._errors import InvalidArgument
-
     error = InvalidArgument(
         f"the request could not be read: {request.why} (strings must be UTF-8; "
         "messages may nest at most 100 levels)", reason="UNDECODABLE_REQUEST")

@@ -15,7 +15,7 @@ from baton_core import (
     current_identity,
     duration_problems,
     new_id,
-    not_json_numbers,
+    require_json_numbers,
     struct_to_dict,
 )
 
@@ -140,16 +140,14 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
         _require("execution.operation", given.operation)
         for field in ("execution_id", "run_id", "step_id", "actor"):
             _bounded(f"execution.{field}", getattr(given, field))
-        if duration_problems(given.duration, "execution.duration"):
-            raise InvalidArgument("execution.duration is not a valid duration",
-                                  violations=duration_problems(given.duration,
-                                                               "execution.duration"))
+        if bad := duration_problems(given.duration, "execution.duration"):
+            raise InvalidArgument("execution.duration is not a valid duration", violations=bad)
         if given.duration.seconds < 0 or given.duration.nanos < 0:
             raise InvalidArgument("duration must not be negative",
                                   violations=[("execution.duration", "must be >= 0")])
         execution = cv.execution_from_proto(given, session_id, given.execution_id or new_id(),
                                             now_us())
-        _json_numbers(execution.result, "execution.result")
+        require_json_numbers(execution.result, "execution.result")
         check_size(execution.result, _MAX_RESULT_BYTES)
         stored = await self.sessions.track(execution)
         return pb.TrackExecutionResponse(execution=cv.execution_to_proto(stored))
@@ -208,7 +206,7 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
             paths = list(request.keys)
         check_paths(paths, "keys" if request.keys else "update_mask.paths")
         values = struct_to_dict(request.values)
-        _json_numbers(values, "values")
+        require_json_numbers(values, "values")
         record = await self.sessions.update_context(
             await self._owned(request.session_id), values, paths, request.etag)
         return pb.UpdateSessionContextResponse(context=cv.context_to_proto(record))
@@ -224,12 +222,3 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
         async for event in events:
             yield pb.WatchSessionResponse(event=cv.event_to_proto(event))
 
-
-def _json_numbers(value: dict, field: str) -> None:
-    """Refuses NaN and Infinity, which a Struct carries and JSON cannot: stored, they
-    would break every JSON reader of the session (the gateway, `baton`)."""
-    problems = not_json_numbers(value, field)
-    if problems:
-        raise InvalidArgument(f"{field} holds numbers JSON cannot: "
-                              + "; ".join(f"{f}: {d}" for f, d in problems),
-                              violations=problems)

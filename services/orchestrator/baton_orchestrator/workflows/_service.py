@@ -15,7 +15,7 @@ from baton_core import (
     access,
     check_enum,
     current_identity,
-    not_json_numbers,
+    require_json_numbers,
     struct_to_dict,
     timestamp_problems,
     timestamp_to_datetime,
@@ -189,11 +189,7 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
                 f"input is {request.input.ByteSize():,} bytes; at most "
                 f"{k.MAX_INPUT_BYTES:,} (pass large data by reference, e.g. a casefile id)",
                 violations=[("input", f"at most {k.MAX_INPUT_BYTES:,} bytes")])
-        bad_numbers = not_json_numbers(struct_to_dict(request.input), "input")
-        if bad_numbers:
-            raise InvalidArgument("input holds numbers JSON cannot: "
-                                  + "; ".join(f"{f}: {d}" for f, d in bad_numbers),
-                                  violations=bad_numbers)
+        require_json_numbers(struct_to_dict(request.input), "input")
         who = current_identity()
         authorize_steps(defn, self._engine.policies, who.roles)
         sessions = self._engine.sessions
