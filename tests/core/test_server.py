@@ -61,9 +61,10 @@ async def test_reflection_lists_the_hosted_services(served):
     _, _, channel = served
     stub = reflection_pb2_grpc.ServerReflectionStub(channel)
     request = reflection_pb2.ServerReflectionRequest(list_services="")
-    async for reply in stub.ServerReflectionInfo(iter([request])):
-        names = {s.name for s in reply.list_services_response.service}
-        break
+    call = stub.ServerReflectionInfo(iter([request]))
+    reply = await call.read()
+    call.cancel()  # an open stream at the server's stop would log its own noise
+    names = {s.name for s in reply.list_services_response.service}
     assert c.PROVIDER_SERVICE in names
     assert "grpc.health.v1.Health" in names
 
@@ -95,7 +96,10 @@ async def test_a_request_that_does_not_parse_is_invalid_argument(served, caplog)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT, info.value
         err = from_rpc_error(info.value)
         assert err.reason == "UNDECODABLE_REQUEST" and "could not be read" in err.message
-    assert "Traceback" not in caplog.text
+    # Only what the request's own handling logged: a stream some earlier test
+    # left open can report the server's stop through asyncio at any moment.
+    own = [r for r in caplog.records if r.name.startswith(("grpc", "baton"))]
+    assert not [r for r in own if r.exc_info or "Traceback" in r.getMessage()]
 
 async def test_unexpected_exceptions_become_internal_without_traceback(served):
     _, _, channel = served
