@@ -110,3 +110,18 @@ async def test_stopping_the_app_ends_open_watches(start_registry, open_watch):
     await registry.app.stop()
     assert await asyncio.wait_for(watch.call.read(), 5) is grpc.aio.EOF
     assert await watch.call.code() == grpc.StatusCode.OK
+
+
+async def test_an_update_that_changes_nothing_writes_no_event(stub, open_watch):
+    await register(stub, "casefile.create", description="same")
+    before = (await stub.GetMethod(pb.GetMethodRequest(name="casefile.create"))).method
+    watch = await open_watch(stub)
+    await watch.until_synced()
+
+    reply = await stub.UpdateMethod(pb.UpdateMethodRequest(
+        method=method("casefile.create", description="same"),
+        update_mask=field_mask_pb2.FieldMask(paths=["description"])))
+    assert reply.method.update_time == before.update_time
+    await register(stub, "marker.done")
+    event = await watch.next()
+    assert (event.type, event.method.name) == (EVENT.EVENT_TYPE_UPSERTED, "marker.done")

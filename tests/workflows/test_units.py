@@ -11,7 +11,7 @@ from baton_core import FailedPrecondition, InvalidArgument
 from baton_orchestrator.workflows._config import EngineConfig
 from baton_orchestrator.workflows._definition import (
     StepDef,
-    ancestors,
+    ancestor_masks,
     find_cycle,
     topological_order,
 )
@@ -101,7 +101,9 @@ def _steps(**deps: list[str]) -> tuple[StepDef, ...]:
 def test_graph_helpers():
     steps = _steps(d=["b", "c"], a=[], b=["a"], c=["a"])
     assert topological_order(steps) == ["a", "b", "c", "d"]
-    assert ancestors(steps, "d") == {"a", "b", "c"}
+    # bit i: steps[i] (d, a, b, c); d depends on all three, b and c on a
+    assert ancestor_masks(steps) == {"a": 0, "b": 0b0010, "c": 0b0010, "d": 0b1110}
+    assert ancestor_masks(_steps(a=["b"], b=["a"])) is None
     assert find_cycle(steps) == []
     assert find_cycle(_steps(a=["c"], b=["a"], c=["b"])) in (
         ["a", "c", "b", "a"], ["c", "b", "a", "c"], ["b", "a", "c", "b"])

@@ -64,6 +64,7 @@ class MethodStore:
 
     async def update(self, name: str, apply: Callable[[Method], Method]) -> Method:
         """Replaces the method with `apply(current)`; whatever `apply` raises aborts it.
+        An update that changes nothing writes nothing.
 
         Raises:
             NotFound: no method is called `name`.
@@ -74,7 +75,11 @@ class MethodStore:
             if current is None:
                 raise NotFound(f"method {name!r} not found", reason="METHOD_NOT_FOUND",
                                metadata={"method": name})
-            await rows.put_method(conn, apply(current), now)
+            updated = apply(current)
+            if updated == current:
+                # Nothing changes: no new update_time and no change event for watchers.
+                return current
+            await rows.put_method(conn, updated, now)
             return await outbox.record_upsert(conn, name, now)
 
     async def delete(self, name: str) -> None:

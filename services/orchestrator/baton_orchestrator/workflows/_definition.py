@@ -179,16 +179,3 @@ def find_cycle(steps: tuple[StepDef, ...]) -> list[str]:
                 path.append(dep)
                 todo.append(iter(deps.get(dep, ())))
     return []
-
-
-def ancestors(steps: tuple[StepDef, ...], step_id: str) -> set[str]:
-    """Every step `step_id` depends on, directly or not."""
-    deps = {s.step_id: s.depends_on for s in steps}
-    seen: set[str] = set()
-    todo = list(deps.get(step_id, ()))
-    while todo:
-        dep = todo.pop()
-        if dep not in seen and dep in deps:
-            seen.add(dep)
-            todo.extend(deps[dep])
-    return seen
