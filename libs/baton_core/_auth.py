@@ -249,6 +249,10 @@ class Authenticator:
                               options={"require": ["exp", "sub", "iss", "aud"]})
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token expired", reason="TOKEN_EXPIRED") from None
+        except jwt.ImmatureSignatureError as exc:
+            # nbf or iat ahead of this clock: a token for later, or a clock that is off.
+            raise Unauthenticated(f"token is not valid yet ({exc})",
+                                  reason="TOKEN_NOT_YET_VALID") from None
         except jwt.InvalidAudienceError:
             raise Unauthenticated(f"token is not for audience {self.config.audience!r}",
                                   reason="TOKEN_WRONG_AUDIENCE") from None

@@ -51,6 +51,21 @@ async def test_error_details_say_why_a_call_was_refused(secured_channels, auth_k
         assert from_rpc_error(caught.value).reason == reason
 
 
+async def test_a_token_for_later_is_refused_as_not_valid_yet(secured_channels, auth_keys):
+    import time
+
+    stub = registry_pb2_grpc.MethodRegistryStub(secured_channels["registry"])
+    later = int(time.time()) + 600
+    for claims in ({"nbf": later}, {"iat": later}):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.ListMethods(registry_pb2.ListMethodsRequest(),
+                                   metadata=auth_keys.bearer(**claims))
+        error = from_rpc_error(caught.value)
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert error.reason == "TOKEN_NOT_YET_VALID", claims
+        assert error.message.startswith("token is not valid yet")
+
+
 async def test_only_services_may_name_the_actor_they_act_for(secured_channels, auth_keys):
     orchestrator = secured_channels["orchestrator"]
     policies = policies_pb2_grpc.PolicyEngineStub(orchestrator)

@@ -1,7 +1,8 @@
 """A tiny external hook (`baton.hook.v1.Hook`) for the tests, served in-process.
 
 Its behaviour is set per test: allow (optionally adding context), reject with
-either status, fail with an error, or sleep past its timeout. Every call is
+either status, fail with an error, sleep past its timeout, or answer a decision
+the contract does not have. Every call is
 appended to a shared journal, so tests can check the order hooks ran in.
 """
 
@@ -23,6 +24,7 @@ class Behaviour:
     fail: bool = False
     sleep: float = 0.0
     context: dict = field(default_factory=dict)
+    decision: int = 0  # when set, the raw decision answered (garbage, for instance)
 
 
 class RecordingHook(hook_pb2_grpc.HookServicer):
@@ -49,7 +51,8 @@ class RecordingHook(hook_pb2_grpc.HookServicer):
             return _RESPONSE(decision=_RESPONSE.DECISION_REJECT, rejection=rejection,
                              reason=self.behaviour.reason)
         added = {**struct_to_dict(request.call.context), **self.behaviour.context}
-        return _RESPONSE(decision=_RESPONSE.DECISION_ALLOW, context=dict_to_struct(added))
+        return _RESPONSE(decision=self.behaviour.decision or _RESPONSE.DECISION_ALLOW,
+                         context=dict_to_struct(added))
 
     async def AfterDispatch(self, request, context):  # noqa: N802
         self.journal.append((self.name, "post", request.call.operation))

@@ -15,7 +15,7 @@ from baton.orchestrator.v1 import circuit_breakers_pb2 as cb
 from baton.orchestrator.v1 import workflows_pb2 as wf
 from baton.registry.v1 import registry_pb2
 from baton.sessions.v1 import sessions_pb2
-from baton_core import dict_to_struct, struct_to_dict
+from baton_core import dict_to_struct, from_rpc_error, struct_to_dict
 
 from .conftest import until
 
@@ -148,6 +148,26 @@ async def test_refused_changes_are_recorded_with_their_outcome(control, probe, a
     await until(recorded, what="the refused delete is recorded")
 
 
+async def test_an_execution_the_caller_gave_up_on_is_recorded(control, probe, auth_keys):
+    actor = f"{probe.prefix}-impatient"
+    caller = auth_keys.bearer(actor, ["admin"])
+    call = control.a.dispatch.Dispatch(orchestrator_pb2.DispatchRequest(
+        operation=probe.sleep, params=dict_to_struct({"seconds": 3})),
+        metadata=caller, timeout=10)
+    await until(lambda: _calls(probe, "sleep", 1), what="the worker is sleeping")
+    call.cancel()  # the caller goes away (Ctrl-C, a closed HTTP connection)
+
+    async def recorded() -> bool:
+        records = await records_of(control.a, caller, actor=actor, action="dispatch")
+        return [(r.entity, r.outcome) for r in records] == [(probe.sleep, "CANCELLED")]
+
+    await until(recorded, what="the abandoned execution is recorded")
+
+
+async def _calls(probe, name: str, count: int) -> bool:
+    return probe.calls[name] >= count
+
+
 async def test_a_made_up_page_token_is_invalid_argument(control, auth_keys):
     import base64
 
@@ -161,3 +181,24 @@ async def test_a_made_up_page_token_is_invalid_argument(control, auth_keys):
             await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
                 page_token=token), metadata=admin)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, made_up
+
+
+async def test_a_record_id_too_long_to_store_is_refused_and_nothing_is_written(
+        control, probe, auth_keys):
+    import grpc
+    import pytest
+
+    service = auth_keys.bearer("service:registry", ["service"])
+    actor = f"{probe.prefix}-writer"
+    records = [audit_pb2.AuditRecord(record_id=f"{probe.prefix}-ok", actor=actor,
+                                     action="create", entity_type="method", service="registry"),
+               audit_pb2.AuditRecord(record_id="r" * 65, actor=actor, action="create",
+                                     entity_type="method", service="registry")]
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await control.a.audit.WriteAuditRecords(audit_pb2.WriteAuditRecordsRequest(
+            records=records), metadata=service)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    error = from_rpc_error(caught.value)
+    assert error.violations == [("records[1].record_id", "must be at most 64 characters")]
+    assert await records_of(control.a, auth_keys.bearer("auditor", ["admin"]),
+                            actor=actor) == []

@@ -18,6 +18,10 @@ from .hook_server import Behaviour
 BUILTINS = ["metrics", "audit", "session_lifecycle"]
 
 
+async def _true(value: bool) -> bool:
+    return value
+
+
 def dispatch_request(operation: str, **directives) -> orchestrator_pb2.DispatchRequest:
     return orchestrator_pb2.DispatchRequest(
         operation=operation, params=dict_to_struct({"value": "v"}),
@@ -45,6 +49,8 @@ async def test_hooks_run_in_the_order_list_hooks_shows_and_pass_context_on(
     reply = await control.b.dispatch.Dispatch(dispatch_request(probe.echo), metadata=admin)
     assert list(reply.metadata.hooks_run) == [f"{p}-first", f"{p}-second", f"{p}-after",
                                               "metrics", "audit", "session_lifecycle"]
+    # External post-hooks run after the caller is answered, still in order.
+    await until(lambda: _true(len(hook_servers.journal) == 3), what="the post-hook ran")
     assert hook_servers.journal == [(f"{p}-first", "pre", probe.echo),
                                     (f"{p}-second", "pre", probe.echo),
                                     (f"{p}-after", "post", probe.echo)]
@@ -73,6 +79,7 @@ async def test_post_hook_sees_the_result(control, probe, hook_servers, admin):
     await put_policy(control, admin, name=f"{p}-post", pattern=probe.echo,
                      hooks=[*BUILTINS, f"{p}-after"])
     await control.a.dispatch.Dispatch(dispatch_request(probe.echo), metadata=admin)
+    await until(lambda: _true(bool(after.seen)), what="the post-hook ran")
     seen = after.seen[0]
     assert struct_to_dict(seen.result)["value"] == "v"
     assert seen.call.operation == probe.echo and seen.duration.ToNanoseconds() > 0

@@ -17,6 +17,7 @@ from baton_core import (
 from ._audit_log import AuditLog, AuditQuery
 
 _MAX_WRITE = 1000
+_MAX_ID = 64  # the length of ctl_audit.record_id
 
 
 def entry_proto(entry: AuditEntry) -> audit_pb2.AuditRecord:
@@ -57,6 +58,11 @@ class AuditLogServicer(audit_pb2_grpc.AuditLogServicer):
                     for i, record in enumerate(request.records)
                     for name in ("record_id", "actor", "action", "entity_type")
                     if not getattr(record, name)]
+        # The id is the record's identity: cutting it as the other fields are cut
+        # would let two records collide.
+        problems += [(f"records[{i}].record_id", f"must be at most {_MAX_ID} characters")
+                     for i, record in enumerate(request.records)
+                     if len(record.record_id) > _MAX_ID]
         if problems:
             raise InvalidArgument("incomplete audit records", violations=problems)
         entries = [AuditEntry(

@@ -44,6 +44,9 @@ from ._policy_convert import parse_spec, policy_from_proto, spec_of, validate
 
 log = logging.getLogger("baton.orchestrator.control")
 
+# How long a stopping replica waits for external post-hooks still being called.
+_POST_HOOK_GRACE = 5.0
+
 
 def _time(stamp) -> dt.datetime | None:
     return stamp.ToDatetime(tzinfo=dt.UTC) if stamp.seconds or stamp.nanos else None
@@ -103,6 +106,7 @@ class ControlPlane:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self.hooks.drain(_POST_HOOK_GRACE)
         channels, self._channels = self._channels, {}
         for channel in channels.values():
             await channel.close()
@@ -208,7 +212,6 @@ class ControlPlane:
                     pass
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 5.0)
-
 
 
 def _hook_message(spec_json: dict) -> hooks_pb2.Hook:

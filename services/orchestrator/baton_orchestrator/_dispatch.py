@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable
 from dataclasses import asdict, dataclass, field, replace
@@ -12,6 +13,8 @@ import grpc
 
 from baton_core import (
     BatonError,
+    Cancelled,
+    DeadlineExceeded,
     Identity,
     InvalidArgument,
     NotFound,
@@ -85,6 +88,14 @@ class DispatchResult:
                 if k != "result_struct"}
 
 
+def _abandoned(call: DispatchCall, elapsed: float) -> BatonError:
+    """What a post-hook is told of an execution cancelled from outside."""
+    if call.caller_remaining is not None and elapsed >= call.caller_remaining - 0.005:
+        return DeadlineExceeded(f"the caller's deadline passed after {elapsed:.3f}s",
+                                reason="CALLER_DEADLINE_EXCEEDED")
+    return Cancelled("the execution was cancelled before it ended", reason="CANCELLED")
+
+
 def worker_key(call: DispatchCall, execution_id: str) -> str:
     """The idempotency key the worker gets: unique to one logical call platform-wide.
 
@@ -137,6 +148,14 @@ class Dispatcher:
                 await hooks.post(hook_input, HookOutcome(None, err,
                                                          time.perf_counter() - started))
             raise
+        except asyncio.CancelledError:
+            # The caller went away or its deadline passed, or the run was cancelled:
+            # the post-hooks (audit, metrics, the session's history) still hear of it.
+            if not call.dry_run:
+                elapsed = time.perf_counter() - started
+                await asyncio.shield(hooks.post(hook_input, HookOutcome(
+                    None, _abandoned(call, elapsed), elapsed)))
+            raise
         if not (call.dry_run or out.replayed):
             out.total_seconds = time.perf_counter() - started
             await hooks.post(hook_input, HookOutcome(out.result, None, out.total_seconds,
@@ -150,6 +169,7 @@ class Dispatcher:
         method = await self._method(call.operation)
         timeout = self.timeout(call, policy, method)
         deadline = time.monotonic() + timeout
+        hook_input.deadline = deadline
         self._validate(call, method)
         if call.session_id:
             await self._sessions.require_active(call.session_id, self._left(deadline),

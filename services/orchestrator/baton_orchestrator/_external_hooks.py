@@ -15,6 +15,7 @@ from baton.orchestrator.v1 import hooks_pb2
 from baton_core import (
     FailedPrecondition,
     Identity,
+    Internal,
     InvalidArgument,
     PermissionDenied,
     ServiceCredentials,
@@ -32,6 +33,8 @@ _ADDRESS = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 DEFAULT_ORDER = 1000
 DEFAULT_TIMEOUT = 1.0
 _REJECT = hook_pb2.BeforeDispatchResponse
+_DECISIONS = frozenset({_REJECT.DECISION_UNSPECIFIED, _REJECT.DECISION_ALLOW,
+                        _REJECT.DECISION_REJECT})
 _STAGES = {hooks_pb2.Hook.STAGE_PRE: PRE, hooks_pb2.Hook.STAGE_POST: POST}
 _MODES = {hooks_pb2.Hook.FAILURE_MODE_UNSPECIFIED: FAIL_OPEN,
           hooks_pb2.Hook.FAILURE_MODE_FAIL_OPEN: FAIL_OPEN,
@@ -134,9 +137,16 @@ class ExternalHook:
         return self._credentials.on_behalf_of(Identity(call.actor, call.roles))
 
     async def pre(self, call: HookInput) -> None:
+        left = call.remaining()
+        timeout = self.timeout if left is None else min(self.timeout or left, left)
         reply = await self._stub.BeforeDispatch(
             hook_pb2.BeforeDispatchRequest(call=_call(self.spec, call)),
-            timeout=self.timeout, metadata=self._metadata(call))
+            timeout=max(timeout, 0.001) if timeout is not None else None,
+            metadata=self._metadata(call))
+        if reply.decision not in _DECISIONS:
+            # An answer the hook cannot have meant is its failure, not an approval.
+            raise Internal(f"answered with decision {reply.decision}, which is neither "
+                           "ALLOW nor REJECT")
         if reply.decision == _REJECT.DECISION_REJECT:
             reason = reply.reason or f"rejected by hook {self.name}"
             kind = FailedPrecondition if reply.rejection == \
