@@ -69,3 +69,6 @@ ENV_WORKER_ADVERTISE_HOST = "BATON_WORKER_ADVERTISE_HOST"
 ENV_WORKER_ID = "BATON_WORKER_ID"
 # An orchestrator replica's name in run leases (`baton up` names its own).
 ENV_REPLICA_ID = "BATON_REPLICA_ID"
+
+# The largest result a session's execution history keeps, as compact JSON.
+MAX_EXECUTION_RESULT_BYTES = 16 * 1024

@@ -27,7 +27,7 @@ import logging
 import os
 import threading
 
-from ._env import int_setting
+from ._env import SettingError, int_setting
 
 ENV_EVENT_ENGINE = "BATON_GRPC_EVENT_ENGINE"
 LEGACY_IO = "-event_engine_client,-event_engine_listener"
@@ -38,10 +38,23 @@ _POLLER_TARGET = "(_poll_wrapper)"  # grpc.aio's poller thread, as threading nam
 log = logging.getLogger("baton.grpc")
 
 
+_ON, _OFF = ("on", "1", "true", "yes"), ("off", "0", "false", "no", "")
+
+
 def apply() -> None:
-    """Asks gRPC for the iomgr path unless told otherwise."""
-    if os.environ.get(ENV_EVENT_ENGINE, "off").strip().lower() not in ("on", "1", "true", "yes"):
+    """Asks gRPC for the iomgr path unless told otherwise (a value that is neither
+    on nor off counts as off here, at import, and is refused by check_settings)."""
+    if os.environ.get(ENV_EVENT_ENGINE, "off").strip().lower() not in _ON:
         os.environ.setdefault("GRPC_EXPERIMENTS", LEGACY_IO)
+
+
+def check_settings() -> None:
+    """SettingError for a BATON_GRPC_EVENT_ENGINE or BATON_GRPC_POLLER_NICE that
+    cannot be used; a server checks them as it starts."""
+    raw = os.environ.get(ENV_EVENT_ENGINE, "")
+    if raw.strip().lower() not in _ON + _OFF:
+        raise SettingError(f"{ENV_EVENT_ENGINE} must be on or off, not {raw!r}")
+    poller_nice()
 
 
 apply()

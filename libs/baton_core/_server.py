@@ -177,6 +177,7 @@ class GrpcServer:
         self.port = 0
 
     async def start(self) -> int:
+        _grpc_env.check_settings()
         server = grpc.aio.server(interceptors=self._interceptors, options=self._options)
         handlers = _GenericHandlersOnly(server)
         for service in self._services:

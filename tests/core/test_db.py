@@ -130,3 +130,20 @@ def test_the_orchestrator_refuses_a_bad_setting_before_it_touches_its_database(
     assert done.stderr.strip().splitlines() == [
         f"baton serve orchestrator: {name} must be {problem}"]
     assert list(tmp_path.iterdir()) == []  # no database made, nothing migrated
+
+
+@pytest.mark.parametrize(("name", "value", "problem"), [
+    ("BATON_SESSION_HISTORY_LIMIT", "lots", "a whole number of at least 1, not 'lots'"),
+    ("BATON_SESSION_SWEEP_SECONDS", "often", "a number greater than 0, not 'often'"),
+    ("BATON_SESSION_REFRESH_SECONDS", "-1", "a number greater than 0, not '-1'"),
+    ("BATON_GRPC_EVENT_ENGINE", "maybe", "on or off, not 'maybe'"),
+])
+def test_the_sessions_service_refuses_a_bad_setting_by_name(tmp_path, name, value, problem):
+    env = {**os.environ, c.ENV_DATA_DIR: str(tmp_path), c.ENV_AUTH: "off",
+           c.ENV_LISTEN: "127.0.0.1:0", name: value}
+    env.pop(c.ENV_DATABASE_URL, None)
+    done = subprocess.run([sys.executable, "-m", "baton_cli", "serve", "sessions"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == f"baton serve sessions: {name} must be {problem}"
+    assert "Traceback" not in done.stderr

@@ -55,6 +55,26 @@ async def test_dispatch_runs_the_method_and_records_it_in_the_session(
     assert history.executions[0].status == sessions_pb2.Execution.STATUS_SUCCEEDED
 
 
+async def test_a_result_too_large_for_the_history_is_recorded_without_it(
+        orchestrator, registry, sessions):
+    await wait_for_method(registry, "demo.echo")
+    session = (await sessions.CreateSession(
+        sessions_pb2.CreateSessionRequest(user_id="alice-with-a-large-result"))).session
+    big = "x" * 20_000
+    reply = await orchestrator.Dispatch(dispatch_request(
+        "demo.echo", {"value": big}, session_id=session.session_id), timeout=10)
+    assert struct_to_dict(reply.result)["value"] == big  # the caller gets it all
+
+    history = await sessions.ListSessionExecutions(
+        sessions_pb2.ListSessionExecutionsRequest(session_id=session.session_id))
+    [execution] = history.executions
+    assert execution.execution_id == reply.metadata.execution_id
+    assert execution.status == sessions_pb2.Execution.STATUS_SUCCEEDED
+    kept = struct_to_dict(execution.result)
+    assert list(kept) == ["result_omitted"] and "over the history's limit of 16384" in \
+        kept["result_omitted"]
+
+
 async def test_results_of_one_dispatch_feed_the_next(orchestrator, registry):
     await wait_for_method(registry, "casefile.add_note")
     created = await orchestrator.Dispatch(dispatch_request("casefile.create", {"title": "t"}))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 
 from baton.sessions.v1 import sessions_pb2
 from baton_core import AuditEntry, AuditSink, Identity, dict_to_struct, seconds_to_duration
+from baton_core import constants as c
 
 from ._hooks import FAIL_OPEN, POST, HookInput, HookOutcome
 from ._sessions import SessionsGateway
@@ -106,5 +109,20 @@ class SessionLifecycleHook(_Builtin):
             duration=seconds_to_duration(outcome.seconds),
             error="" if outcome.error is None else outcome.error.message,
             run_id=call.run_id, step_id=call.step_id, actor=call.actor,
-            result=dict_to_struct(outcome.result or {}))
+            result=dict_to_struct(_kept_result(outcome.result)))
         await self._sessions.track(execution, identity=Identity(call.actor, call.roles))
+
+
+def _kept_result(result: dict[str, Any] | None) -> dict[str, Any]:
+    """The result as the session's history keeps it: whole, or, when it is larger than
+    the history takes, a note saying so (the execution is recorded either way)."""
+    if not result:
+        return {}
+    try:
+        size = len(json.dumps(result, separators=(",", ":"), allow_nan=False).encode())
+    except ValueError:  # NaN or an infinity, which JSON has no words for
+        return {"result_omitted": "it holds a number JSON cannot carry (NaN or infinity)"}
+    if size <= c.MAX_EXECUTION_RESULT_BYTES:
+        return result
+    return {"result_omitted": f"{size} bytes as JSON, over the history's limit of "
+                              f"{c.MAX_EXECUTION_RESULT_BYTES}"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from baton_core import Settings
+from baton_core import Settings, float_setting, int_setting
 
 ENV_SWEEP_INTERVAL = "BATON_SESSION_SWEEP_SECONDS"
 ENV_REFRESH_INTERVAL = "BATON_SESSION_REFRESH_SECONDS"
@@ -48,12 +48,8 @@ class SessionsConfig:
         ttl = settings.session_ttl
         return cls(
             ttl=ttl,
-            sweep_interval=_float(ENV_SWEEP_INTERVAL, min(60.0, max(0.05, ttl / 4))),
-            refresh_interval=_float(ENV_REFRESH_INTERVAL, 30.0),
-            history_limit=int(_float(ENV_HISTORY_LIMIT, 100)),
+            sweep_interval=float_setting(os.environ, ENV_SWEEP_INTERVAL,
+                                         min(60.0, max(0.05, ttl / 4))),
+            refresh_interval=float_setting(os.environ, ENV_REFRESH_INTERVAL, 30.0),
+            history_limit=int_setting(os.environ, ENV_HISTORY_LIMIT, 100, 1),
         )
-
-
-def _float(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    return float(value) if value else default

@@ -31,9 +31,11 @@ def apply_mask(document: dict[str, Any], values: dict[str, Any],
     return result
 
 
-def check_size(document: dict[str, Any], max_bytes: int) -> None:
+def check_size(document: dict[str, Any], max_bytes: int, *, what: str = "context document",
+               field: str = "values") -> None:
+    """INVALID_ARGUMENT when `document` as compact JSON is over `max_bytes`."""
     size = len(json.dumps(document, separators=(",", ":")).encode())
     if size > max_bytes:
         raise InvalidArgument(
-            f"context document is {size} bytes; the limit is {max_bytes}",
-            violations=[("values", f"document would be {size} bytes, over {max_bytes}")])
+            f"{what} is {size} bytes as JSON; the limit is {max_bytes}",
+            violations=[(field, f"{what} would be {size} bytes, over {max_bytes}")])
