@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import secrets
 from pathlib import Path
 
 import grpc
+import jwt
 import typer
 import yaml
 
@@ -26,6 +28,42 @@ from baton_core import constants as c
 
 apikey_app = typer.Typer(help="API keys (stored hashed).", no_args_is_help=True)
 
+# The longest `baton token --ttl`: ten years.
+MAX_TOKEN_TTL = 10 * 365 * 24 * 3600.0
+
+
+def sent_token() -> str | None:
+    """$BATON_TOKEN as the CLI sends it; exit 2 when no gRPC header can carry it
+    (a line break or a non-ASCII character pasted with it), which gRPC would
+    otherwise refuse mid-call with a traceback or a bare INTERNAL."""
+    token = os.environ.get(c.ENV_TOKEN, "").strip()
+    if token and not (token.isascii() and token.isprintable()):
+        typer.secho(f"error: ${c.ENV_TOKEN} holds a line break or a non-ASCII character, "
+                    "which no gRPC header can carry: set it to the token alone, e.g. "
+                    "export BATON_TOKEN=$(baton token --role admin)", fg="red", err=True)
+        raise typer.Exit(2)
+    return token or None
+
+
+def auth_config(data_dir: Path) -> AuthConfig:
+    """AuthConfig.from_env, with a key file that cannot be read a SettingError
+    (one line and exit 2) instead of a traceback."""
+    try:
+        return AuthConfig.from_env(data_dir)
+    except (OSError, UnicodeDecodeError) as exc:
+        why = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else "not text"
+        raise SettingError(f"the key file of {c.ENV_JWT_SECRET_FILE}, "
+                           f"{c.ENV_JWT_PUBLIC_KEY_FILE} or {c.ENV_JWT_PRIVATE_KEY_FILE} "
+                           f"cannot be read ({why})") from None
+
+
+def signed_token(config: AuthConfig, subject: str, roles: list[str], ttl: float) -> str:
+    """issue_token, with a private key that cannot sign a SettingError."""
+    try:
+        return issue_token(config, subject, roles, ttl=ttl)
+    except jwt.PyJWTError as exc:
+        raise SettingError(f"{c.ENV_JWT_PRIVATE_KEY_FILE}: cannot sign with it: {exc}") from None
+
 
 def _roles(roles: list[str]) -> list[str]:
     """The roles asked for; an unknown one would make a credential nothing accepts."""
@@ -41,18 +79,19 @@ def token(
                                    + ", ".join(access.ROLES) + "."),
     subject: str = typer.Option("", "--subject", "-s", help="Who the token names "
                                 "(default: your user name)."),
-    ttl: float = typer.Option(3600.0, "--ttl", min=1.0, help="Seconds until the token expires."),
+    ttl: float = typer.Option(3600.0, "--ttl", min=1.0, max=MAX_TOKEN_TTL,
+                              help="Seconds until the token expires (at most ten years)."),
     data_dir: Path = typer.Option(Path("./.baton"), "--data-dir",
                                   help="The data directory of `baton up` (its JWT secret)."),
 ) -> None:
     """Print a signed JWT for the platform (the secret of `baton up` or BATON_JWT_SECRET)."""
-    config = AuthConfig.from_env(data_dir.resolve())
+    config = auth_config(data_dir.resolve())
     if not (config.secret or config.private_key):
         typer.secho(f"error: no signing key: start `baton up --data-dir {data_dir}` once, or "
                     f"set {c.ENV_JWT_SECRET} / {c.ENV_JWT_PRIVATE_KEY_FILE}", fg="red", err=True)
         raise typer.Exit(1)
     who = subject or os.environ.get("USER") or getpass.getuser() or "cli"
-    typer.echo(issue_token(config, who, _roles(role), ttl=ttl))
+    typer.echo(signed_token(config, who, _roles(role), ttl))
 
 
 @apikey_app.command("create")
@@ -67,8 +106,7 @@ def apikey_create(
     data["keys"] = list(data.get("keys") or [])
     data["keys"].append(
         {"subject": subject, "sha256": hash_api_key(key), "roles": _roles(role)})
-    file.parent.mkdir(parents=True, exist_ok=True)
-    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    _write_keys(file, data)
     typer.echo(key)
 
 
@@ -83,6 +121,21 @@ def _keys_file(file: Path, must_exist: bool = False) -> dict:
     except SettingError as exc:
         raise typer.BadParameter(f"{exc}; nothing was written", param_hint="--file") from None
     return data
+
+
+def _write_keys(file: Path, data: dict) -> None:
+    """Replaces the keys file whole (a write cut short leaves the old one); a usage
+    error, with the file as it was, when it cannot be written."""
+    temporary = file.with_name(f".{file.name}.tmp")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(yaml.safe_dump(data, sort_keys=False))
+        os.replace(temporary, file)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        raise typer.BadParameter(f"cannot write {file}: {exc.strerror or exc}; nothing was "
+                                 "written", param_hint="--file") from None
 
 
 _FILE_OPTION = typer.Option(..., "--file", "-f", help=f"The keys file ({c.ENV_API_KEYS_FILE}).")
@@ -101,15 +154,17 @@ def apikey_revoke(
     subject: str = typer.Option(..., "--subject", "-s", help="Revoke every key of this subject."),
     file: Path = _FILE_OPTION,
 ) -> None:
-    """Remove a subject's keys from FILE. Services read the file when they start:
-    restart them (`baton up` too) for the revocation to take effect."""
+    """Remove a subject's keys from FILE.
+
+    Services read the file when they start: restart them (`baton up` too) for the
+    revocation to take effect."""
     data = _keys_file(file, must_exist=True)
     kept = [e for e in data.get("keys") or [] if e["subject"] != subject]
     removed = len(data.get("keys") or []) - len(kept)
     if not removed:
         raise typer.BadParameter(f"no key of {subject!r} in {file}", param_hint="--subject")
     data["keys"] = kept
-    file.write_text(yaml.safe_dump(data, sort_keys=False))
+    _write_keys(file, data)
     typer.echo(f"revoked {removed} key(s) of {subject}; restart the services that read {file}")
 
 
@@ -133,5 +188,5 @@ class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientIntercepto
 def authorized_channel(target: str) -> grpc.Channel:
     """A sync channel to `target` that sends BATON_TOKEN, when set, with every call."""
     channel = grpc.insecure_channel(target, options=channel_options())
-    token = os.environ.get(c.ENV_TOKEN, "").strip()
+    token = sent_token()
     return grpc.intercept_channel(channel, _Bearer(token)) if token else channel

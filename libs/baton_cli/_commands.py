@@ -18,6 +18,8 @@ from baton_core import BatonError, not_json_numbers
 from baton_core import constants as c
 from baton_sdk import OrchestratorClient, RegistryClient, SessionsClient
 
+from ._auth_commands import sent_token
+
 methods_app = typer.Typer(help="Registered methods.", no_args_is_help=True)
 sessions_app = typer.Typer(help="User sessions.", no_args_is_help=True)
 
@@ -37,10 +39,6 @@ def _address_option(service: str, env: str, port: int) -> Any:
 ORCHESTRATOR_OPTION = _address_option("orchestrator", c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT)
 _REGISTRY = _address_option("registry", c.ENV_REGISTRY_ADDR, c.REGISTRY_PORT)
 _SESSIONS = _address_option("sessions", c.ENV_SESSIONS_ADDR, c.SESSIONS_PORT)
-
-
-def _token() -> str | None:
-    return os.environ.get(c.ENV_TOKEN) or None
 
 
 def _plain(value: Any) -> Any:
@@ -66,7 +64,7 @@ def show(value: Any) -> None:
 
 def hint(err: BatonError) -> str:
     """What to do about a failure that is about reaching the platform, not the call."""
-    if err.code.name == "UNAUTHENTICATED" and not _token():
+    if err.code.name == "UNAUTHENTICATED" and not os.environ.get(c.ENV_TOKEN, "").strip():
         return ("hint: the CLI sends $BATON_TOKEN: export BATON_TOKEN=$(baton token "
                 "--role admin), with --data-dir if `baton up` runs with another")
     if err.code.name == "UNAVAILABLE" and "failed to connect" in err.message:
@@ -143,7 +141,7 @@ def dispatch(
     @runs
     async def body():
         target = service_address(c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT, orchestrator)
-        async with OrchestratorClient(target, token=_token()) as client:
+        async with OrchestratorClient(target, token=sent_token()) as client:
             return await client.dispatch(operation, values, session_id=session,
                                          timeout=timeout or None, dry_run=dry_run,
                                          idempotency_key=idempotency_key or None,
@@ -154,7 +152,7 @@ def dispatch(
 
 def _registry(address: str | None) -> RegistryClient:
     return RegistryClient(service_address(c.ENV_REGISTRY_ADDR, c.REGISTRY_PORT, address),
-                          token=_token())
+                          token=sent_token())
 
 
 @methods_app.command("list")
@@ -210,7 +208,7 @@ def methods_search(query: str, registry: str = _REGISTRY) -> None:
 
 def _sessions(address: str | None) -> SessionsClient:
     return SessionsClient(service_address(c.ENV_SESSIONS_ADDR, c.SESSIONS_PORT, address),
-                          token=_token())
+                          token=sent_token())
 
 
 @sessions_app.command("create")

@@ -111,10 +111,10 @@ def follow(stub, run_id: str, out: Console | None = None) -> RunView:
     """Shows the run's steps live until it ends; returns the final view. Ctrl-C
     stops watching, not the run, and says how to go on. Into a pipe or file (a CI
     log, say) each event is a line as it happens, then the final table."""
-    run = stub.GetRun(pb.GetRunRequest(run_id=run_id)).run
-    view = RunView(run)
     out = out or console()
     try:
+        # Inside the try: a Ctrl-C this early still says which run goes on.
+        view = RunView(stub.GetRun(pb.GetRunRequest(run_id=run_id)).run)
         if out.is_terminal:
             with Live(view, console=out, refresh_per_second=8, transient=False) as live:
                 _watch(stub, view, lambda _event: live.refresh())

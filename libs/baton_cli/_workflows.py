@@ -69,8 +69,9 @@ def run(
     detach: bool = typer.Option(False, "--detach", "-d", help="Print the run id and return."),
     orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
-    """Run a workflow file (or a stored workflow) and show its steps live; exit 0 only
-    when it succeeds."""
+    """Run a workflow file (or a stored workflow) and show its steps live.
+
+    Exits 0 only when the run succeeds; Ctrl-C stops watching, not the run."""
     if (file is None) == (not workflow):
         raise typer.BadParameter("give a workflow FILE or --workflow ID|NAME, not both "
                                  "and not neither")
@@ -84,7 +85,12 @@ def run(
             raise typer.BadParameter(str(exc)) from exc
     else:
         request.workflow_id, request.workflow_version = _workflow_id(stub, workflow), version
-    started = stub.StartRun(request).run
+    try:
+        started = stub.StartRun(request).run
+    except KeyboardInterrupt:
+        typer.echo("\ninterrupted: the run may have started (baton runs list shows it)",
+                   err=True)
+        raise typer.Exit(130) from None
     if detach:
         typer.echo(started.run_id)
         return
@@ -211,7 +217,13 @@ def workflows_apply(
     stub = _stub(orchestrator)
     existing = definition.workflow_id
     if not existing:
-        found = stub.ListWorkflows(pb.ListWorkflowsRequest(name=definition.name, page_size=1))
+        found = stub.ListWorkflows(pb.ListWorkflowsRequest(name=definition.name, page_size=2))
+        if len(found.workflows) > 1:
+            # Versioning one of them at random would change a workflow nobody chose.
+            raise typer.BadParameter(
+                f"several workflows are named {definition.name!r}: put the id of the one "
+                f"to version in {file} (workflow_id: ...), e.g. "
+                + " or ".join(w.workflow_id for w in found.workflows) + "; nothing was written")
         existing = found.workflows[0].workflow_id if found.workflows else ""
     if existing:
         try:

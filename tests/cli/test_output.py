@@ -78,3 +78,14 @@ def test_a_workflow_file_nested_too_deeply_is_a_readable_error(tmp_path):
                                       "--orchestrator", "127.0.0.1:9"])
     assert result.exit_code == 2, result.output
     assert "nested too deeply" in result.output
+
+
+@pytest.mark.parametrize("group", [[], ["runs"], ["workflows"], ["sessions"], ["methods"],
+                                   ["apikey"]])
+def test_every_command_is_summed_up_on_one_line_of_its_listing(group):
+    # A summary broken in the middle of its docstring was listed over two lines
+    # however wide the terminal ("... exit 0 only" / "when it succeeds.").
+    result = CliRunner().invoke(app, [*group, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    listing = result.output.split("Commands ", 1)[1].split("╰", 1)[0].splitlines()[1:]
+    assert listing and all(not row.startswith("│  ") for row in listing), "\n".join(listing)

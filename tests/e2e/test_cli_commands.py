@@ -94,3 +94,17 @@ async def test_a_service_that_is_not_there_is_one_line_and_exit_1(platform):
     code, _, err = await _baton("sessions", "get", "nope",
                                 "--sessions", platform.addrs["sessions"])
     assert code == 1 and err.startswith("error: NOT_FOUND: session 'nope' not found"), err
+
+
+async def test_a_token_no_header_can_carry_is_one_line_and_exit_2(platform):
+    # Pasted with a line break or a non-ASCII character, the token failed inside
+    # gRPC: a traceback from the SDK's channel.
+    for token in ("eyJhbGciOi\nJIUzI1NiJ9", "tokén"):
+        env = {**os.environ, "BATON_TOKEN": token}
+        done = await asyncio.to_thread(subprocess.run, [
+            sys.executable, "-m", "baton_cli", "sessions", "get", "nope",
+            "--sessions", platform.addrs["sessions"]], env=env, capture_output=True,
+            text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("error: $BATON_TOKEN holds a line break"), done.stderr
+        assert len(done.stderr.splitlines()) == 1 and "Traceback" not in done.stderr

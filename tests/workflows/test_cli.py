@@ -9,13 +9,17 @@ import signal
 import sys
 from pathlib import Path
 
+import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from rich.console import Console
 from typer.testing import CliRunner
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
+from baton.orchestrator.v1 import workflows_pb2_grpc
+from baton_cli import _workflows
 from baton_cli._run_view import RunView
 from baton_cli.main import app
+from baton_sdk import WorkflowBuilder
 
 from .conftest import run_named, wait_run
 
@@ -187,3 +191,70 @@ async def test_runs_of_a_deleted_workflow_are_listed_by_its_name(orchestrator, s
 
     assert listed.exit_code == 0, listed.output
     assert run.run_id in listed.output
+
+
+async def test_apply_refuses_a_name_several_workflows_share_and_changes_none(orchestrator,
+                                                                            stub, tmp_path):
+    name = f"cli_twins_{orchestrator.backend}"
+    twins = [(await stub.CreateWorkflow(pb.CreateWorkflowRequest(
+        workflow=WorkflowBuilder(name).add_step("demo.echo", {"value": n},
+                                                step_id="a").build()))).workflow
+        for n in (1, 2)]
+    path = tmp_path / "twin.yaml"
+    path.write_text(f"name: {name}\nsteps:\n"
+                    "  - {step_id: a, method: demo.echo, params: {value: 3}}\n")
+
+    applied = await baton(orchestrator, "workflows", "apply", str(path))
+
+    assert applied.exit_code == 2, applied.output
+    said = " ".join(applied.output.replace("│", " ").split())
+    assert f"several workflows are named '{name}'" in said and "nothing was written" in said
+    for twin in twins:
+        stored = (await stub.GetWorkflow(pb.GetWorkflowRequest(
+            workflow_id=twin.workflow_id))).workflow
+        assert stored.version == 1
+
+
+async def test_ctrl_c_before_the_first_event_still_names_the_run_that_goes_on(
+        orchestrator, tmp_path, monkeypatch):
+    class CtrlCOnGetRun:
+        """The real stub, with Ctrl-C pressed while GetRun waits for its reply."""
+
+        def __init__(self, stub):
+            self._stub = stub
+
+        def __getattr__(self, name):
+            return getattr(self._stub, name)
+
+        def GetRun(self, request, **kwargs):  # noqa: N802 - the RPC's name
+            raise KeyboardInterrupt
+
+    channel = grpc.insecure_channel(orchestrator.address)
+    monkeypatch.setattr(_workflows, "_stub", lambda _address: CtrlCOnGetRun(
+        workflows_pb2_grpc.WorkflowsStub(channel)))
+    name = f"cli_early_ctrl_c_{orchestrator.backend}"
+    path = tmp_path / "early.yaml"
+    path.write_text(f"name: {name}\nsteps:\n"
+                    "  - {step_id: a, method: demo.echo, params: {value: 1}}\n")
+    try:
+        result = await baton(orchestrator, "run", str(path))
+    finally:
+        channel.close()
+
+    assert result.exit_code == 130, result.output
+    assert "stopped watching; run run_" in result.output, result.output
+    run_id = result.output.split("stopped watching; run ", 1)[1].split()[0]
+    ended = await wait_run(orchestrator.stub, run_id)
+    assert (ended.workflow_name, ended.status) == (name, pb.Run.STATUS_SUCCEEDED)
+
+
+async def test_a_token_no_header_can_carry_is_one_line_and_exit_2(orchestrator):
+    # A token pasted with a line break: gRPC refused it mid-call (INTERNAL, and a
+    # core log line on stderr).
+    runner = CliRunner()
+    result = await asyncio.to_thread(
+        runner.invoke, app, ["runs", "list", "--orchestrator", orchestrator.address],
+        env={"BATON_TOKEN": "eyJhbGciOi\nJIUzI1NiJ9"})
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: $BATON_TOKEN holds a line break"), result.output
+    assert "INTERNAL" not in result.output
