@@ -14,8 +14,10 @@ from baton_core import (
     AuditInterceptor,
     RemoteAuditSink,
     ServiceCredentials,
+    SettingError,
     Settings,
     auth_interceptor,
+    int_setting,
 )
 from baton_core import constants as c
 
@@ -51,10 +53,14 @@ def hosted(kind: str, settings: Settings,
     off), then audit of mutating RPCs, kept by the app itself when it has an
     `audit_sink` (the orchestrator) and sent to the orchestrator otherwise."""
     auth = auth_interceptor(settings.auth)
-    metrics_port = os.environ.get(c.ENV_METRICS_PORT, "").strip()
+    metrics_port = int_setting(os.environ, c.ENV_METRICS_PORT, 0, 1, 65535)
     if metrics_port:
-        prometheus_client.start_http_server(int(metrics_port), addr=settings.listen.rsplit(
-            ":", 1)[0].strip("[]") or "0.0.0.0")
+        host = settings.listen.rsplit(":", 1)[0].strip("[]") or "0.0.0.0"
+        try:
+            prometheus_client.start_http_server(metrics_port, addr=host)
+        except OSError as exc:
+            raise SettingError(f"{c.ENV_METRICS_PORT}={metrics_port}: cannot listen on "
+                               f"{host}:{metrics_port}: {exc.strerror or exc}") from None
         log.info("Prometheus metrics on port %s (/metrics)", metrics_port)
     sink = getattr(app, "audit_sink", None)
     if sink is None:

@@ -36,6 +36,15 @@ class PlatformConfig:
     with_worker: bool = True
     # None: no gateway (`baton up --no-gateway`).
     gateway_port: int | None = c.GATEWAY_PORT
+    # BATON_METRICS_PORT under `baton up`: the first of three ports, one per service
+    # (registry, sessions, orchestrator, in that order); 0: no metrics endpoints.
+    metrics_port: int = 0
+
+    def metrics_ports(self) -> dict[str, int]:
+        if not self.metrics_port:
+            return {}
+        return {kind: self.metrics_port + i
+                for i, kind in enumerate(("registry", "sessions", "orchestrator"))}
 
     def addr(self, port: int) -> str:
         return f"{self.host}:{port}"
@@ -49,6 +58,8 @@ class PlatformConfig:
             ports.append(("example worker", "--worker-port", self.worker_port))
         if self.gateway_port is not None:
             ports.append(("gateway", "--gateway-port", self.gateway_port))
+        ports += [(f"{kind}'s metrics", c.ENV_METRICS_PORT, port)
+                  for kind, port in self.metrics_ports().items()]
         return ports
 
 
@@ -183,6 +194,10 @@ class Platform:
             self.say(f"  gateway       http://{cfg.addr(cfg.gateway_port)}  (HTTP/JSON and gRPC "
                      "through Envoy; see README \"Use it over HTTP\")")
         self.say(f"  logs          {logs}")
+        if cfg.metrics_port:
+            self.say("  metrics       " + ", ".join(
+                f"{kind} http://{cfg.addr(port)}/metrics"
+                for kind, port in cfg.metrics_ports().items()))
         moved = [(env, cfg.addr(port)) for env, port, default in (
             (c.ENV_REGISTRY_ADDR, cfg.registry_port, c.REGISTRY_PORT),
             (c.ENV_ORCHESTRATOR_ADDR, cfg.orchestrator_port, c.ORCHESTRATOR_PORT),
@@ -196,7 +211,8 @@ class Platform:
     def _service(self, kind: str, port: int, env: dict[str, str]) -> ChildProcess:
         cfg = self.config
         env = {**env, c.ENV_LISTEN: cfg.addr(port),
-               c.ENV_DATABASE_URL: os.environ.get(f"BATON_{kind.upper()}_DATABASE_URL", "")}
+               c.ENV_DATABASE_URL: os.environ.get(f"BATON_{kind.upper()}_DATABASE_URL", ""),
+               c.ENV_METRICS_PORT: str(cfg.metrics_ports().get(kind, ""))}
         return ChildProcess.service(kind, kind, env, cfg.data_dir / "logs" / f"{kind}.log",
                                     cfg.addr(port))
 

@@ -19,6 +19,7 @@ from baton_core import (
     Settings,
     configure_logging,
     constants,
+    int_setting,
     run,
     run_app,
 )
@@ -71,7 +72,9 @@ def up(
                                 with_worker=not no_worker, registry_port=registry_port,
                                 orchestrator_port=orchestrator_port, sessions_port=sessions_port,
                                 worker_port=worker_port,
-                                gateway_port=None if no_gateway else gateway_port))
+                                gateway_port=None if no_gateway else gateway_port,
+                                metrics_port=int_setting(os.environ, constants.ENV_METRICS_PORT,
+                                                         0, 1, 65533)))
 
 
 app.command()(dispatch)

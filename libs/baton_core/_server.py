@@ -17,9 +17,10 @@ from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from . import _constants as c
 from . import _grpc_env
 from ._db import release_idle_connections
-from ._env import int_setting
+from ._env import SettingError, int_setting
 from ._interceptors import ErrorInterceptor
 from ._memory import pin_malloc_thresholds, release_free_memory, trim_when_idle
 
@@ -270,9 +271,17 @@ async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0
     log.info("stopped")
 
 
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def configure_logging(level: str = "INFO") -> None:
+    """Logs to stderr at `level` (BATON_LOG_LEVEL); SettingError for a level that is
+    none of DEBUG, INFO, WARNING, ERROR, CRITICAL."""
+    if level.strip().upper() not in _LEVELS:
+        raise SettingError(f"{c.ENV_LOG_LEVEL} must be one of {', '.join(_LEVELS)}, "
+                           f"not {level!r}")
     logging.basicConfig(
-        level=level.upper(),
+        level=level.strip().upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -89,11 +90,23 @@ def stop_up(proc: subprocess.Popen) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
+def free_run_of_ports(count: int) -> int:
+    """The first of `count` consecutive ports that are free now."""
+    for _ in range(100):
+        first = free_port()
+        if first + count <= 65535 and all(
+                baton_core.bind_problem("127.0.0.1", first + i) is None for i in range(count)):
+            return first
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
 @pytest.fixture
 def baton_up(tmp_path):
     ports = {name: free_port()
              for name in ("registry", "orchestrator", "sessions", "worker", "gateway")}
-    proc = up_process(tmp_path / "data", ports)
+    ports["metrics"] = free_run_of_ports(3)
+    proc = up_process(tmp_path / "data", {k: v for k, v in ports.items() if k != "metrics"},
+                      env={**UP_ENV, "BATON_METRICS_PORT": str(ports["metrics"])})
     out = Output(proc)
     yield proc, out, ports
     stop_up(proc)
@@ -154,6 +167,15 @@ def test_up_serves_every_port_restarts_a_dead_child_and_stops_cleanly(baton_up, 
     assert "Traceback" not in bad.stderr
     listed = baton_cli(env, "methods", "list")
     assert "demo.sleep" in listed.stdout
+    # BATON_METRICS_PORT: one /metrics per service, on that port and the next two.
+    first = ports["metrics"]
+    out.wait_for(re.escape(
+        f"metrics       registry http://127.0.0.1:{first}/metrics, sessions "
+        f"http://127.0.0.1:{first + 1}/metrics, orchestrator http://127.0.0.1:{first + 2}/metrics"))
+    scraped = [urllib.request.urlopen(f"http://127.0.0.1:{first + i}/metrics", timeout=10)
+               .read().decode() for i in range(3)]
+    assert all("process_resident_memory_bytes" in text for text in scraped)
+    assert 'baton_dispatch_total{operation="casefile.create",outcome="OK"}' in scraped[2]
 
     pid = int(out.wait_for(r"registry started \(pid (\d+)\)").group(1))
     os.kill(pid, signal.SIGKILL)

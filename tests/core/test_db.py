@@ -137,6 +137,8 @@ def test_the_orchestrator_refuses_a_bad_setting_before_it_touches_its_database(
     ("BATON_SESSION_SWEEP_SECONDS", "often", "a number greater than 0, not 'often'"),
     ("BATON_SESSION_REFRESH_SECONDS", "-1", "a number greater than 0, not '-1'"),
     ("BATON_GRPC_EVENT_ENGINE", "maybe", "on or off, not 'maybe'"),
+    ("BATON_METRICS_PORT", "x", "a whole number from 1 to 65535, not 'x'"),
+    ("BATON_LOG_LEVEL", "LOUD", "one of DEBUG, INFO, WARNING, ERROR, CRITICAL, not 'LOUD'"),
 ])
 def test_the_sessions_service_refuses_a_bad_setting_by_name(tmp_path, name, value, problem):
     env = {**os.environ, c.ENV_DATA_DIR: str(tmp_path), c.ENV_AUTH: "off",
