@@ -46,15 +46,9 @@ def sent_token() -> str | None:
 
 
 def auth_config(data_dir: Path) -> AuthConfig:
-    """AuthConfig.from_env, with a key file that cannot be read a SettingError
-    (one line and exit 2) instead of a traceback."""
-    try:
-        return AuthConfig.from_env(data_dir)
-    except (OSError, UnicodeDecodeError) as exc:
-        why = f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) else "not text"
-        raise SettingError(f"the key file of {c.ENV_JWT_SECRET_FILE}, "
-                           f"{c.ENV_JWT_PUBLIC_KEY_FILE} or {c.ENV_JWT_PRIVATE_KEY_FILE} "
-                           f"cannot be read ({why})") from None
+    """AuthConfig.from_env; a key file that cannot be read is a SettingError naming
+    the setting and the file (one line and exit 2)."""
+    return AuthConfig.from_env(data_dir)
 
 
 def signed_token(config: AuthConfig, subject: str, roles: list[str], ttl: float) -> str:

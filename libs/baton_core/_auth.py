@@ -78,8 +78,16 @@ def _env(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
-def _read(path: str | Path) -> str:
-    return Path(path).read_text().strip()
+def _read(path: str | Path, setting: str = "") -> str:
+    """The key in the file `setting` names, stripped; SettingError naming the setting
+    and the file when it cannot be read as text."""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+            "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+        where = f"{setting}={path}" if setting.startswith("BATON_") else f"{setting} {path}"
+        raise SettingError(f"{where.strip()}: cannot be read: {why}") from None
 
 
 def load_api_keys(path: str | Path) -> dict[str, ApiKey]:
@@ -145,14 +153,15 @@ class AuthConfig:
             raise SettingError(f"{c.ENV_AUTH} must be on or off, not {mode!r}")
         secret = _env(c.ENV_JWT_SECRET)
         if not secret and _env(c.ENV_JWT_SECRET_FILE):
-            secret = _read(_env(c.ENV_JWT_SECRET_FILE))
-        public = _read(_env(c.ENV_JWT_PUBLIC_KEY_FILE)) if _env(c.ENV_JWT_PUBLIC_KEY_FILE) else ""
-        private = (_read(_env(c.ENV_JWT_PRIVATE_KEY_FILE))
+            secret = _read(_env(c.ENV_JWT_SECRET_FILE), c.ENV_JWT_SECRET_FILE)
+        public = (_read(_env(c.ENV_JWT_PUBLIC_KEY_FILE), c.ENV_JWT_PUBLIC_KEY_FILE)
+                  if _env(c.ENV_JWT_PUBLIC_KEY_FILE) else "")
+        private = (_read(_env(c.ENV_JWT_PRIVATE_KEY_FILE), c.ENV_JWT_PRIVATE_KEY_FILE)
                    if _env(c.ENV_JWT_PRIVATE_KEY_FILE) else "")
         if not secret and not public and data_dir is not None:
             path = default_secret_path(data_dir)
             if path.exists():
-                secret = _read(path)
+                secret = _read(path, "the JWT secret of `baton up`,")
         keys = load_api_keys(_env(c.ENV_API_KEYS_FILE)) if _env(c.ENV_API_KEYS_FILE) else {}
         return cls(enabled=mode in ("on", "true", "1"), secret=secret, public_key=public,
                    private_key=private, issuer=_env(c.ENV_JWT_ISSUER) or c.DEFAULT_JWT_ISSUER,

@@ -39,8 +39,10 @@ def test_a_key_file_that_cannot_be_read_or_used_is_one_line_and_exit_2(tmp_path)
     not_a_key.write_text("not a PEM key\n")
     for env, says in (
             ({"BATON_JWT_SECRET_FILE": str(tmp_path / "missing")},
-             "cannot be read (No such file or directory: "),
-            ({"BATON_JWT_SECRET_FILE": str(binary)}, "cannot be read (not text)"),
+             f"BATON_JWT_SECRET_FILE={tmp_path / 'missing'}: cannot be read: "
+             "No such file or directory"),
+            ({"BATON_JWT_SECRET_FILE": str(binary)},
+             f"BATON_JWT_SECRET_FILE={binary}: cannot be read: not UTF-8 text"),
             ({"BATON_JWT_PRIVATE_KEY_FILE": str(not_a_key)},
              "BATON_JWT_PRIVATE_KEY_FILE: cannot sign with it")):
         done = baton("token", "--role", "admin", "--data-dir", str(tmp_path), **env)
@@ -56,7 +58,8 @@ def test_up_with_a_secret_file_it_cannot_read_starts_nothing(tmp_path):
         args += [f"--{name}-port", str(free_port())]
     done = baton(*args, BATON_JWT_SECRET_FILE=str(tmp_path / "missing"))
     assert done.returncode == 2, done.stdout + done.stderr
-    assert "cannot be read (No such file or directory: " in done.stderr
+    assert (f"BATON_JWT_SECRET_FILE={tmp_path / 'missing'}: cannot be read: "
+            "No such file or directory") in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert not (data / "redis").exists() and not (data / "logs").exists()
 

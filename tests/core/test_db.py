@@ -149,3 +149,16 @@ def test_the_sessions_service_refuses_a_bad_setting_by_name(tmp_path, name, valu
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines()[-1] == f"baton serve sessions: {name} must be {problem}"
     assert "Traceback" not in done.stderr
+
+
+def test_a_key_file_a_service_cannot_read_is_named_in_one_line(tmp_path):
+    missing = tmp_path / "no-such-secret"
+    env = {**os.environ, c.ENV_DATA_DIR: str(tmp_path), c.ENV_LISTEN: "127.0.0.1:0",
+           "BATON_AUTH": "on", "BATON_JWT_SECRET_FILE": str(missing)}
+    env.pop(c.ENV_DATABASE_URL, None)
+    done = subprocess.run([sys.executable, "-m", "baton_cli", "serve", "registry"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f"baton serve registry: BATON_JWT_SECRET_FILE={missing}: cannot be read: "
+        "No such file or directory"]
