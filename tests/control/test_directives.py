@@ -109,3 +109,17 @@ async def test_a_failed_execution_releases_its_idempotency_key(control, probe, a
     reply = await control.a.dispatch.Dispatch(request(probe.echo, idempotency_key=key),
                                               metadata=admin)
     assert not reply.metadata.replayed and probe.calls["echo"] == 2
+
+
+async def test_an_idempotency_key_longer_than_a_stored_one_is_refused_unexecuted(
+        control, probe, admin):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await control.a.dispatch.Dispatch(request(probe.echo, idempotency_key="k" * 256),
+                                          metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in from_rpc_error(caught.value).violations] == [
+        "directives.idempotency_key"]
+    assert probe.calls["echo"] == 0
+    reply = await control.a.dispatch.Dispatch(request(probe.echo, idempotency_key="k" * 255),
+                                              metadata=admin)
+    assert probe.calls["echo"] == 1 and not reply.metadata.replayed

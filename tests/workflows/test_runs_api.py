@@ -9,6 +9,7 @@ import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
+from baton.orchestrator.v1 import orchestrator_pb2
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton_sdk import WorkflowBuilder
 
@@ -93,6 +94,32 @@ async def test_start_run_with_the_same_request_id_starts_one_run(stub, orchestra
         assert error_details(caught.value)[0] == "REQUEST_ID_REUSED"
         assert runs[0].run_id not in caught.value.details()
 
+
+
+async def test_keys_and_names_longer_than_their_columns_are_refused_and_nothing_is_stored(
+        stub):
+    long = "k" * 256
+    wf = WorkflowBuilder("keys").add_step("demo.echo", {"value": 1}, step_id="a").build()
+    refusals = [
+        (start(stub, wf, request_id=long), "request_id"),
+        (start(stub, wf, directives=orchestrator_pb2.Directives(idempotency_key=long)),
+         "directives.idempotency_key"),
+        (start(stub, WorkflowBuilder("n" * 256).add_step(
+            "demo.echo", {"value": 1}, step_id="a").build()), "definition.name"),
+        (stub.CreateWorkflow(pb.CreateWorkflowRequest(workflow=wf, request_id=long)),
+         "request_id"),
+    ]
+    before = await stub.ListRuns(pb.ListRunsRequest(page_size=1))
+    for call, field in refusals:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await call
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, caught.value
+        assert [f for f, _ in error_details(caught.value)[1]] == [field]
+    after = await stub.ListRuns(pb.ListRunsRequest(page_size=1))
+    assert [r.run_id for r in after.runs] == [r.run_id for r in before.runs]
+    # At the limit, all is well.
+    run = await start(stub, wf, request_id="k" * 255)
+    await wait_run(stub, run.run_id)
 
 
 async def test_a_repeated_start_of_an_inline_definition_with_defaults_is_the_same_run(

@@ -17,6 +17,9 @@ from baton_core import (
 
 from ._dispatch import DispatchCall, Dispatcher, DispatchResult
 
+# As a run's idempotency key (the column that keeps it).
+MAX_IDEMPOTENCY_KEY_CHARS = 255
+
 
 def actor_of(context: grpc.aio.ServicerContext) -> str:
     """The caller on whose behalf the RPC runs, as the auth interceptor established it
@@ -30,6 +33,11 @@ def dispatch_call(request: orchestrator_pb2.DispatchRequest,
     if directives.HasField("timeout") and (bad := duration_problems(directives.timeout,
                                                                     "directives.timeout")):
         raise InvalidArgument("directives.timeout is not a valid duration", violations=bad)
+    if len(directives.idempotency_key) > MAX_IDEMPOTENCY_KEY_CHARS:
+        raise InvalidArgument("directives.idempotency_key is too long", violations=[(
+            "directives.idempotency_key",
+            f"must be at most {MAX_IDEMPOTENCY_KEY_CHARS} characters, "
+            f"not {len(directives.idempotency_key):,}")])
     who = current_identity()
     return DispatchCall(
         operation=request.operation,

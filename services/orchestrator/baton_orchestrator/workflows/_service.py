@@ -70,6 +70,13 @@ def _required(value: str, field: str) -> str:
     return value
 
 
+def _bounded(value: str, field: str) -> str:
+    if len(value) > k.MAX_KEY_CHARS:
+        raise InvalidArgument(f"{field} is too long", violations=[
+            (field, f"must be at most {k.MAX_KEY_CHARS} characters, not {len(value):,}")])
+    return value
+
+
 def _version(value: int, field: str) -> int:
     if value < 0:
         raise InvalidArgument(f"{field} must not be negative",
@@ -115,7 +122,8 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
                 "workflow.workflow_id", "lower-case letters, digits, '_' and '-' (at most 63)")])
         defn = definition_from_proto(request.workflow)
         await validate(defn, self._engine.cache, "workflow")
-        record = await self._engine.definitions.create(defn, workflow_id, request.request_id)
+        record = await self._engine.definitions.create(
+            defn, workflow_id, _bounded(request.request_id, "request_id"))
         return pb.CreateWorkflowResponse(workflow=workflow_to_proto(record))
 
     async def GetWorkflow(self, request, context):
@@ -184,6 +192,8 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
                                          metadata={"workflow_id": record.workflow_id})
             defn, workflow_id, version = record.definition, record.workflow_id, record.version
         directives = directives_from_proto(request.directives)
+        _bounded(request.request_id, "request_id")
+        _bounded(directives.idempotency_key, "directives.idempotency_key")
         if request.input.ByteSize() > k.MAX_INPUT_BYTES:
             raise InvalidArgument(
                 f"input is {request.input.ByteSize():,} bytes; at most "

@@ -12,6 +12,7 @@ from baton_core import InvalidArgument, field_path, not_json_numbers
 
 from .._method_cache import MethodCache
 from .._retry import retry_problems
+from . import _constants as k
 from ._definition import (
     ERROR_HANDLINGS,
     EXECUTION_MODES,
@@ -44,6 +45,8 @@ async def violations(defn: WorkflowDef, cache: MethodCache, prefix: str) -> Viol
     out: Violations = []
     if not defn.name.strip():
         out.append((f"{prefix}.name", "is required"))
+    elif len(defn.name) > k.MAX_KEY_CHARS:
+        out.append((f"{prefix}.name", f"must be at most {k.MAX_KEY_CHARS} characters"))
     if defn.execution_mode not in EXECUTION_MODES:
         out.append((f"{prefix}.execution_mode", f"must be one of {', '.join(EXECUTION_MODES)}"))
     if defn.error_handling not in ERROR_HANDLINGS:
