@@ -71,6 +71,10 @@ def hint(err: BatonError) -> str:
         return ("hint: is the platform running (`baton up`)? Another address: the command's "
                 "--orchestrator/--registry/--sessions option or BATON_ORCHESTRATOR_ADDR, "
                 "BATON_REGISTRY_ADDR, BATON_SESSIONS_ADDR")
+    if err.code.name == "UNIMPLEMENTED" and "Method not found" in err.message:
+        return ("hint: that address answers gRPC but does not serve this service: is it "
+                f"the right port? (by default registry {c.REGISTRY_PORT}, orchestrator "
+                f"{c.ORCHESTRATOR_PORT}, sessions {c.SESSIONS_PORT})")
     return ""
 
 

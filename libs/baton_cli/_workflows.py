@@ -266,7 +266,10 @@ def workflows_list(
         token = page.next_page_token
         if not token:
             break
-    console().print(table)
+    if table.row_count:
+        console().print(table)
+    else:
+        typer.echo("no workflows match")
 
 
 @workflows_app.command("get")
@@ -298,7 +301,8 @@ def _workflow_id(stub, id_or_name: str, *, deleted_too: bool = False) -> str:
         if len(named.workflows) > 1:
             raise typer.BadParameter(
                 f"several workflows are named {id_or_name!r}: give the id ("
-                + ", ".join(w.workflow_id for w in named.workflows) + ", ...)") from None
+                + ", ".join(w.workflow_id for w in named.workflows)
+                + (", ..." if named.next_page_token else "") + ")") from None
         if not named.workflows:
             raise
         return named.workflows[0].workflow_id

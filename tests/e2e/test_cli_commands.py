@@ -96,6 +96,16 @@ async def test_a_service_that_is_not_there_is_one_line_and_exit_1(platform):
     assert code == 1 and err.startswith("error: NOT_FOUND: session 'nope' not found"), err
 
 
+async def test_the_wrong_service_at_an_address_gets_a_hint_about_the_port(platform):
+    # The orchestrator's port, given as the sessions service's.
+    code, _, err = await _baton("sessions", "get", "nope", "--sessions",
+                                platform.addrs["orchestrator"])
+    assert code == 1
+    assert err.startswith("error: UNIMPLEMENTED:") and "Traceback" not in err
+    assert err.splitlines()[1].startswith("hint: that address answers gRPC but does not "
+                                          "serve this service: is it the right port?")
+
+
 async def test_a_token_no_header_can_carry_is_one_line_and_exit_2(platform):
     # Pasted with a line break or a non-ASCII character, the token failed inside
     # gRPC: a traceback from the SDK's channel.

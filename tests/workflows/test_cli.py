@@ -84,6 +84,8 @@ async def test_workflows_apply_creates_then_versions(orchestrator, tmp_path):
     listed = await baton(orchestrator, "workflows", "list", "--name",
                          f"cli_setup_{orchestrator.backend}")
     assert workflow_id in listed.output
+    none = await baton(orchestrator, "workflows", "list", "--name", "no_such_workflow_name")
+    assert none.exit_code == 0 and none.output.strip() == "no workflows match", none.output
     got = await baton(orchestrator, "workflows", "get", workflow_id, "--version", "1")
     assert json.loads(got.output)["version"] == 1
     by_name = await baton(orchestrator, "workflows", "get", f"cli_setup_{orchestrator.backend}")
