@@ -22,6 +22,7 @@ from baton_core import (
     Internal,
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     Service,
     Unavailable,
     batch_length,
@@ -29,10 +30,12 @@ from baton_core import (
     dict_to_struct,
     error_for_code,
     field_path,
+    not_json_numbers,
     status_code_named,
     struct_to_dict,
 )
 
+from ._channel import MAX_MESSAGE_BYTES
 from ._context import InvocationContext
 from ._method import MethodDefinition
 
@@ -42,6 +45,8 @@ METHOD_FAILED = "METHOD_FAILED"
 # Longest exception message passed on to the caller (gRPC bounds the trailers that
 # carry it to 16 KiB).
 _MAX_MESSAGE = 2000
+# Largest result sent back: a message's limit less room for the envelope around it.
+_MAX_RESULT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
 
 
 class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
@@ -115,7 +120,17 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
         ctx = InvocationContext.from_proto(request.context, method=definition.name,
                                            version=definition.version, timeout=timeout)
         result = await _run(definition, params, ctx, timeout)
-        return provider_pb2.InvokeResponse(result=dict_to_struct(_dump_result(definition, result)))
+        response = provider_pb2.InvokeResponse(
+            result=dict_to_struct(_dump_result(definition, result)))
+        size = response.ByteSize()
+        if size > _MAX_RESULT_BYTES:
+            # Sent, it would fail on the wire: on a channel, taking down the stream and
+            # every other invocation on it, as UNAVAILABLE, which callers retry.
+            raise ResourceExhausted(
+                f"{definition.name} returned {size / 2**20:.1f} MiB, more than the "
+                f"{_MAX_RESULT_BYTES / 2**20:.1f} MiB a result may take",
+                reason="RESULT_TOO_LARGE", metadata={"method": definition.name})
+        return response
 
 
 class _Channel:
@@ -217,8 +232,10 @@ def _validate_params(definition: MethodDefinition, params) -> BaseModel:
         violations = [(field_path("params", err["loc"]), err["msg"])
                       for err in exc.errors(include_url=False)]
         summary = "; ".join(f"{field}: {desc}" for field, desc in violations)
+        # The reason the orchestrator gives when the registry's schema check refuses
+        # them: callers need not know which of the two checks caught it.
         raise InvalidArgument(f"invalid params for {definition.name}: {summary}",
-                              violations=violations) from None
+                              reason="INVALID_PARAMS", violations=violations) from None
 
 
 async def _run(definition: MethodDefinition, params: BaseModel, ctx: InvocationContext,
@@ -260,7 +277,12 @@ def _method_failed(definition: MethodDefinition, exc: BaseException) -> BatonErr
     if not isinstance(code, grpc.StatusCode) or code in (grpc.StatusCode.OK,
                                                           grpc.StatusCode.UNKNOWN):
         code = grpc.StatusCode.INTERNAL
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip()
+    if isinstance(exc, grpc.RpcError) and callable(getattr(exc, "details", None)):
+        # A call the method made failed; str() of it is a dump whose first line
+        # ("<AioRpcError of RPC that terminated with:") says nothing.
+        text = f"{exc.code().name}: {exc.details() or ''}".strip()
+    message = text.splitlines()[0] if text else type(exc).__name__
     if len(message) > _MAX_MESSAGE:  # it travels in the status, whose size is bounded
         message = message[:_MAX_MESSAGE] + "…"
     return error_for_code(code, message, reason=METHOD_FAILED,
@@ -276,4 +298,13 @@ def _dump_result(definition: MethodDefinition, result: Any) -> dict[str, Any]:
             log.error("%s returned a bad result: %s", definition.name, exc)
             raise Internal(f"{definition.name} returned a result that does not match "
                            f"{model.__name__}", reason="INVALID_RESULT") from None
-    return result.model_dump(mode="json")
+    dumped = result.model_dump(mode="json", by_alias=True)  # the names its schema gives
+    if problems := not_json_numbers(dumped, "result"):
+        # A Struct carries NaN and Infinity, JSON does not: the gateway and every
+        # stored copy would fail on them later, far from the method at fault.
+        log.error("%s returned a result JSON cannot hold: %s", definition.name, problems)
+        shown = "; ".join(f"{f}: {d}" for f, d in problems[:3])  # the status is bounded
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise Internal(f"{definition.name} returned a result JSON cannot hold: {shown}{more}",
+                       reason="INVALID_RESULT")
+    return dumped

@@ -30,6 +30,8 @@ log = logging.getLogger("baton.worker")
 
 DEFAULT_REGISTRY_ADDR = f"127.0.0.1:{constants.REGISTRY_PORT}"
 _UNREACHABLE = (Unavailable, DeadlineExceeded)
+_WITHDRAWN_LEASE = 0.001  # seconds; a lease_ttl of 0 would mean the registry's default
+_WITHDRAW_TIMEOUT = 1.0  # seconds a stopping worker waits for the registry
 
 
 class Worker:
@@ -37,7 +39,8 @@ class Worker:
 
     ``start()`` serves the methods (with health and reflection), registers each
     with the registry under a lease, and renews the lease every
-    ``heartbeat_interval``; ``stop()`` stops heartbeating and drains the server.
+    ``heartbeat_interval``; ``stop()`` ends the lease (callers stop picking the
+    worker) and drains the server.
     A registry that cannot be reached at start is retried on every heartbeat.
 
     Args:
@@ -55,7 +58,8 @@ class Worker:
             checking, for workers that hold no key.
 
     Raises:
-        ValueError: No methods, two methods of one name, or a lease_ttl <= 0.
+        ValueError: No methods, two methods of one name, a lease_ttl <= 0, or a
+            heartbeat_interval not between 0 and lease_ttl.
         SettingError: `auth` is on but holds no key to verify callers with.
     """
 
@@ -70,6 +74,10 @@ class Worker:
             raise ValueError("a Worker needs at least one method")
         if lease_ttl <= 0:
             raise ValueError("lease_ttl must be positive")
+        if heartbeat_interval is not None and not 0 < heartbeat_interval < lease_ttl:
+            # Beats further apart than the lease let it lapse between them.
+            raise ValueError(f"heartbeat_interval must be more than 0 and less than "
+                             f"lease_ttl ({lease_ttl:g} s), not {heartbeat_interval:g}")
         self.registry_addr = registry_addr or None
         self.listen = listen
         self.advertise_host = advertise_host
@@ -131,7 +139,8 @@ class Worker:
                                                name=f"baton-heartbeat-{self.worker_id}")
 
     async def stop(self) -> None:
-        """Stops heartbeating, then drains and stops the server. Safe to call twice."""
+        """Stops heartbeating and ends the lease, then drains and stops the server.
+        Safe to call twice."""
         task, self._heartbeats = self._heartbeats, None
         if task is not None:
             task.cancel()
@@ -139,6 +148,7 @@ class Worker:
                 await task
         registry, self._registry = self._registry, None
         if registry is not None:
+            await self._withdraw(registry)
             await registry.close()
         server, self._server = self._server, None
         if server is not None:
@@ -184,6 +194,19 @@ class Worker:
         if errors:
             raise errors[0]
         log.info("registered %s with %s", ", ".join(sorted(wanted)), self.registry_addr)
+
+    async def _withdraw(self, registry: RegistryClient) -> None:
+        """Ends the lease now rather than lease_ttl after the last beat, so that callers
+        stop picking this worker while it drains (a refused call fails unless retried)."""
+        registered = [d.name for d in self.definitions if d.name not in self._unregistered]
+        if self.address is None or not registered:
+            return
+        try:
+            await registry.heartbeat(self.worker_id, self.address, method_names=registered,
+                                     lease_ttl=_WITHDRAWN_LEASE, timeout=_WITHDRAW_TIMEOUT)
+        except BatonError as exc:
+            log.warning("could not withdraw from %s (%s); the lease lapses by itself",
+                        self.registry_addr, exc.message)
 
     async def _heartbeat(self) -> None:
         assert self._registry is not None and self.address is not None

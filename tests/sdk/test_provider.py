@@ -8,7 +8,8 @@ import time
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
 from baton_core import (
     DeadlineExceeded,
@@ -17,9 +18,10 @@ from baton_core import (
     NotFound,
     Unavailable,
     constants,
+    free_port,
     struct_to_dict,
 )
-from baton_sdk import METHOD_FAILED, InvocationContext, method
+from baton_sdk import METHOD_FAILED, InvocationContext, MethodDefinition, method
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -84,9 +86,38 @@ async def cancel_inside(params: Empty) -> Empty:
     return Empty()
 
 
+@method("shop.call_down", description="Lets out the error of a gRPC call it made.")
+async def call_down(params: Empty) -> Empty:
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{free_port()}") as channel:
+        await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(),
+                                                        timeout=2)
+    return Empty()
+
+
 @method("shop.bad_result", description="Returns a result that breaks its model.")
 async def bad_result(params: Empty) -> Placed:
     return {"summary": 3}
+
+
+class Counted(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel)
+
+    casefile_id: str
+    note_count: int = Field(serialization_alias="notes")
+
+
+@method("shop.count", description="Returns a model whose fields have aliases.")
+async def count(params: Empty) -> Counted:
+    return Counted(casefileId="cf1", noteCount=2)
+
+
+class Reading(BaseModel):
+    values: list[float]
+
+
+@method("shop.measure", description="Returns NaN inside its result.")
+async def measure(params: Empty) -> Reading:
+    return Reading(values=[1.0, float("nan"), *[float("inf")] * 10_000])
 
 
 class Nap(BaseModel):
@@ -115,7 +146,8 @@ class Sleeper:
 async def shop(start_worker, provider_client):
     sleeper = Sleeper()
     worker = await start_worker([order, explode, out_of_stock, missing, bad_result, sleeper.nap,
-                                 quit_, cancel_inside])
+                                 quit_, cancel_inside, measure, call_down,
+                                 count])
     return provider_client(worker), sleeper, worker
 
 
@@ -146,6 +178,7 @@ async def test_bad_params_get_invalid_argument_with_every_violation(shop):
     fields = [field for field, _ in caught.value.violations]
     assert fields == ["params.item", "params.quantity", "params.tags[1]"]
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.reason == "INVALID_PARAMS"  # as when the orchestrator refuses them
     assert "params.item" in caught.value.message
 
 
@@ -185,6 +218,14 @@ async def test_what_a_method_lets_out_never_stops_the_worker_or_hangs_the_caller
     assert struct_to_dict(placed.result)["summary"] == "1 x a"
 
 
+async def test_failed_grpc_call_of_the_method_says_what_failed(shop):
+    client, _, _ = shop
+    with pytest.raises(Internal) as caught:
+        await client.invoke("shop.call_down", {}, timeout=5)
+    assert caught.value.message.startswith("UNAVAILABLE: failed to connect")
+    assert caught.value.metadata == {"exception": "AioRpcError"}
+
+
 async def test_exception_may_declare_its_status_code(shop):
     client, _, _ = shop
     with pytest.raises(Unavailable) as caught:
@@ -206,6 +247,24 @@ async def test_result_that_breaks_the_output_model_is_internal(shop):
     with pytest.raises(Internal) as caught:
         await client.invoke("shop.bad_result", {})
     assert caught.value.reason == "INVALID_RESULT"
+
+
+async def test_result_uses_the_field_names_its_published_schema_gives(shop):
+    client, _, _ = shop
+    reply = await client.invoke("shop.count", {})
+    published = MethodDefinition.from_callable(count).output_schema["properties"]
+    assert struct_to_dict(reply.result) == {"casefileId": "cf1", "notes": 2}
+    assert set(struct_to_dict(reply.result)) == set(published)
+
+
+async def test_result_holding_nan_is_internal_naming_where(shop):
+    # JSON has no NaN: passed on, it broke the HTTP gateway (UNKNOWN) and PostgreSQL.
+    client, _, _ = shop
+    with pytest.raises(Internal) as caught:
+        await client.invoke("shop.measure", {})
+    assert caught.value.reason == "INVALID_RESULT"
+    assert "result.values[1]: nan is not a JSON number" in caught.value.message
+    assert caught.value.message.endswith("(and 9998 more)")
 
 
 async def test_unknown_method_or_version_is_not_found(shop):

@@ -78,6 +78,15 @@ async def fail(params: Number) -> Number:
     raise ValueError(f"no luck with {params.n}")
 
 
+class Blob(BaseModel):
+    data: str
+
+
+@method("chan.huge")
+async def huge(params: Number) -> Blob:
+    return Blob(data="x" * params.n)
+
+
 def invocation(invocation_id: int, name: str, params: dict,
                timeout: float | None = None) -> provider_pb2.Invocation:
     message = provider_pb2.Invocation(id=invocation_id, request=provider_pb2.InvokeRequest(
@@ -103,7 +112,7 @@ async def sleeper():
 
 @pytest.fixture
 async def worker(start_worker, sleeper):
-    return await start_worker([double, fail, sleeper.nap])
+    return await start_worker([double, fail, sleeper.nap, huge])
 
 
 @pytest.fixture
@@ -129,6 +138,23 @@ async def test_one_batch_of_invocations_completes_each_by_its_id(stub):
     assert failed.code == grpc.StatusCode.INTERNAL and "no luck with 3" in failed.message
     assert failed.reason == "METHOD_FAILED"
     assert from_status(done[10].error).code == grpc.StatusCode.NOT_FOUND
+    await call.done_writing()
+    assert await call.read() is grpc.aio.EOF
+    assert await call.code() == grpc.StatusCode.OK
+
+
+async def test_a_result_too_large_to_send_fails_alone_not_the_stream(stub, sleeper):
+    # Written, it failed on the wire and took the stream down with every call on it,
+    # as UNAVAILABLE, which callers retry (and so broke the stream again).
+    call = stub.OpenChannel()
+    await call.write(provider_pb2.OpenChannelRequest(invocations=[
+        invocation(1, "chan.nap", {"seconds": 0.3}),
+        invocation(2, "chan.huge", {"n": 17 * 2**20})]))
+    done = await completions(call, 2)
+    too_large = from_status(done[2].error)
+    assert too_large.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert too_large.reason == "RESULT_TOO_LARGE"
+    assert struct_to_dict(done[1].response.result) == {"slept": 0.3}
     await call.done_writing()
     assert await call.read() is grpc.aio.EOF
     assert await call.code() == grpc.StatusCode.OK

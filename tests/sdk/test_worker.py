@@ -68,6 +68,19 @@ async def test_heartbeats_keep_the_lease_until_the_worker_stops(
     await watch.aclose()
 
 
+async def test_stopped_worker_ends_its_lease_at_once(own_registry, start_worker,
+                                                     registry_client):
+    # Until the lease ends, callers keep picking a draining worker, which refuses them.
+    client = registry_client(own_registry)
+    worker = await start_worker([quote], registry_addr=own_registry, lease_ttl=60)
+    watch = client.watch_methods(domain="parcel")
+    await next_state(watch, "parcel.quote", {AVAILABLE})
+    await worker.stop()
+    lapsed = await asyncio.wait_for(next_state(watch, "parcel.quote", {UNAVAILABLE}), 5)
+    assert lapsed.endpoints[0].address == worker.address
+    await watch.aclose()
+
+
 async def test_worker_registers_again_what_the_registry_forgot(
         own_registry, start_worker, registry_client):
     client = registry_client(own_registry)
@@ -117,3 +130,11 @@ def test_worker_refuses_duplicate_or_missing_methods():
         Worker([quote, quote])
     with pytest.raises(ValueError, match="at least one"):
         Worker([])
+
+
+@pytest.mark.parametrize("interval", [-1.0, 0.0, 10.0, 30.0])
+def test_worker_refuses_heartbeats_that_cannot_keep_the_lease(interval):
+    # A negative interval beat the registry in a tight loop; one of lease_ttl or
+    # more let the lease lapse between beats.
+    with pytest.raises(ValueError, match="heartbeat_interval"):
+        Worker([quote], lease_ttl=10.0, heartbeat_interval=interval)
