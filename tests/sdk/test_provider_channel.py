@@ -33,6 +33,7 @@ from baton_sdk import MethodProvider, method
 pytest.importorskip("baton_orchestrator")
 from baton_orchestrator._invoker import CallContext, Invoker  # noqa: E402
 from baton_orchestrator._method_cache import CachedMethod  # noqa: E402
+from baton_orchestrator._retry import Retry  # noqa: E402
 from baton_orchestrator._worker_channel import WorkerChannel  # noqa: E402
 
 pytestmark = pytest.mark.timeout(20)
@@ -289,3 +290,40 @@ async def test_invoker_falls_back_to_invoke_for_a_worker_without_open_channel():
     finally:
         await invoker.close()
         await server.stop(0)
+
+
+async def test_a_call_a_stopping_worker_refuses_goes_to_another_whatever_the_policy(
+        start_worker, sleeper):
+    stopping = await start_worker([double, sleeper.nap])
+    other = await start_worker([double])
+    never = Retry(strategy="none", max_attempts=1)
+    invoker = Invoker()
+    alone = cached(stopping.address, "chan.double")
+    # The orchestrator's stream to the worker is open before the worker stops, and
+    # something in flight on it keeps the worker draining while the call comes.
+    await invoker.invoke(alone, {"n": 1}, CallContext(), time.monotonic() + 5, never)
+    nap = asyncio.create_task(invoker.invoke(cached(stopping.address, "chan.nap"),
+                                             {"seconds": 1.0}, CallContext(),
+                                             time.monotonic() + 5, never))
+    await asyncio.wait_for(sleeper.started.wait(), 5)
+    stop = asyncio.create_task(stopping.stop())
+    await asyncio.sleep(0.1)
+    if True:
+        try:
+            both = CachedMethod.build(registry_pb2.Method(name="chan.double", endpoints=[
+                registry_pb2.Endpoint(address=a, worker_id=a,
+                                      state=registry_pb2.Endpoint.STATE_AVAILABLE)
+                for a in (stopping.address, other.address)]))
+            outcome = await invoker.invoke(both, {"n": 3}, CallContext(),
+                                           time.monotonic() + 5, never)
+            assert (outcome.result, outcome.worker_address, outcome.attempts) == (
+                {"n": 6}, other.address, 1)
+            # With no other worker it is a failure like any other, for the policy to retry.
+            with pytest.raises(Unavailable) as info:
+                await invoker.invoke(alone, {"n": 3}, CallContext(), time.monotonic() + 5,
+                                     never)
+            assert info.value.reason in ("WORKER_DRAINING", "WORKER_UNREACHABLE")
+            assert (await nap).result == {"slept": 1.0}  # what ran, finished
+        finally:
+            await invoker.close()
+            await asyncio.wait_for(stop, 10)

@@ -27,7 +27,12 @@ from ._breakers import Breakers, Ticket
 from ._method_cache import CachedMethod
 from ._policies import Policy
 from ._retry import Retry
-from ._worker_channel import ChannelUnsupported, WorkerChannel
+from ._worker_channel import (
+    WORKER_UNREACHABLE,
+    ChannelUnsupported,
+    WorkerChannel,
+    unreachable,
+)
 
 log = logging.getLogger("baton.orchestrator.invoke")
 
@@ -114,7 +119,10 @@ class Invoker:
             return await self._stub(address).Invoke(invocation.request, timeout=timeout,
                                                      metadata=metadata)
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc) from exc
+            error = from_rpc_error(exc)
+            if exc.code() == grpc.StatusCode.UNAVAILABLE and unreachable(exc):
+                error.reason = WORKER_UNREACHABLE
+            raise error from exc
 
     async def close(self) -> None:
         workers, self._workers = self._workers, {}
@@ -156,12 +164,16 @@ class Invoker:
         # elsewhere. Those serving another version of the method are left out.
         failed: set[str] = set()
         other_version: set[str] = set()
+        # Endpoints the call never started on (stopping, or not reachable at all): while
+        # another endpoint is left, the call goes there whatever the retry policy.
+        unstarted: set[str] = set()
         while True:
             attempt += 1
             endpoints = method.live_endpoints()
-            if failed or other_version:  # a retry: no copies on a first attempt
+            if failed or other_version or unstarted:  # a retry: no copies on a first attempt
                 live = [e for e in endpoints if e.address not in other_version]
-                endpoints = [e for e in live if e.address not in failed] or live
+                endpoints = [e for e in live
+                             if e.address not in failed and e.address not in unstarted] or live
             if not endpoints:
                 error: BatonError = Unavailable(
                     f"no live worker serves {method.name}"
@@ -193,6 +205,16 @@ class Invoker:
                         other_version.add(endpoint.address)
                         attempt -= 1
                         continue
+                    if exc.reason in _NOT_STARTED and any(
+                            e.address not in failed and e.address not in unstarted
+                            and e.address not in other_version and e is not endpoint
+                            for e in endpoints):
+                        # Nothing of the call ran there, and another endpoint is left:
+                        # no attempt of it. (With none left it counts as a failure, and
+                        # the policy decides, e.g. to wait for the worker to be back.)
+                        unstarted.add(endpoint.address)
+                        attempt -= 1
+                        continue
                     failed.add(endpoint.address)
                     error = exc
                     error.metadata.setdefault("worker_address", endpoint.address)
@@ -220,6 +242,9 @@ class Invoker:
 
 # What a worker answers for a method or version it does not serve (baton_sdk).
 _OTHER_VERSION = frozenset({"VERSION_NOT_SERVED", "METHOD_NOT_SERVED"})
+# A call that never started: what a stopping worker answers (baton_sdk) for an
+# invocation it refused, or no connection to the worker at all.
+_NOT_STARTED = frozenset({"WORKER_DRAINING", WORKER_UNREACHABLE})
 
 
 def _invocation(method: CachedMethod, params: Any, ctx: CallContext,

@@ -131,6 +131,10 @@ class _Stream:
             return ChannelUnsupported(self.address)
         if code in _PASSED_THROUGH:
             return from_rpc_error(exc)
+        if code == grpc.StatusCode.UNAVAILABLE and unreachable(exc):
+            return Unavailable(f"cannot reach the worker at {self.address} ({exc.details()})",
+                               reason=WORKER_UNREACHABLE,
+                               metadata={"worker_address": self.address})
         why = code.name if code is not None else (repr(exc) if exc else "it ended")
         return Unavailable(f"the channel to the worker at {self.address} broke ({why})",
                            reason="WORKER_CHANNEL_CLOSED",
@@ -139,6 +143,15 @@ class _Stream:
     async def close(self) -> None:
         self._end(None)
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+# A worker the call could not reach at all: nothing of it was delivered.
+WORKER_UNREACHABLE = "WORKER_UNREACHABLE"
+
+
+def unreachable(exc: grpc.aio.AioRpcError) -> bool:
+    """Whether a failed call never reached its worker (no connection could be made)."""
+    return "failed to connect" in (exc.details() or "")
 
 
 class WorkerChannel:
