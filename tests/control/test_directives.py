@@ -123,3 +123,14 @@ async def test_an_idempotency_key_longer_than_a_stored_one_is_refused_unexecuted
     reply = await control.a.dispatch.Dispatch(request(probe.echo, idempotency_key="k" * 255),
                                               metadata=admin)
     assert probe.calls["echo"] == 1 and not reply.metadata.replayed
+
+
+async def test_params_holding_nan_are_refused_unexecuted(control, probe, admin):
+    params = dict_to_struct({"value": "v"})
+    params.fields["extra"].number_value = float("nan")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await control.a.dispatch.Dispatch(orchestrator_pb2.DispatchRequest(
+            operation=probe.echo, params=params), metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert from_rpc_error(caught.value).violations == [("params.extra", "nan is not a JSON number")]
+    assert probe.calls["echo"] == 0

@@ -11,6 +11,7 @@ from baton_core import (
     dict_to_struct,
     duration_problems,
     duration_to_seconds,
+    require_json_numbers,
     seconds_to_duration,
     struct_to_dict,
 )
@@ -38,10 +39,12 @@ def dispatch_call(request: orchestrator_pb2.DispatchRequest,
             "directives.idempotency_key",
             f"must be at most {MAX_IDEMPOTENCY_KEY_CHARS} characters, "
             f"not {len(directives.idempotency_key):,}")])
+    params = struct_to_dict(request.params)
+    require_json_numbers(params, "params")  # a Struct carries NaN; JSON and workers do not
     who = current_identity()
     return DispatchCall(
         operation=request.operation,
-        params=struct_to_dict(request.params),
+        params=params,
         params_struct=request.params,
         session_id=request.session_id,
         skip_hooks=tuple(directives.skip_hooks),
