@@ -134,3 +134,29 @@ async def test_a_run_acts_in_the_session_it_was_started_in(secured_channels, aut
     seen = await workflows.GetRun(wf.GetRunRequest(run_id=theirs),
                                   metadata=auth_keys.bearer("ops", ["operator"]))
     assert seen.run.status == wf.Run.STATUS_SUCCEEDED
+
+
+async def test_a_refused_read_is_no_activity_of_the_session(secured_channels, auth_keys,
+                                                            people, redis_url):
+    import redis.asyncio as aioredis
+
+    sessions = sessions_pb2_grpc.SessionOrchestratorStub(secured_channels["sessions"])
+    alice = auth_keys.bearer(people["alice"], ["user"])
+    bob = auth_keys.bearer(people["bob"], ["user"])
+    sid = (await sessions.CreateSession(pb.CreateSessionRequest(
+        user_id=people["alice"]), metadata=alice)).session.session_id
+    client = aioredis.from_url(redis_url)
+    try:
+        [key] = [k async for k in client.scan_iter(match=f"*{sid}*")
+                 if await client.type(k) == b"hash"]
+        before = await client.hget(key, "la")
+        await asyncio.sleep(0.01)
+        assert await refused(sessions.GetSession(pb.GetSessionRequest(session_id=sid),
+                                                 metadata=bob)) == "SESSION_NOT_OWNED"
+        assert await refused(sessions.CloseSession(pb.CloseSessionRequest(session_id=sid),
+                                                   metadata=bob)) == "SESSION_NOT_OWNED"
+        assert await client.hget(key, "la") == before  # bob kept nothing alive
+        await sessions.GetSession(pb.GetSessionRequest(session_id=sid), metadata=alice)
+        assert int(await client.hget(key, "la")) > int(before)  # alice's read is activity
+    finally:
+        await client.aclose()

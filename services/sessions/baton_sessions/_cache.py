@@ -108,11 +108,12 @@ class HotTier:
         """False while Redis is known to be unreachable."""
         return self._down_since is None
 
-    async def get(self, session_id: str) -> HotSession | None:
-        """The session's hot record, refreshing its TTL and last activity; None on a miss."""
+    async def get(self, session_id: str, reader: str = "") -> HotSession | None:
+        """The session's hot record, refreshing its TTL and last activity (unless
+        `reader`, the user the caller must be, is not its user); None on a miss."""
         keys = (self.keys.session(session_id), self.keys.history(session_id))
         reply = await self._call("get", lambda _: self._batched.execute(
-            "EVALSHA", lua.TOUCH.sha, 2, *keys, now_us(), self._ttl_ms))
+            "EVALSHA", lua.TOUCH.sha, 2, *keys, now_us(), self._ttl_ms, reader))
         if reply is _FAILED or not reply or reply[0] is None:
             return None
         return _decode(reply[0], reply[1])
@@ -262,7 +263,8 @@ def _encode(record: SessionRecord) -> list[Any]:
         record.create_time, record.last_activity_time, record.end_time,
         record.execution_count, record.context, record.etag, record.version, now_us(),
     ], separators=(",", ":"))
-    return ["r", blob, "v", record.version, "s", record.status, "n", record.execution_count]
+    return ["r", blob, "v", record.version, "s", record.status, "n", record.execution_count,
+            "u", record.user_id]
 
 
 def _decode(blob: bytes, activity: bytes | None) -> HotSession | None:

@@ -60,13 +60,18 @@ return 1
 """)
 
 # Reads a session record; an active one counts as used: its last-activity
-# time and the TTL of its keys are refreshed. Returns [record, last activity].
-# KEYS: session hash, history zset. ARGV: now us, ttl ms.
+# time and the TTL of its keys are refreshed, unless the reader must be its
+# user and is not (a read that is refused is no activity). Returns [record,
+# last activity]. KEYS: session hash, history zset. ARGV: now us, ttl ms, the
+# user the reader must be ('' for anyone).
 TOUCH = Script("touch", """
 if redis.call('HGET', KEYS[1], 's') == 'ACTIVE' then
-  redis.call('HSET', KEYS[1], 'la', ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  local user = redis.call('HGET', KEYS[1], 'u')
+  if ARGV[3] == '' or not user or user == ARGV[3] then
+    redis.call('HSET', KEYS[1], 'la', ARGV[1])
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  end
 end
 return redis.call('HMGET', KEYS[1], 'r', 'la')
 """)

@@ -90,11 +90,15 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
         if self.owners_only:
             _require_owner(user_id)
 
+    def _reader(self) -> str:
+        """The user the caller must be to act on a session ('' for anyone)."""
+        return current_identity().subject if self.owners_only and not _manages_any() else ""
+
     async def _owned(self, session_id: str) -> str:
         """`session_id`, required, after checking the caller may act on it."""
         _require("session_id", session_id)
-        if self.owners_only and not _manages_any():
-            _require_owner((await self.sessions.get(session_id)).user_id)
+        if reader := self._reader():
+            _require_owner((await self.sessions.get(session_id, reader)).user_id)
         return session_id
 
     async def CreateSession(self, request: pb.CreateSessionRequest,
@@ -107,7 +111,8 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
 
     async def GetSession(self, request: pb.GetSessionRequest,
                          context: grpc.aio.ServicerContext) -> pb.GetSessionResponse:
-        record = await self.sessions.get(_require("session_id", request.session_id))
+        record = await self.sessions.get(_require("session_id", request.session_id),
+                                         self._reader())
         self._check_owner(record.user_id)
         response = pb.GetSessionResponse()
         cv.fill_session(response.session, record)

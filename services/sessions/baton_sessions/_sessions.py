@@ -59,12 +59,18 @@ class Sessions:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def get(self, session_id: str) -> SessionRecord:
-        hot = await self.cache.get(session_id)
+    async def get(self, session_id: str, reader: str = "") -> SessionRecord:
+        """The session; the read is activity, unless `reader` (the user the caller must
+        be, '' for anyone) is not its user: that read is refused, and changes nothing."""
+        hot = await self.cache.get(session_id, reader)
         if hot is not None:
-            self._refresh_later(hot)
+            if not reader or hot.record.user_id == reader:
+                self._refresh_later(hot)
             return hot.record
-        return await self._warm(await self.store.get(session_id))
+        record = await self.store.get(session_id)
+        if reader and record.user_id != reader:
+            return record
+        return await self._warm(record)
 
     async def find_or_create(self, user_id: str, casefile_id: str) -> tuple[SessionRecord, bool]:
         """The SQL partial unique index decides races; the Redis index is a fast path."""
