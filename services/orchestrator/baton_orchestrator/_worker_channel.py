@@ -131,7 +131,8 @@ class _Stream:
             return ChannelUnsupported(self.address)
         if code in _PASSED_THROUGH:
             return from_rpc_error(exc)
-        if code == grpc.StatusCode.UNAVAILABLE and unreachable(exc):
+        if isinstance(exc, grpc.aio.AioRpcError) and code == grpc.StatusCode.UNAVAILABLE \
+                and unreachable(exc):
             return Unavailable(f"cannot reach the worker at {self.address} ({exc.details()})",
                                reason=WORKER_UNREACHABLE,
                                metadata={"worker_address": self.address})

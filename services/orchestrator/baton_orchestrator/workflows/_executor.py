@@ -148,8 +148,12 @@ class RunExecutor:
         worker calls go out while it is written. A crash before it lands leaves
         those steps as they were, so they run again under the same idempotency
         key (`run_id:step_id`), exactly as a crash during the call would.
+        Queued at once: a step's retry (in _attempts) takes and queues the changes
+        recorded after these, and must not commit them first.
         """
-        self._pending = asyncio.ensure_future(self._write(self.rec.take()))
+        changes = self.rec.take()
+        if changes:
+            self._pending = self.ctx.writer.submit(changes)
 
     async def _settle(self) -> None:
         """Waits for the commit handed over last (commits land in order)."""

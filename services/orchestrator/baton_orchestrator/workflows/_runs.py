@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from baton_core import NotFound
 
@@ -59,20 +59,8 @@ class RunStore:
         """Runs as their state, in three reads; runs that do not exist are left out."""
         if not run_ids:
             return []
-        r, st, e = t.runs, t.run_steps, t.run_events
         async with self._engine.connect() as conn:
-            runs = (await conn.execute(select(r).where(r.c.run_id.in_(run_ids)))).all()
-            steps = (await conn.execute(select(st).where(st.c.run_id.in_(run_ids))
-                                        .order_by(st.c.run_id, st.c.position))).all()
-            seqs = dict((await conn.execute(
-                select(e.c.run_id, func.max(e.c.seq)).where(e.c.run_id.in_(run_ids))
-                .group_by(e.c.run_id))).all())
-        by_run: dict[str, list[Any]] = {}
-        for step in steps:
-            by_run.setdefault(step.run_id, []).append(step)
-        order = {run_id: i for i, run_id in enumerate(run_ids)}
-        return [RunState.from_rows(run, by_run.get(run.run_id, []), seqs.get(run.run_id) or 0)
-                for run in sorted(runs, key=lambda row: order[row.run_id])]
+            return await _load_many(conn, run_ids)
 
     async def list(self, *, workflow_id: str, statuses: list[str], since: dt.datetime | None,
                    until: dt.datetime | None, size: int, token: str,
@@ -205,9 +193,10 @@ class RunStore:
         r = t.runs
         async with self._engine.begin() as conn:
             # The conditional update is the real check: of two concurrent retries one wins.
+            # It locks the run; the status is written with the rest below.
             result = await conn.execute(
                 update(r).where(r.c.run_id == run_id, r.c.status.in_(RUN_RETRYABLE))
-                .values(status=PENDING, owner=replica, lease_expires_at=time.time() + ttl,
+                .values(owner=replica, lease_expires_at=time.time() + ttl,
                         cancel_requested=False))
             if result.rowcount != 1:
                 current = (await conn.execute(select(r.c.status).where(
@@ -215,8 +204,9 @@ class RunStore:
                 if current is None:
                     raise _not_found(run_id)
                 advance_run(run_id, current, PENDING)
-            state.seq = (await conn.execute(select(func.max(t.run_events.c.seq)).where(
-                t.run_events.c.run_id == run_id))).scalar() or 0
+            # Read again under the update's lock: the steps as they are now (another
+            # retry may have run the run meanwhile), not as `state` saw them.
+            state = (await _load_many(conn, [run_id]))[0]
             rec = Recorder(state, replica)
             state.retry_count += 1
             state.end_time = None
@@ -236,6 +226,23 @@ class RunStore:
                     .values({k: v for k, v in row.items() if k not in ("run_id", "step_id")}))
             await conn.execute(t.run_events.insert(), changes.events)
         return changes.events
+
+
+async def _load_many(conn: AsyncConnection, run_ids: list[str]) -> list[RunState]:
+    """RunStore.load_many on `conn`, inside its transaction."""
+    r, st, e = t.runs, t.run_steps, t.run_events
+    runs = (await conn.execute(select(r).where(r.c.run_id.in_(run_ids)))).all()
+    steps = (await conn.execute(select(st).where(st.c.run_id.in_(run_ids))
+                                .order_by(st.c.run_id, st.c.position))).all()
+    seqs = dict((await conn.execute(
+        select(e.c.run_id, func.max(e.c.seq)).where(e.c.run_id.in_(run_ids))
+        .group_by(e.c.run_id))).all())
+    by_run: dict[str, list[Any]] = {}
+    for step in steps:
+        by_run.setdefault(step.run_id, []).append(step)
+    order = {run_id: i for i, run_id in enumerate(run_ids)}
+    return [RunState.from_rows(run, by_run.get(run.run_id, []), seqs.get(run.run_id) or 0)
+            for run in sorted(runs, key=lambda row: order[row.run_id])]
 
 
 # What one page of runs may carry of their inputs: a reply stays under what a

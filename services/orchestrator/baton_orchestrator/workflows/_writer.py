@@ -111,12 +111,17 @@ class Writer:
 
     async def commit(self, changes: Changes) -> None:
         """Returns once `changes` are committed; raises LeaseLost or the database error."""
+        await self.submit(changes)
+
+    def submit(self, changes: Changes) -> asyncio.Future:
+        """Queues `changes` now (a run's changes commit in the order they were queued);
+        the future is done once they are committed."""
         if not self._tasks:
             raise RuntimeError("the writer is not running")
         future = asyncio.get_running_loop().create_future()
         shard = zlib.crc32(changes.run_id.encode()) % len(self._queues)
         self._queues[shard].put_nowait((changes, future))
-        await future
+        return future
 
     async def _loop(self, shard: int) -> None:
         queue = self._queues[shard]
