@@ -9,7 +9,6 @@ import secrets
 from pathlib import Path
 
 import grpc
-import jwt
 import typer
 import yaml
 
@@ -45,20 +44,6 @@ def sent_token() -> str | None:
     return token or None
 
 
-def auth_config(data_dir: Path) -> AuthConfig:
-    """AuthConfig.from_env; a key file that cannot be read is a SettingError naming
-    the setting and the file (one line and exit 2)."""
-    return AuthConfig.from_env(data_dir)
-
-
-def signed_token(config: AuthConfig, subject: str, roles: list[str], ttl: float) -> str:
-    """issue_token, with a private key that cannot sign a SettingError."""
-    try:
-        return issue_token(config, subject, roles, ttl=ttl)
-    except jwt.PyJWTError as exc:
-        raise SettingError(f"{c.ENV_JWT_PRIVATE_KEY_FILE}: cannot sign with it: {exc}") from None
-
-
 def _roles(roles: list[str]) -> list[str]:
     """The roles asked for; an unknown one would make a credential nothing accepts."""
     unknown = sorted(set(roles) - set(access.ROLES))
@@ -79,13 +64,13 @@ def token(
                                   help="The data directory of `baton up` (its JWT secret)."),
 ) -> None:
     """Print a signed JWT for the platform (the secret of `baton up` or BATON_JWT_SECRET)."""
-    config = auth_config(data_dir.resolve())
+    config = AuthConfig.from_env(data_dir.resolve())
     if not (config.secret or config.private_key):
         typer.secho(f"error: no signing key: start `baton up --data-dir {data_dir}` once, or "
                     f"set {c.ENV_JWT_SECRET} / {c.ENV_JWT_PRIVATE_KEY_FILE}", fg="red", err=True)
         raise typer.Exit(1)
     who = subject or os.environ.get("USER") or getpass.getuser() or "cli"
-    typer.echo(signed_token(config, who, _roles(role), ttl))
+    typer.echo(issue_token(config, who, _roles(role), ttl=ttl))
 
 
 @apikey_app.command("create")

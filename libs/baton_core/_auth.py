@@ -178,14 +178,19 @@ class AuthConfig:
 
 def issue_token(config: AuthConfig, subject: str, roles: Sequence[str],
                 ttl: float = 3600.0, **claims) -> str:
-    """A signed JWT for `subject` (HS256 with the secret, else RS256 with the private key)."""
+    """A signed JWT for `subject` (HS256 with the secret, else RS256 with the private key);
+    SettingError when the private key cannot sign."""
     now = int(time.time())
     payload = {"sub": subject, "roles": list(roles), "iss": config.issuer,
                "aud": config.audience, "iat": now, "exp": now + int(ttl), **claims}
     if config.secret:
         return jwt.encode(payload, config.secret, algorithm="HS256")
     if config.private_key:
-        return jwt.encode(payload, config.private_key, algorithm="RS256")
+        try:
+            return jwt.encode(payload, config.private_key, algorithm="RS256")
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise SettingError(f"{c.ENV_JWT_PRIVATE_KEY_FILE}: cannot sign with it: {exc}"
+                               ) from None
     raise RuntimeError("no signing key: need a JWT secret or a private key to issue tokens")
 
 

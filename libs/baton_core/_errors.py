@@ -157,6 +157,14 @@ def required(value: str, field: str) -> str:
     return value
 
 
+def bounded(value: str, field: str, limit: int) -> str:
+    """`value`, or INVALID_ARGUMENT naming `field` when it is longer than `limit`."""
+    if len(value) > limit:
+        raise InvalidArgument(f"{field} is too long", violations=[
+            (field, f"must be at most {limit} characters, not {len(value):,}")])
+    return value
+
+
 def status_code_named(name: str) -> grpc.StatusCode | None:
     """Returns the grpc.StatusCode called `name` (e.g. "UNAVAILABLE")."""
     return _CODE_BY_NAME.get(name.upper())

@@ -21,6 +21,7 @@ from baton.orchestrator.v1 import (
     circuit_breakers_pb2_grpc,
     hooks_pb2,
     hooks_pb2_grpc,
+    orchestrator_pb2,
     orchestrator_pb2_grpc,
     policies_pb2,
     policies_pb2_grpc,
@@ -29,7 +30,7 @@ from baton.registry.v1 import registry_pb2_grpc
 from baton.sessions.v1 import sessions_pb2_grpc
 from baton_cli._process import ChildProcess
 from baton_core import constants as c
-from baton_core import free_port
+from baton_core import dict_to_struct, free_port
 
 from .hook_server import Behaviour, serve_hook
 from .probe import Probe
@@ -71,6 +72,17 @@ class ControlPlatform:
     registry: registry_pb2_grpc.MethodRegistryStub
     sessions: sessions_pb2_grpc.SessionOrchestratorStub
     workflows_channel: grpc.aio.Channel
+
+
+# The built-in hooks, which a policy naming external ones lists too.
+BUILTINS = ["metrics", "audit", "session_lifecycle"]
+
+
+def dispatch_request(operation: str, **directives) -> orchestrator_pb2.DispatchRequest:
+    """A Dispatch of `operation` with params {"value": "v"} and these directives."""
+    return orchestrator_pb2.DispatchRequest(
+        operation=operation, params=dict_to_struct({"value": "v"}),
+        directives=orchestrator_pb2.Directives(**directives))
 
 
 async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0,

@@ -10,22 +10,15 @@ import pytest
 from google.protobuf import duration_pb2
 
 from baton.hook.v1 import hook_pb2
-from baton.orchestrator.v1 import hooks_pb2, orchestrator_pb2
-from baton_core import DeadlineExceeded, dict_to_struct, from_rpc_error, struct_to_dict
+from baton.orchestrator.v1 import hooks_pb2
+from baton_core import DeadlineExceeded, from_rpc_error, struct_to_dict
 from baton_orchestrator._external_hooks import ExternalHook, HookSpec
 from baton_orchestrator._hooks import FAIL_CLOSED, PRE, HookChain, HookInput
 
-from .conftest import put_policy, until
+from .conftest import BUILTINS, dispatch_request, put_policy, until
 from .hook_server import Behaviour, serve_hook
 
-BUILTINS = ["metrics", "audit", "session_lifecycle"]
 GARBAGE = 7  # no BeforeDispatchResponse.Decision has this number
-
-
-def dispatch_request(operation: str, **directives) -> orchestrator_pb2.DispatchRequest:
-    return orchestrator_pb2.DispatchRequest(
-        operation=operation, params=dict_to_struct({"value": "v"}),
-        directives=orchestrator_pb2.Directives(**directives))
 
 
 async def test_a_fail_closed_hook_answering_an_unknown_decision_blocks_the_call(

@@ -9,23 +9,15 @@ import httpx
 import pytest
 from google.protobuf import duration_pb2
 
-from baton.orchestrator.v1 import audit_pb2, hooks_pb2, orchestrator_pb2
-from baton_core import dict_to_struct, from_rpc_error, struct_to_dict
+from baton.orchestrator.v1 import audit_pb2, hooks_pb2
+from baton_core import from_rpc_error, struct_to_dict
 
-from .conftest import put_policy, until
+from .conftest import BUILTINS, dispatch_request, put_policy, until
 from .hook_server import Behaviour
-
-BUILTINS = ["metrics", "audit", "session_lifecycle"]
 
 
 async def _true(value: bool) -> bool:
     return value
-
-
-def dispatch_request(operation: str, **directives) -> orchestrator_pb2.DispatchRequest:
-    return orchestrator_pb2.DispatchRequest(
-        operation=operation, params=dict_to_struct({"value": "v"}),
-        directives=orchestrator_pb2.Directives(**directives))
 
 
 async def test_hooks_run_in_the_order_list_hooks_shows_and_pass_context_on(

@@ -6,20 +6,16 @@ import grpc
 
 from baton.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from baton_core import (
-    InvalidArgument,
     current_identity,
     dict_to_struct,
-    duration_problems,
     duration_to_seconds,
     require_json_numbers,
     seconds_to_duration,
     struct_to_dict,
 )
 
+from ._directives import check_directives
 from ._dispatch import DispatchCall, Dispatcher, DispatchResult
-
-# As a run's idempotency key (the column that keeps it).
-MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 
 def actor_of(context: grpc.aio.ServicerContext) -> str:
@@ -31,14 +27,7 @@ def actor_of(context: grpc.aio.ServicerContext) -> str:
 def dispatch_call(request: orchestrator_pb2.DispatchRequest,
                   context: grpc.aio.ServicerContext) -> DispatchCall:
     directives = request.directives
-    if directives.HasField("timeout") and (bad := duration_problems(directives.timeout,
-                                                                    "directives.timeout")):
-        raise InvalidArgument("directives.timeout is not a valid duration", violations=bad)
-    if len(directives.idempotency_key) > MAX_IDEMPOTENCY_KEY_CHARS:
-        raise InvalidArgument("directives.idempotency_key is too long", violations=[(
-            "directives.idempotency_key",
-            f"must be at most {MAX_IDEMPOTENCY_KEY_CHARS} characters, "
-            f"not {len(directives.idempotency_key):,}")])
+    check_directives(directives)
     params = struct_to_dict(request.params)
     require_json_numbers(params, "params")  # a Struct carries NaN; JSON and workers do not
     who = current_identity()

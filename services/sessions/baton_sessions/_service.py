@@ -29,7 +29,6 @@ from ._sessions import Sessions
 
 _MAX_ID = 256
 _MAX_LABELS = 64
-_MAX_RESULT_BYTES = c.MAX_EXECUTION_RESULT_BYTES
 
 
 def _require(field: str, value: str) -> str:
@@ -154,7 +153,7 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
         execution = cv.execution_from_proto(given, session_id, given.execution_id or new_id(),
                                             now_us())
         require_json_numbers(execution.result, "execution.result")
-        check_size(execution.result, _MAX_RESULT_BYTES, what="execution.result",
+        check_size(execution.result, c.MAX_EXECUTION_RESULT_BYTES, what="execution.result",
                    field="execution.result")
         stored = await self.sessions.track(execution)
         return pb.TrackExecutionResponse(execution=cv.execution_to_proto(stored))

@@ -33,6 +33,3 @@ WATCH_POLL_SECONDS = 0.25
 # Largest run input a StartRun may carry (it is stored with the run and read back
 # by GetRun and ListRuns).
 MAX_INPUT_BYTES = 1024 * 1024
-
-# Longest name, request_id and idempotency key (the columns that keep them).
-MAX_KEY_CHARS = 255

@@ -11,6 +11,7 @@ from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.registry.v1 import registry_pb2
 from baton_core import (
     InvalidArgument,
+    check_enum,
     datetime_to_timestamp,
     dict_to_struct,
     duration_problems,
@@ -20,6 +21,7 @@ from baton_core import (
     struct_to_dict,
 )
 
+from .._directives import check_directives
 from ._definition import (
     CONTINUE_ON_FAILURE,
     DAG,
@@ -136,10 +138,8 @@ def _step_status(name: str) -> pb.RunStep.Status:
 def run_status_name(value: int) -> str:
     """RUNNING for STATUS_RUNNING; INVALID_ARGUMENT for a number that is no status
     (protobuf enums are open: a caller may send 99)."""
-    if value not in pb.Run.Status.values():
-        raise InvalidArgument(f"{value} is not a run status", violations=[
-            ("statuses", f"{value} is not one of {', '.join(pb.Run.Status.keys()[1:])}")])
-    return pb.Run.Status.Name(value).removeprefix("STATUS_")
+    return pb.Run.Status.Name(check_enum(pb.Run.Status, value, "statuses")).removeprefix(
+        "STATUS_")
 
 
 def _error(value: dict[str, Any] | None) -> pb.RunError | None:
@@ -178,9 +178,7 @@ def run_to_proto(row: Any, counts: dict[str, int], outputs: dict[str, Any] | Non
 
 
 def directives_from_proto(message: orchestrator_pb2.Directives) -> RunDirectives:
-    problems = duration_problems(message.timeout, "directives.timeout")
-    if problems:
-        raise InvalidArgument("directives.timeout is not a valid duration", violations=problems)
+    check_directives(message)
     timeout = duration_to_seconds(message.timeout) if message.HasField("timeout") else None
     if timeout is not None and timeout < 0:
         raise InvalidArgument("timeout must not be negative",

@@ -13,6 +13,7 @@ from baton_core import (
     InvalidArgument,
     PermissionDenied,
     access,
+    bounded,
     check_enum,
     current_identity,
     require_json_numbers,
@@ -21,6 +22,7 @@ from baton_core import (
     timestamp_to_datetime,
 )
 
+from .._directives import MAX_KEY_CHARS
 from .._policies import PolicyBook
 from . import _constants as k
 from . import _paging as paging
@@ -70,13 +72,6 @@ def _required(value: str, field: str) -> str:
     return value
 
 
-def _bounded(value: str, field: str) -> str:
-    if len(value) > k.MAX_KEY_CHARS:
-        raise InvalidArgument(f"{field} is too long", violations=[
-            (field, f"must be at most {k.MAX_KEY_CHARS} characters, not {len(value):,}")])
-    return value
-
-
 def _version(value: int, field: str) -> int:
     if value < 0:
         raise InvalidArgument(f"{field} must not be negative",
@@ -123,7 +118,7 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
         defn = definition_from_proto(request.workflow)
         await validate(defn, self._engine.cache, "workflow")
         record = await self._engine.definitions.create(
-            defn, workflow_id, _bounded(request.request_id, "request_id"))
+            defn, workflow_id, bounded(request.request_id, "request_id", MAX_KEY_CHARS))
         return pb.CreateWorkflowResponse(workflow=workflow_to_proto(record))
 
     async def GetWorkflow(self, request, context):
@@ -192,8 +187,7 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
                                          metadata={"workflow_id": record.workflow_id})
             defn, workflow_id, version = record.definition, record.workflow_id, record.version
         directives = directives_from_proto(request.directives)
-        _bounded(request.request_id, "request_id")
-        _bounded(directives.idempotency_key, "directives.idempotency_key")
+        bounded(request.request_id, "request_id", MAX_KEY_CHARS)
         if request.input.ByteSize() > k.MAX_INPUT_BYTES:
             raise InvalidArgument(
                 f"input is {request.input.ByteSize():,} bytes; at most "

@@ -10,9 +10,9 @@ from google.protobuf import json_format
 from baton.registry.v1 import registry_pb2
 from baton_core import InvalidArgument, field_path, not_json_numbers
 
+from .._directives import MAX_KEY_CHARS
 from .._method_cache import MethodCache
 from .._retry import retry_problems
-from . import _constants as k
 from ._definition import (
     ERROR_HANDLINGS,
     EXECUTION_MODES,
@@ -45,8 +45,8 @@ async def violations(defn: WorkflowDef, cache: MethodCache, prefix: str) -> Viol
     out: Violations = []
     if not defn.name.strip():
         out.append((f"{prefix}.name", "is required"))
-    elif len(defn.name) > k.MAX_KEY_CHARS:
-        out.append((f"{prefix}.name", f"must be at most {k.MAX_KEY_CHARS} characters"))
+    elif len(defn.name) > MAX_KEY_CHARS:
+        out.append((f"{prefix}.name", f"must be at most {MAX_KEY_CHARS} characters"))
     if defn.execution_mode not in EXECUTION_MODES:
         out.append((f"{prefix}.execution_mode", f"must be one of {', '.join(EXECUTION_MODES)}"))
     if defn.error_handling not in ERROR_HANDLINGS:
@@ -59,7 +59,6 @@ async def violations(defn: WorkflowDef, cache: MethodCache, prefix: str) -> Viol
         out.append((f"{prefix}.steps", "must hold at least one step"))
     if len(defn.steps) > MAX_STEPS:
         out.append((f"{prefix}.steps", f"must hold at most {MAX_STEPS} steps"))
-    if len(defn.steps) > MAX_STEPS:
         return out  # nothing step by step: that alone could take minutes
     out += _ids_and_dependencies(defn, prefix)
     reach = _Reach(defn)
