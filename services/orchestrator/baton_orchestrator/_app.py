@@ -102,6 +102,7 @@ class OrchestratorApp:
         db = self._control_db = make_engine(self.settings.database_url)
         self.audit_sink.attach(db)
         await self.control.start(db)
+        await sessions.attach(db)  # what an earlier run left to record in sessions
         self.workflows = WorkflowEngine(
             self.settings.database_url, self.dispatcher, self.cache, self.policies, sessions,
             self._engine_config)

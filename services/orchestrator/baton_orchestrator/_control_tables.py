@@ -58,6 +58,19 @@ audit = sa.Table(
     sa.Index("ix_ctl_audit_time", "time"),
 )
 
+# Executions that wait to be recorded in their sessions (the sessions service was
+# away), oldest first: the serialized sessions.v1.Execution and whom it was made for.
+session_backlog = sa.Table(
+    "ctl_session_backlog", metadata,
+    sa.Column("id", ROW_ID, primary_key=True, autoincrement=True),
+    sa.Column("execution_id", sa.String(255), nullable=False, unique=True),
+    sa.Column("execution", sa.LargeBinary, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("roles", JSON, nullable=True),
+    sa.Column("via", sa.String(255), nullable=False),
+    sa.Column("time", TZ, nullable=False),
+)
+
 # One row, ("store_id", a random hex name made by the migration that creates
 # the table): the namespace of this database's keys in Redis (see _keys).
 meta = store_meta_table("ctl_meta", metadata)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 
 import grpc
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from baton.sessions.v1 import sessions_pb2, sessions_pb2_grpc
 from baton_core import (
@@ -19,6 +22,8 @@ from baton_core import (
     from_rpc_error,
 )
 
+from ._control_tables import session_backlog
+
 log = logging.getLogger("baton.orchestrator.sessions")
 
 _ACTIVE = sessions_pb2.Session.STATUS_ACTIVE
@@ -28,6 +33,9 @@ _TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EX
 # Executions kept for a later TrackExecution while the sessions service is away.
 MAX_BACKLOG = 10_000
 _RETRY_FIRST, _RETRY_MAX = 0.5, 10.0
+# How often the stored backlog is looked at for executions that another
+# orchestrator (one that stopped or died) left waiting.
+ADOPT_EVERY = 30.0
 
 
 class SessionsGateway:
@@ -44,6 +52,17 @@ class SessionsGateway:
         self._backlog: dict[str, tuple[sessions_pb2.Execution, Identity]] = {}
         self._drainer: asyncio.Task[None] | None = None
         self._outage = Outage(log, "recording executions in the sessions service")
+        # The SQL copy of the backlog (`attach`), so that a restart loses none of it.
+        self._db: AsyncEngine | None = None
+        self._stored: set[str] = set()
+        self._adopter: asyncio.Task[None] | None = None
+
+    async def attach(self, db: AsyncEngine) -> None:
+        """Keeps the backlog in `db` from now on, and takes up what is stored there:
+        what this orchestrator or another left waiting when it stopped."""
+        self._db = db
+        await self._adopt()
+        self._adopter = asyncio.create_task(self._adopt_every(), name="sessions-backlog-adopt")
 
     @property
     def backlog(self) -> int:
@@ -51,16 +70,24 @@ class SessionsGateway:
         return len(self._backlog)
 
     async def close(self) -> None:
-        """Stops retrying; what is still waiting is lost (and said so)."""
-        drainer, self._drainer = self._drainer, None
-        if drainer is not None:
-            drainer.cancel()
-            await asyncio.gather(drainer, return_exceptions=True)
-        if self._backlog:
+        """Stops retrying; what is still waiting stays stored for the next start (what
+        could not be stored is lost, and said so)."""
+        tasks = [t for t in (self._drainer, self._adopter) if t is not None]
+        self._drainer = self._adopter = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        lost = len(set(self._backlog) - self._stored)
+        kept = len(self._backlog) - lost
+        if kept:
+            log.warning("%d executions wait to be recorded in their sessions: the sessions "
+                        "service did not answer before the orchestrator stopped; they are "
+                        "stored and will be recorded after the next start", kept)
+        if lost:
             log.warning("%d executions were not recorded in their sessions: the sessions "
-                        "service did not answer before the orchestrator stopped",
-                        len(self._backlog))
-            self._backlog.clear()
+                        "service did not answer before the orchestrator stopped", lost)
+        self._backlog.clear()
+        self._stored.clear()
 
     def _metadata(self, identity: Identity | None) -> tuple[tuple[str, str], ...]:
         if self._credentials is None:
@@ -95,7 +122,7 @@ class SessionsGateway:
         others wait before it), keeps it and records it once the service answers."""
         identity = identity or current_identity()
         if self._backlog:  # keep the order: behind those already waiting
-            self._defer(execution, identity)
+            await self._defer(execution, identity)
             return
         try:
             await self._send(execution, identity, timeout)
@@ -103,7 +130,7 @@ class SessionsGateway:
             if exc.code() not in _TRANSIENT:
                 raise
             self._outage.failed(exc.details() or exc.code().name, _RETRY_MAX)
-            self._defer(execution, identity)
+            await self._defer(execution, identity)
 
     async def _send(self, execution: sessions_pb2.Execution, identity: Identity,
                     timeout: float) -> None:
@@ -112,15 +139,88 @@ class SessionsGateway:
                                                execution=execution), timeout=timeout,
             metadata=self._metadata(identity))
 
-    def _defer(self, execution: sessions_pb2.Execution, identity: Identity) -> None:
+    async def _defer(self, execution: sessions_pb2.Execution, identity: Identity) -> None:
         if len(self._backlog) >= MAX_BACKLOG:
             dropped = next(iter(self._backlog))
             del self._backlog[dropped]
             log.warning("execution %s was not recorded in its session: %d others wait for "
                         "the sessions service", dropped, MAX_BACKLOG)
+            await self._forget(dropped)
         self._backlog[execution.execution_id] = (execution, identity)
-        if self._drainer is None or self._drainer.done():
+        await self._store(execution, identity)
+        self._start_drain()
+
+    def _start_drain(self) -> None:
+        if self._backlog and (self._drainer is None or self._drainer.done()):
             self._drainer = asyncio.create_task(self._drain(), name="sessions-backlog")
+
+    async def _store(self, execution: sessions_pb2.Execution, identity: Identity) -> None:
+        if self._db is None:
+            return
+        try:
+            async with self._db.begin() as conn:
+                await conn.execute(sa.insert(session_backlog).values(
+                    execution_id=execution.execution_id,
+                    execution=execution.SerializeToString(), actor=identity.subject,
+                    roles=list(identity.roles), via=identity.via,
+                    time=dt.datetime.now(dt.UTC)))
+        except sa.exc.IntegrityError:
+            pass  # stored already (by another orchestrator, or before a restart)
+        except Exception as exc:  # noqa: BLE001 - the backlog in memory still has it
+            log.warning("execution %s waits to be recorded in its session, but only in "
+                        "memory (storing it failed: %s)", execution.execution_id, exc)
+            return
+        self._stored.add(execution.execution_id)
+
+    async def _forget(self, execution_id: str) -> None:
+        if execution_id not in self._stored or self._db is None:
+            return
+        self._stored.discard(execution_id)
+        try:
+            async with self._db.begin() as conn:
+                await conn.execute(sa.delete(session_backlog).where(
+                    session_backlog.c.execution_id == execution_id))
+        except Exception as exc:  # noqa: BLE001 - recorded already; a later start resends it
+            log.warning("execution %s is recorded, but removing it from the stored backlog "
+                        "failed (%s); it may be sent again, which is harmless",
+                        execution_id, exc)
+
+    async def _adopt(self) -> None:
+        """Takes up the stored executions not waiting here yet, oldest first."""
+        db = self._db
+        if db is None:
+            return
+        room = MAX_BACKLOG - len(self._backlog)
+        if room <= 0:
+            return
+        query = sa.select(session_backlog).order_by(session_backlog.c.id).limit(room)
+        if self._stored:
+            # Only what another orchestrator left there is new.
+            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ADOPT_EVERY)
+            query = query.where(session_backlog.c.time < cutoff)
+        try:
+            async with db.connect() as conn:
+                rows = (await conn.execute(query)).all()
+        except Exception as exc:  # noqa: BLE001 - tried again later
+            log.warning("the stored backlog of session executions could not be read: %s", exc)
+            return
+        taken = 0
+        for row in rows:
+            if row.execution_id in self._backlog:
+                continue
+            execution = sessions_pb2.Execution.FromString(row.execution)
+            self._backlog[row.execution_id] = (
+                execution, Identity(row.actor, tuple(row.roles or ()), row.via))
+            self._stored.add(row.execution_id)
+            taken += 1
+        if taken:
+            log.info("%d stored executions wait to be recorded in their sessions", taken)
+            self._start_drain()
+
+    async def _adopt_every(self) -> None:
+        while True:
+            await asyncio.sleep(ADOPT_EVERY)
+            await self._adopt()
 
     async def _drain(self) -> None:
         """Records the backlog oldest first, waiting longer after each failure."""
@@ -141,3 +241,4 @@ class SessionsGateway:
             self._outage.recovered()
             delay = _RETRY_FIRST
             self._backlog.pop(execution_id, None)
+            await self._forget(execution_id)
