@@ -231,3 +231,26 @@ async def test_a_deleted_hook_does_not_block_changing_the_rest_of_a_policy(
             update_mask=field_mask_pb2.FieldMask(paths=["hooks"])), metadata=admin)
     assert from_rpc_error(caught.value).violations == [
         ("policy.hooks[1]", f"no hook named '{p}-gone' is registered")]
+
+
+async def test_an_update_without_a_mask_changes_only_the_fields_it_sets(control, probe, admin):
+    p = probe.prefix
+    created = await put_policy(control, admin, name=f"{p}-implied", pattern=f"{p}.implied.*",
+                               description="first", hooks=["metrics", "audit"])
+    updated = (await control.a.policies.UpdatePolicy(policies_pb2.UpdatePolicyRequest(
+        policy=policies_pb2.Policy(name=created.name, description="second")),
+        metadata=admin)).policy
+    assert updated.description == "second"
+    # Left alone, as AIP-134 has it for an update without a mask.
+    assert updated.pattern == created.pattern and list(updated.hooks) == ["metrics", "audit"]
+
+    replaced = (await control.a.policies.UpdatePolicy(policies_pb2.UpdatePolicyRequest(
+        policy=policies_pb2.Policy(name=created.name, pattern=created.pattern),
+        update_mask=field_mask_pb2.FieldMask(paths=["*"])), metadata=admin)).policy
+    assert replaced.description == ""  # "*": the whole policy, as the request has it
+
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await control.a.policies.UpdatePolicy(policies_pb2.UpdatePolicyRequest(
+            policy=policies_pb2.Policy(name=created.name)), metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in from_rpc_error(caught.value).violations] == ["update_mask"]

@@ -26,7 +26,7 @@ from baton_core import (
 from . import _constants as k
 from ._control_tables import breaker_configs, hooks, meta, policies
 from ._policies import BreakerConfig
-from ._policy_convert import MUTABLE_PATHS, parse_spec, spec_of
+from ._policy_convert import MUTABLE_PATHS, parse_spec, spec_of, update_paths
 
 MIGRATIONS = str(Path(__file__).parent / "control_migrations")
 
@@ -115,7 +115,7 @@ class ControlStore:
                             mask: field_mask_pb2.FieldMask, validate: Validator,
                             base: policies_pb2.Policy | None = None) -> policies_pb2.Policy:
         """Applies `mask` of `message` to the stored policy (or to `base`, stored anew)."""
-        paths = list(mask.paths) or sorted(MUTABLE_PATHS)
+        paths = update_paths(message, list(mask.paths))
         bad = [p for p in paths if p.split(".")[0] not in MUTABLE_PATHS]
         if bad:
             raise InvalidArgument(f"cannot update {', '.join(bad)}", reason="INVALID_MASK",

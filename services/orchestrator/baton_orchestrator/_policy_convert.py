@@ -31,6 +31,25 @@ _MAX_TIMEOUT = 24 * 3600.0
 _OUTPUT_FIELDS = ("etag", "source", "create_time", "update_time")
 MUTABLE_PATHS = frozenset(f.name for f in policies_pb2.Policy.DESCRIPTOR.fields) - {
     "name", *_OUTPUT_FIELDS}
+
+
+def update_paths(message: policies_pb2.Policy, mask_paths: list[str]) -> list[str]:
+    """The fields an UpdatePolicy changes: those `mask_paths` names, every mutable one
+    for `*`, or (no mask, as AIP-134 has it) those `message` sets."""
+    if mask_paths == ["*"]:
+        return sorted(MUTABLE_PATHS)
+    if mask_paths:
+        return list(mask_paths)
+    paths = sorted(f.name for f, _ in message.ListFields() if f.name in MUTABLE_PATHS)
+    if not paths:
+        raise InvalidArgument(
+            "update_mask is empty and the policy sets no field to change",
+            reason="INVALID_MASK", violations=[(
+                "update_mask", "names no field: set the fields to change, or name them "
+                "(\"*\" replaces the whole policy)")])
+    return paths
+
+
 _STRATEGY = {"none": registry_pb2.RetryPolicy.STRATEGY_NONE,
              "fixed": registry_pb2.RetryPolicy.STRATEGY_FIXED,
              "linear": registry_pb2.RetryPolicy.STRATEGY_LINEAR,

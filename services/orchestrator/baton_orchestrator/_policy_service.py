@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from baton.orchestrator.v1 import policies_pb2, policies_pb2_grpc
 from baton_core import (
@@ -25,6 +26,7 @@ from ._policy_convert import (
     policy_from_proto,
     policy_to_proto,
     retry_to_proto,
+    update_paths,
     validate,
 )
 from ._retry import Retry
@@ -76,18 +78,18 @@ class PolicyEngineServicer(policies_pb2_grpc.PolicyEngineServicer):
         base = policy_to_proto(DEFAULT_POLICY) if request.policy.name == DEFAULT_NAME else None
         if base is not None:
             base.etag = ""
-        paths = set(request.update_mask.paths)
+        paths = update_paths(request.policy, list(request.update_mask.paths))
 
         def check(updated: policies_pb2.Policy) -> None:
             known = self._control.known_hooks()
-            if paths and "hooks" not in paths:
+            if "hooks" not in {p.split(".")[0] for p in paths}:
                 # Hooks this update leaves alone may have been deleted since: Dispatch
                 # skips those, and they must not block a change of something else.
                 known |= set(updated.hooks)
             validate(updated, known)
 
         stored = await self._control.store.update_policy(
-            request.policy, request.update_mask, check, base=base)
+            request.policy, field_mask_pb2.FieldMask(paths=paths), check, base=base)
         await self._control.changed()
         return policies_pb2.UpdatePolicyResponse(policy=_as_served(stored))
 
