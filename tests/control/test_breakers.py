@@ -9,7 +9,7 @@ import pytest
 from google.protobuf import duration_pb2, field_mask_pb2
 
 from baton.orchestrator.v1 import circuit_breakers_pb2 as cb
-from baton.orchestrator.v1 import orchestrator_pb2
+from baton.orchestrator.v1 import orchestrator_pb2, policies_pb2
 from baton.registry.v1 import registry_pb2
 from baton_core import dict_to_struct, from_rpc_error
 
@@ -87,6 +87,12 @@ async def test_config_override_and_reset(control, probe, admin):
             update_mask=field_mask_pb2.FieldMask(paths=["failure_threshold"])),
         metadata=admin)).circuit_breaker
     assert updated.config_override and updated.config.failure_threshold == 1
+    # ExplainPolicy shows the endpoint's own thresholds, not only the policy's.
+    explained = await control.a.policies.ExplainPolicy(
+        policies_pb2.ExplainPolicyRequest(operation=probe.echo), metadata=admin)
+    ours = [b for b in explained.endpoint_breakers if b.endpoint == endpoint]
+    assert len(ours) == 1 and ours[0].endpoint_override
+    assert ours[0].config.failure_threshold == 1
 
     async def b_knows() -> bool:
         return (await breaker(control.b, endpoint, admin)).config_override
@@ -102,6 +108,11 @@ async def test_config_override_and_reset(control, probe, admin):
         cb.ResetCircuitBreakerRequest(endpoint=endpoint, clear_config=True),
         metadata=admin)).circuit_breaker
     assert reset.state == cb.CircuitBreaker.STATE_CLOSED and not reset.config_override
+    explained = await control.a.policies.ExplainPolicy(
+        policies_pb2.ExplainPolicyRequest(operation=probe.echo), metadata=admin)
+    assert [(b.endpoint, b.endpoint_override, b.HasField("config"))
+            for b in explained.endpoint_breakers if b.endpoint == endpoint] == [
+        (endpoint, False, explained.HasField("circuit_breaker"))]
     assert not reset.HasField("config")  # not the override it just cleared
     await until(lambda: _no_override(control, endpoint, admin),
                 what="replica B drops the override")
@@ -133,3 +144,14 @@ async def test_a_config_below_its_limits_is_refused_naming_each_field(control, p
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert from_rpc_error(caught.value).violations == violations
     assert not (await breaker(control.a, endpoint, admin)).config_override  # nothing stored
+
+
+@pytest.mark.parametrize("endpoint", ["a b:1", "ho\nst:1", "h" * 256 + ":1"])
+async def test_an_endpoint_that_is_no_address_is_refused(control, admin, endpoint):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await control.a.breakers.UpdateCircuitBreakerConfig(
+            cb.UpdateCircuitBreakerConfigRequest(
+                endpoint=endpoint, config=cb.CircuitBreakerConfig(failure_threshold=3)),
+            metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in from_rpc_error(caught.value).violations] == ["endpoint"]

@@ -10,7 +10,13 @@ from redis.exceptions import RedisError
 
 from baton.orchestrator.v1 import circuit_breakers_pb2 as pb
 from baton.orchestrator.v1 import circuit_breakers_pb2_grpc
-from baton_core import InvalidArgument, Unavailable, check_enum, duration_to_seconds
+from baton_core import (
+    InvalidArgument,
+    Unavailable,
+    bounded,
+    check_enum,
+    duration_to_seconds,
+)
 
 from ._breakers import HALF_OPEN, OPEN, Breakers, BreakerState
 from ._control import ControlPlane
@@ -22,11 +28,19 @@ _STATES = {"closed": pb.CircuitBreaker.STATE_CLOSED, OPEN: pb.CircuitBreaker.STA
 _PATHS = {"failure_threshold", "open_timeout", "half_open_max_calls"}
 
 
+# As long as the column that keeps an endpoint's config.
+MAX_ENDPOINT_CHARS = 255
+
+
 def _endpoint(value: str) -> str:
     endpoint = urllib.parse.unquote(value).strip()
     if not endpoint:
         raise InvalidArgument("endpoint is required", violations=[("endpoint", "is required")])
-    return endpoint
+    if any(ch.isspace() or not ch.isprintable() for ch in endpoint):
+        raise InvalidArgument("endpoint is not a worker address", violations=[
+            ("endpoint", "must be a worker's address (host:port), without spaces or "
+             "control characters")])
+    return bounded(endpoint, "endpoint", MAX_ENDPOINT_CHARS)
 
 
 class CircuitBreakersServicer(circuit_breakers_pb2_grpc.CircuitBreakersServicer):

@@ -135,4 +135,12 @@ class PolicyEngineServicer(policies_pb2_grpc.PolicyEngineServicer):
                                    f"{', '.join(policy.required_roles)}")
         if policy.breaker is not None:
             reply.circuit_breaker.CopyFrom(breaker_to_proto(policy.breaker))
+        overrides = self._control.breakers.overrides if self._control.breakers else {}
+        for endpoint in sorted({e.address for e in method.proto.endpoints} if method else ()):
+            explained = reply.endpoint_breakers.add(endpoint=endpoint)
+            config = overrides.get(endpoint)
+            explained.endpoint_override = config is not None
+            config = config or policy.breaker
+            if config is not None:
+                explained.config.CopyFrom(breaker_to_proto(config))
         return reply

@@ -135,7 +135,16 @@ class ExplainPolicyRequest(_message.Message):
     def __init__(self, operation: _Optional[str] = ..., actor: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExplainPolicyResponse(_message.Message):
-    __slots__ = ("policy", "matching_policies", "pre_hooks", "post_hooks", "missing_hooks", "timeout", "max_timeout", "retry_policy", "allowed", "denied_reason", "method_registered", "actor", "roles", "circuit_breaker")
+    __slots__ = ("policy", "matching_policies", "pre_hooks", "post_hooks", "missing_hooks", "timeout", "max_timeout", "retry_policy", "allowed", "denied_reason", "method_registered", "actor", "roles", "circuit_breaker", "endpoint_breakers")
+    class EndpointBreaker(_message.Message):
+        __slots__ = ("endpoint", "config", "endpoint_override")
+        ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+        CONFIG_FIELD_NUMBER: _ClassVar[int]
+        ENDPOINT_OVERRIDE_FIELD_NUMBER: _ClassVar[int]
+        endpoint: str
+        config: _circuit_breakers_pb2.CircuitBreakerConfig
+        endpoint_override: bool
+        def __init__(self, endpoint: _Optional[str] = ..., config: _Optional[_Union[_circuit_breakers_pb2.CircuitBreakerConfig, _Mapping]] = ..., endpoint_override: _Optional[bool] = ...) -> None: ...
     POLICY_FIELD_NUMBER: _ClassVar[int]
     MATCHING_POLICIES_FIELD_NUMBER: _ClassVar[int]
     PRE_HOOKS_FIELD_NUMBER: _ClassVar[int]
@@ -150,6 +159,7 @@ class ExplainPolicyResponse(_message.Message):
     ACTOR_FIELD_NUMBER: _ClassVar[int]
     ROLES_FIELD_NUMBER: _ClassVar[int]
     CIRCUIT_BREAKER_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_BREAKERS_FIELD_NUMBER: _ClassVar[int]
     policy: Policy
     matching_policies: _containers.RepeatedScalarFieldContainer[str]
     pre_hooks: _containers.RepeatedCompositeFieldContainer[_hooks_pb2.Hook]
@@ -164,4 +174,5 @@ class ExplainPolicyResponse(_message.Message):
     actor: str
     roles: _containers.RepeatedScalarFieldContainer[str]
     circuit_breaker: _circuit_breakers_pb2.CircuitBreakerConfig
-    def __init__(self, policy: _Optional[_Union[Policy, _Mapping]] = ..., matching_policies: _Optional[_Iterable[str]] = ..., pre_hooks: _Optional[_Iterable[_Union[_hooks_pb2.Hook, _Mapping]]] = ..., post_hooks: _Optional[_Iterable[_Union[_hooks_pb2.Hook, _Mapping]]] = ..., missing_hooks: _Optional[_Iterable[str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[_registry_pb2.RetryPolicy, _Mapping]] = ..., allowed: _Optional[bool] = ..., denied_reason: _Optional[str] = ..., method_registered: _Optional[bool] = ..., actor: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., circuit_breaker: _Optional[_Union[_circuit_breakers_pb2.CircuitBreakerConfig, _Mapping]] = ...) -> None: ...
+    endpoint_breakers: _containers.RepeatedCompositeFieldContainer[ExplainPolicyResponse.EndpointBreaker]
+    def __init__(self, policy: _Optional[_Union[Policy, _Mapping]] = ..., matching_policies: _Optional[_Iterable[str]] = ..., pre_hooks: _Optional[_Iterable[_Union[_hooks_pb2.Hook, _Mapping]]] = ..., post_hooks: _Optional[_Iterable[_Union[_hooks_pb2.Hook, _Mapping]]] = ..., missing_hooks: _Optional[_Iterable[str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., max_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., retry_policy: _Optional[_Union[_registry_pb2.RetryPolicy, _Mapping]] = ..., allowed: _Optional[bool] = ..., denied_reason: _Optional[str] = ..., method_registered: _Optional[bool] = ..., actor: _Optional[str] = ..., roles: _Optional[_Iterable[str]] = ..., circuit_breaker: _Optional[_Union[_circuit_breakers_pb2.CircuitBreakerConfig, _Mapping]] = ..., endpoint_breakers: _Optional[_Iterable[_Union[ExplainPolicyResponse.EndpointBreaker, _Mapping]]] = ...) -> None: ...

@@ -102,8 +102,8 @@ class PolicyEngineServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdatePolicy(self, request, context):
-        """UpdatePolicy changes the fields named in update_mask (all when empty)
-        and returns the policy. Errors: NOT_FOUND; ABORTED when the etag is
+        """UpdatePolicy changes the fields named in update_mask ("*": every field;
+        empty: the fields the request sets) and returns the policy. Errors: NOT_FOUND; ABORTED when the etag is
         stale; INVALID_ARGUMENT as for CreatePolicy or for an unknown mask path;
         ALREADY_EXISTS when the new pattern is another policy's.
         """
