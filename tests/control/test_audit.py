@@ -202,3 +202,30 @@ async def test_a_record_id_too_long_to_store_is_refused_and_nothing_is_written(
     assert error.violations == [("records[1].record_id", "must be at most 64 characters")]
     assert await records_of(control.a, auth_keys.bearer("auditor", ["admin"]),
                             actor=actor) == []
+
+
+async def test_a_page_token_holds_only_for_the_filters_it_was_made_with(
+        control, probe, auth_keys):
+    import grpc
+    import pytest
+
+    admin = auth_keys.bearer("auditor", ["admin"])
+    for _ in range(3):
+        await control.a.dispatch.Dispatch(orchestrator_pb2.DispatchRequest(
+            operation=probe.echo, params=dict_to_struct({"value": "v"})), metadata=admin)
+    first = await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
+        actor="auditor", page_size=1), metadata=admin)
+    assert first.next_page_token
+    # The same filters go on; other filters with that token are refused.
+    more = await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
+        actor="auditor", page_size=1, page_token=first.next_page_token), metadata=admin)
+    assert more.records and more.records[0].record_id != first.records[0].record_id
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
+            actor="someone-else", page_size=1, page_token=first.next_page_token),
+            metadata=admin)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # A page_size over the maximum is the maximum (AIP-158), not an error.
+    big = await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
+        actor="auditor", page_size=5000), metadata=admin)
+    assert len(big.records) >= 3

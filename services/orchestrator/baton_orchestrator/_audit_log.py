@@ -8,8 +8,8 @@ the append. A read flushes first, so this replica's own records are visible.
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from baton_core import AuditEntry, InvalidArgument, Unavailable
 
 from ._control_tables import audit
+from .workflows import _paging as paging
 
 log = logging.getLogger("baton.orchestrator.audit")
 
@@ -30,6 +31,7 @@ _INSERT = {"sqlite": sqlite.insert(audit).on_conflict_do_nothing(),
            "postgresql": postgresql.insert(audit).on_conflict_do_nothing()}
 _CAPACITY = 100_000
 _INTERVAL = 0.1
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
 
 
 @dataclass(frozen=True)
@@ -45,21 +47,10 @@ class AuditQuery:
     page_token: str = ""
 
 
-def _token(row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"a{row_id}".encode()).decode()
-
-
-def _after(token: str) -> int | None:
-    if not token:
-        return None
-    try:
-        text = base64.urlsafe_b64decode(token.encode()).decode()
-        if text.startswith("a") and 0 <= (row_id := int(text[1:])) < 2**63:
-            return row_id
-    except (ValueError, UnicodeDecodeError):
-        pass
-    raise InvalidArgument("page_token is not one this service issued",
-                          violations=[("page_token", "unknown token")])
+def _scope(q: AuditQuery) -> str:
+    """What a page token is good for: this listing with these filters."""
+    times = [t.isoformat() if t else "" for t in (q.start_time, q.end_time)]
+    return "audit:" + json.dumps([q.actor, q.action, q.entity_type, q.entity, q.outcome, *times])
 
 
 def _row(entry: AuditEntry) -> dict:
@@ -150,14 +141,13 @@ class AuditLog:
 
     async def query(self, q: AuditQuery) -> tuple[list[AuditEntry], str]:
         """One page of records, newest first, and the next page's token."""
-        if q.page_size < 0 or q.page_size > 1000:
-            raise InvalidArgument("page_size must be between 0 and 1000",
-                                  violations=[("page_size", "must be between 0 and 1000")])
+        size = paging.page_size(q.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        scope = _scope(q)
+        after = paging.decode(q.page_token, scope, id=int).get("id")
         if q.start_time and q.end_time and q.start_time >= q.end_time:
             raise InvalidArgument("start_time must be before end_time",
                                   violations=[("start_time", "must be before end_time")])
         await self.flush()
-        size = q.page_size or 100
         stmt = sa.select(audit).order_by(audit.c.id.desc()).limit(size + 1)
         for column, value in (("actor", q.actor), ("action", q.action),
                               ("entity_type", q.entity_type), ("entity", q.entity),
@@ -168,14 +158,13 @@ class AuditLog:
             stmt = stmt.where(audit.c.time >= q.start_time)
         if q.end_time:
             stmt = stmt.where(audit.c.time < q.end_time)
-        after = _after(q.page_token)
         if after is not None:
             stmt = stmt.where(audit.c.id < after)
         if self._engine is None:
             raise Unavailable("the audit log is not open yet")
         async with self._engine.connect() as conn:
             rows = list(await conn.execute(stmt))
-        next_token = _token(rows[size - 1].id) if len(rows) > size else ""
+        next_token = paging.encode({"id": rows[size - 1].id}, scope) if len(rows) > size else ""
         return [_entry(r) for r in rows[:size]], next_token
 
     async def stop(self) -> None:

@@ -57,8 +57,9 @@ class AuditLogServicer:
 
     def ListAuditRecords(self, request, context):
         """ListAuditRecords returns records newest first, filtered by the fields
-        set in the request. Errors: INVALID_ARGUMENT for a bad page_size,
-        page_token or time range.
+        set in the request. Errors: INVALID_ARGUMENT for a negative page_size,
+        a page_token not from a previous page with the same filters, or a bad
+        time range.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
