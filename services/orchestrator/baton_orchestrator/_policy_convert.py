@@ -26,6 +26,8 @@ from ._retry import Retry, retry_problems
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _PATTERN = re.compile(r"^(\*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*(\.\*)?)$")
+MAX_PATTERN_CHARS = 255  # the column's size
+MAX_DESCRIPTION_CHARS = 16 * 1024  # as a method's
 _MAX_TIMEOUT = 24 * 3600.0
 # Fields a caller may not set; the server owns them.
 _OUTPUT_FIELDS = ("etag", "source", "create_time", "update_time")
@@ -160,6 +162,11 @@ def validate(message: policies_pb2.Policy, known_hooks: Iterable[str]) -> None:
         problems.append(("policy.name", "must be 1-63 lowercase letters, digits, '.', '_', '-'"))
     if not _PATTERN.match(message.pattern):
         problems.append(("policy.pattern", "must be `*`, an operation name or `prefix.*`"))
+    elif len(message.pattern) > MAX_PATTERN_CHARS:
+        problems.append(("policy.pattern", f"must be at most {MAX_PATTERN_CHARS} characters"))
+    if len(message.description) > MAX_DESCRIPTION_CHARS:
+        problems.append(("policy.description",
+                         f"must be at most {MAX_DESCRIPTION_CHARS:,} characters"))
     if message.name == DEFAULT_NAME and message.pattern != "*":
         problems.append(("policy.pattern", "the default policy's pattern must be `*`"))
     known = set(known_hooks)
