@@ -28,6 +28,9 @@ from ._errors import Unauthenticated
 log = logging.getLogger("baton.auth")
 
 _CACHE_SIZE = 10_000
+# How often a service looks at BATON_API_KEYS_FILE for a change (at most once
+# per this many seconds, when an API key is presented).
+KEYS_RECHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,15 @@ def api_keys_from(data: Mapping[str, Any], path: str | Path) -> dict[str, ApiKey
     return keys
 
 
+def _file_stamp(path: str) -> tuple[int, int, int] | None:
+    """What changes when a file is written or replaced; None when it is not there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
 def default_secret_path(data_dir: str | Path) -> Path:
     return Path(data_dir) / c.JWT_SECRET_FILE_NAME
 
@@ -140,6 +152,8 @@ class AuthConfig:
     issuer: str = c.DEFAULT_JWT_ISSUER
     audience: str = c.DEFAULT_JWT_AUDIENCE
     api_keys: Mapping[str, ApiKey] = field(default_factory=dict)
+    # Where api_keys were read from: a change there is taken up while serving.
+    api_keys_file: str = ""
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None) -> AuthConfig:
@@ -162,10 +176,12 @@ class AuthConfig:
             path = default_secret_path(data_dir)
             if path.exists():
                 secret = _read(path, "the JWT secret of `baton up`,")
-        keys = load_api_keys(_env(c.ENV_API_KEYS_FILE)) if _env(c.ENV_API_KEYS_FILE) else {}
+        keys_file = _env(c.ENV_API_KEYS_FILE)
+        keys = load_api_keys(keys_file) if keys_file else {}
         return cls(enabled=mode in ("on", "true", "1"), secret=secret, public_key=public,
                    private_key=private, issuer=_env(c.ENV_JWT_ISSUER) or c.DEFAULT_JWT_ISSUER,
-                   audience=_env(c.ENV_JWT_AUDIENCE) or c.DEFAULT_JWT_AUDIENCE, api_keys=keys)
+                   audience=_env(c.ENV_JWT_AUDIENCE) or c.DEFAULT_JWT_AUDIENCE, api_keys=keys,
+                   api_keys_file=keys_file)
 
     def check(self) -> None:
         """Raises when auth is on but nothing could verify a credential."""
@@ -208,6 +224,36 @@ class Authenticator:
     def __init__(self, config: AuthConfig) -> None:
         self.config = config
         self._cache: dict[str, tuple[Identity, float]] = {}
+        self._keys = config.api_keys
+        self._keys_stamp = _file_stamp(config.api_keys_file) if config.api_keys_file else None
+        self._keys_checked = time.monotonic()
+
+    def _api_keys(self) -> Mapping[str, ApiKey]:
+        """The API keys in force: those of the keys file as it is now (looked at
+        once a second at most), so a key created or revoked there counts without
+        a restart. A file that cannot be used leaves the keys read before in force
+        (and says so); a file that is gone means no keys."""
+        path = self.config.api_keys_file
+        if not path or time.monotonic() - self._keys_checked < KEYS_RECHECK_SECONDS:
+            return self._keys
+        self._keys_checked = time.monotonic()
+        stamp = _file_stamp(path)
+        if stamp == self._keys_stamp:
+            return self._keys
+        self._keys_stamp = stamp
+        if stamp is None:
+            log.warning("%s=%s is gone: no API key is accepted until it is back",
+                        c.ENV_API_KEYS_FILE, path)
+            self._keys = {}
+            return self._keys
+        try:
+            self._keys = load_api_keys(path)
+        except SettingError as exc:
+            log.error("%s; the API keys read before stay in force until it is fixed", exc)
+            return self._keys
+        log.info("API keys read again from %s=%s: %d keys", c.ENV_API_KEYS_FILE, path,
+                 len(self._keys))
+        return self._keys
 
     def authenticate(self, authorization: str, api_key: str) -> Identity:
         """The caller named by an `authorization` header or an API key.
@@ -231,7 +277,7 @@ class Authenticator:
                               reason="CREDENTIALS_MISSING")
 
     def verify_api_key(self, key: str) -> Identity:
-        entry = self.config.api_keys.get(hash_api_key(key))
+        entry = self._api_keys().get(hash_api_key(key))
         if entry is None:
             raise Unauthenticated("unknown API key", reason="API_KEY_INVALID")
         return Identity(entry.subject, entry.roles)

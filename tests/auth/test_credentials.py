@@ -17,6 +17,7 @@ from baton_core import (
     AuthConfig,
     Authenticator,
     SettingError,
+    Unauthenticated,
     auth_interceptor,
     from_rpc_error,
     load_api_keys,
@@ -191,3 +192,62 @@ def test_a_command_that_reads_an_unusable_keys_file_says_so_in_one_line(tmp_path
     assert done.returncode == 2 and not done.stdout
     assert done.stderr == (f"baton: BATON_API_KEYS_FILE={tmp_path / 'missing.yaml'}: "
                            "cannot be read: No such file or directory\n")
+
+
+async def test_a_key_created_or_revoked_in_the_keys_file_counts_without_a_restart(
+        secured_channels, auth_keys):
+    import asyncio
+    import time
+
+    stub = registry_pb2_grpc.MethodRegistryStub(secured_channels["registry"])
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "baton_cli", "apikey", *args, "--file",
+                               str(auth_keys.api_keys_path)], capture_output=True, text=True,
+                              timeout=60, check=True)
+
+    async def code_within(key: str, seconds: float, want: grpc.StatusCode | None):
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                await stub.ListMethods(registry_pb2.ListMethodsRequest(),
+                                       metadata=(("x-api-key", key),))
+                code = None
+            except grpc.aio.AioRpcError as exc:
+                code = exc.code()
+            if code == want or time.monotonic() > deadline:
+                return code
+            await asyncio.sleep(0.2)
+
+    key = (await asyncio.to_thread(cli, "create", "--subject", "late-bot", "--role",
+                                   "viewer")).stdout.strip()
+    assert await code_within(key, 10, None) is None  # the service took it up
+    await asyncio.to_thread(cli, "revoke", "--subject", "late-bot")
+    assert await code_within(key, 10, grpc.StatusCode.UNAUTHENTICATED) \
+        == grpc.StatusCode.UNAUTHENTICATED
+    # The keys that stayed in the file still work.
+    await stub.ListMethods(registry_pb2.ListMethodsRequest(),
+                           metadata=(("x-api-key", auth_keys.api_key),))
+
+
+def test_a_keys_file_broken_while_serving_leaves_the_keys_read_before(tmp_path, caplog):
+    from baton_core import _auth
+
+    keys = tmp_path / "keys.yaml"
+    done = subprocess.run([sys.executable, "-m", "baton_cli", "apikey", "create", "--subject",
+                           "ci", "--role", "operator", "--file", str(keys)],
+                          capture_output=True, text=True, timeout=60, check=True)
+    key = done.stdout.strip()
+    authenticator = Authenticator(AuthConfig(secret="s", api_keys=load_api_keys(keys),
+                                             api_keys_file=str(keys)))
+    assert authenticator.verify_api_key(key).subject == "ci"
+    keys.write_text("keys: {not: a list}\n")
+    authenticator._keys_checked -= _auth.KEYS_RECHECK_SECONDS  # as if a second had passed
+    with caplog.at_level(logging.ERROR, logger="baton.auth"):
+        assert authenticator.verify_api_key(key).subject == "ci"
+    assert "stay in force" in caplog.text and str(keys) in caplog.text
+    keys.unlink()  # gone: no key counts any more
+    authenticator._keys_checked -= _auth.KEYS_RECHECK_SECONDS
+    with pytest.raises(Unauthenticated) as caught:
+        authenticator.verify_api_key(key)
+    assert caught.value.reason == "API_KEY_INVALID"
