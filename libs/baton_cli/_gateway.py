@@ -72,15 +72,20 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     return yaml.safe_load(path.read_text())
 
 
-def transcoder_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The grpc_json_transcoder filter's typed_config inside an Envoy config."""
+def http_filter_config(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The typed_config of the HTTP filter named `name` inside an Envoy config."""
     for listener in config["static_resources"]["listeners"]:
         for chain in listener["filter_chains"]:
             for net_filter in chain["filters"]:
                 for http_filter in net_filter["typed_config"].get("http_filters", []):
-                    if http_filter["name"] == _TRANSCODER:
+                    if http_filter["name"] == name:
                         return http_filter["typed_config"]
-    raise GatewayError(f"no {_TRANSCODER} filter in the Envoy config")
+    raise GatewayError(f"no {name} filter in the Envoy config")
+
+
+def transcoder_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The grpc_json_transcoder filter's typed_config inside an Envoy config."""
+    return http_filter_config(config, _TRANSCODER)
 
 
 @dataclass(frozen=True)

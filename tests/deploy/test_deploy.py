@@ -23,11 +23,12 @@ from baton_cli._gateway import (
     build_descriptor,
     deploy_configs,
     find_binary,
+    http_filter_config,
     load_template,
     transcoder_config,
 )
 from baton_core import constants as c
-from baton_core._server import MAX_PENDING_CALLS
+from baton_core._server import MAX_MESSAGE_BYTES, MAX_PENDING_CALLS
 
 DEPLOY = REPO_ROOT / "deploy"
 HEALTH_SERVICE = {"registry": c.REGISTRY_SERVICE, "orchestrator": c.ORCHESTRATOR_SERVICE,
@@ -116,6 +117,17 @@ def test_each_cluster_takes_as_many_requests_at_once_as_the_services_queue():
         (limits,) = cluster["circuit_breakers"]["thresholds"]
         assert limits["max_requests"] == MAX_PENDING_CALLS, cluster["name"]
         assert limits["max_pending_requests"] == MAX_PENDING_CALLS, cluster["name"]
+
+
+def test_the_gateway_takes_json_bodies_up_to_twice_the_services_message_limit():
+    # JSON may take more bytes than the message it carries (escaped text);
+    # a larger body is refused before it reaches a service.
+    config = load_template()
+    body_limit = http_filter_config(config, "request-body-limit")["extension_config"]
+
+    assert body_limit["typed_config"]["max_request_bytes"] == 2 * MAX_MESSAGE_BYTES
+    assert transcoder_config(config)["max_request_body_size"] == 2 * MAX_MESSAGE_BYTES
+    assert transcoder_config(config)["max_response_body_size"] == 2 * MAX_MESSAGE_BYTES
 
 
 @pytest.mark.parametrize("kind", sorted(HEALTH_SERVICE))

@@ -13,22 +13,18 @@ import json
 import grpc
 import httpx
 import pytest
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from baton.registry.v1 import registry_pb2, registry_pb2_grpc
 from baton_cli._gateway import (
-    Gateway,
     GatewayError,
     GatewaySettings,
-    build_descriptor,
     load_template,
     render,
     transcoder_config,
 )
-from baton_core import free_port
-from baton_core._server import DEFAULT_MAX_STREAMS, SERVER_OPTIONS, server_options
+from baton_core._server import DEFAULT_MAX_STREAMS, server_options
+
+from ._fake_registry import fake_registry, start_gateway
 
 # gRPC code -> HTTP status, as promised in the README ("Use it over HTTP").
 HTTP_STATUS = {
@@ -40,69 +36,10 @@ HTTP_STATUS = {
 }
 
 
-class FakeRegistry(registry_pb2_grpc.MethodRegistryServicer):
-    """GetMethod fails with the code named by `fail.<code>`; records metadata."""
-
-    def __init__(self) -> None:
-        self.metadata: list[dict[str, str]] = []
-        self.held = 0
-        self.all_held = asyncio.Event()
-        self.held_in_vain = 0  # `hold.N` calls that waited 10 s for N in flight
-
-    async def GetMethod(self, request, context):
-        self.metadata.append({k: v for k, v in context.invocation_metadata()
-                              if isinstance(v, str)})
-        if request.name.startswith("hold."):  # answers once `hold.N` calls are in flight
-            self.held += 1
-            if self.held >= int(request.name.removeprefix("hold.")):
-                self.all_held.set()
-            try:
-                await asyncio.wait_for(self.all_held.wait(), 10)
-            except TimeoutError:
-                self.held_in_vain += 1
-        if request.name.startswith("fail."):
-            code = grpc.StatusCode[request.name.removeprefix("fail.").upper()]
-            details = [error_details_pb2.ErrorInfo(reason="FAKE", domain="baton.dev")]
-            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                details.append(error_details_pb2.RetryInfo(
-                    retry_delay=duration_pb2.Duration(seconds=2)))
-            packed = []
-            for detail in details:
-                packed.append(any_pb2.Any())
-                packed[-1].Pack(detail)
-            await context.abort_with_status(rpc_status.to_status(status_pb2.Status(
-                code=code.value[0], message=f"fake {code.name}", details=packed)))
-        return registry_pb2.GetMethodResponse(
-            method=registry_pb2.Method(name=request.name, version="1.0.0",
-                                       default_timeout=duration_pb2.Duration(seconds=5)))
-
-    async def WatchMethods(self, request, context):
-        for name in ("a.one", "a.two", "a.three"):
-            yield registry_pb2.WatchMethodsResponse(method=registry_pb2.Method(name=name))
-            await asyncio.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 async def fake():
-    server = grpc.aio.server(options=SERVER_OPTIONS)
-    servicer = FakeRegistry()
-    registry_pb2_grpc.add_MethodRegistryServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    yield servicer, f"127.0.0.1:{port}"
-    await server.stop(0)
-
-
-async def start_gateway(workdir, registry: str, template=None) -> Gateway:
-    """A real Envoy in front of `registry`; the other services are down."""
-    descriptor = await asyncio.to_thread(build_descriptor, workdir / "descriptor.binpb")
-    nobody = f"127.0.0.1:{free_port()}"
-    gw = Gateway(GatewaySettings(
-        listen=f"127.0.0.1:{free_port()}",
-        upstreams={"registry": registry, "orchestrator": nobody, "sessions": nobody},
-        descriptor=str(descriptor)), workdir, workdir / "envoy.log", template)
-    await asyncio.to_thread(gw.start)
-    return gw
+    async with fake_registry() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -277,22 +214,18 @@ async def test_more_calls_than_a_service_allows_per_connection_all_go_through(tm
     # the limit a server announces: without the limit stated in its cluster it
     # put every call on one connection and the service refused those over 100
     # (UNAVAILABLE, "remote reset"). With it, Envoy opens more connections.
-    server = grpc.aio.server(options=server_options({}))
-    servicer = FakeRegistry()
-    registry_pb2_grpc.add_MethodRegistryServicer_to_server(servicer, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    gw = await start_gateway(tmp_path, f"127.0.0.1:{port}")
     burst = 3 * DEFAULT_MAX_STREAMS
-    try:
-        async with grpc.aio.insecure_channel(gw.url.removeprefix("http://")) as channel:
-            stub = registry_pb2_grpc.MethodRegistryStub(channel)
-            replies = await asyncio.gather(*(
-                stub.GetMethod(registry_pb2.GetMethodRequest(name=f"hold.{burst}"), timeout=20)
-                for _ in range(burst)), return_exceptions=True)
-    finally:
-        await asyncio.to_thread(gw.stop)
-        await server.stop(0)
+    async with fake_registry(server_options({})) as (servicer, address):
+        gw = await start_gateway(tmp_path, address)
+        try:
+            async with grpc.aio.insecure_channel(gw.url.removeprefix("http://")) as channel:
+                stub = registry_pb2_grpc.MethodRegistryStub(channel)
+                replies = await asyncio.gather(*(
+                    stub.GetMethod(registry_pb2.GetMethodRequest(name=f"hold.{burst}"),
+                                   timeout=20)
+                    for _ in range(burst)), return_exceptions=True)
+        finally:
+            await asyncio.to_thread(gw.stop)
     failed = [r for r in replies if isinstance(r, Exception)]
     assert not failed, f"{len(failed)} of {burst} failed, e.g. {failed[0]!r}"
     assert servicer.held_in_vain == 0  # all of them were in the service at once

@@ -1,15 +1,24 @@
 """Real service errors through the gateway: HTTP status + google.rpc.Status JSON.
 
 The platform runs with auth on: 401 and 403 come from the services' auth
-interceptor, 429 from a policy's `actor_rate_limit`.
+interceptor, 429 from a policy's `actor_rate_limit`. The gateway adds a
+Bearer challenge to a 401, refuses a body over its limit itself (413) and
+keeps grpc-* headers out of HTTP replies, not out of gRPC ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 
+import grpc
+import pytest
+from google.protobuf import struct_pb2
+
+from baton.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
+from baton_cli._gateway import http_filter_config, load_template
 from baton_core import free_port
 
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
@@ -104,6 +113,7 @@ async def test_missing_credentials_are_401(anonymous):
                                                        "params": {"title": "t"}})
 
     assert reply.status_code == 401
+    assert reply.headers["www-authenticate"] == "Bearer"
     body = reply.json()
     assert body["code"] == 16  # UNAUTHENTICATED
     assert "authorization: Bearer" in body["message"]
@@ -116,6 +126,7 @@ async def test_an_expired_token_is_401(anonymous, running):
         "operation": "casefile.create", "params": {"title": "t"}})
 
     assert reply.status_code == 401
+    assert reply.headers["www-authenticate"] == "Bearer"
     body = reply.json()
     assert body["code"] == 16
     assert body["message"] == "token expired"
@@ -136,6 +147,7 @@ async def test_a_caller_without_the_required_role_is_403(anonymous, running):
         "operation": "casefile.create", "params": {"title": "t"}})
 
     assert reply.status_code == 403
+    assert "www-authenticate" not in reply.headers  # authenticated, just not allowed
     body = reply.json()
     assert body["code"] == 7  # PERMISSION_DENIED
     assert "Dispatch" in body["message"]
@@ -172,3 +184,38 @@ async def test_a_caller_over_its_rate_limit_is_429_with_retry_info(http, anonymo
     delay = detail(body, "type.googleapis.com/google.rpc.RetryInfo")["retry_delay"]
     assert delay.endswith("s") and float(delay[:-1]) > 0
     assert other.status_code == 200, other.text  # another caller has its own bucket
+
+
+async def test_a_body_over_the_gateway_limit_is_413_and_reaches_no_service(http):
+    limit = http_filter_config(load_template(), "request-body-limit")[
+        "extension_config"]["typed_config"]["max_request_bytes"]
+    body = json.dumps({"operation": "demo.echo", "params": {"value": "x" * limit}}).encode()
+
+    reply = await http.post("/v1/dispatch", content=body,
+                            headers={"content-type": "application/json"})
+
+    assert reply.status_code == 413, reply.text[:300]
+    assert reply.json()["code"] == 8  # RESOURCE_EXHAUSTED
+    assert "limit" in reply.json()["message"]
+
+
+async def test_http_replies_carry_no_grpc_headers_and_grpc_callers_keep_their_status(
+        http, running):
+    ok = await http.post("/v1/dispatch", json={"operation": "demo.echo",
+                                               "params": {"value": "v"}})
+    missing = await http.get("/v1/methods/no.such_method")
+    assert [ok.status_code, missing.status_code] == [200, 404], ok.text
+    assert [h for r in (ok, missing) for h in r.headers if h.startswith("grpc-")] == []
+
+    params = struct_pb2.Struct()
+    params.update({"value": "v"})
+    request = orchestrator_pb2.DispatchRequest(operation="demo.echo", params=params)
+    async with grpc.aio.insecure_channel(running.addr("gateway")) as channel:
+        stub = orchestrator_pb2_grpc.OrchestratorStub(channel)
+        reply = await stub.Dispatch(request, timeout=10,
+                                    metadata=tuple(running.headers().items()))
+        with pytest.raises(grpc.aio.AioRpcError) as anonymous:
+            await stub.Dispatch(request, timeout=10)
+    assert reply.metadata.attempts == 1
+    assert anonymous.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "authorization: Bearer" in anonymous.value.details()
