@@ -156,11 +156,21 @@ def runs_get(run_id: str, orchestrator: str = ORCHESTRATOR_OPTION) -> None:
           "steps": list(stub.ListRunSteps(pb.ListRunStepsRequest(run_id=run_id)).steps)})
 
 
+# CancelRun and RetryRun get a fresh request_id per command unless given one: a
+# script that runs the command again after a lost answer passes the same id and
+# gets the run instead of an invalid transition.
+_REQUEST_ID_OPTION = typer.Option(
+    "", "--request-id", help="Send this request_id (default: a new one): the same id "
+    "again, from the same caller on the same run, repeats nothing and prints the run.")
+
+
 @runs_app.command("cancel")
 @_errors
-def runs_cancel(run_id: str, orchestrator: str = ORCHESTRATOR_OPTION) -> None:
+def runs_cancel(run_id: str, request_id: str = _REQUEST_ID_OPTION,
+                orchestrator: str = ORCHESTRATOR_OPTION) -> None:
     """Cancel a run: in-flight steps are cancelled, pending ones skipped."""
-    reply = _stub(orchestrator).CancelRun(pb.CancelRunRequest(run_id=run_id), timeout=30)
+    reply = _stub(orchestrator).CancelRun(pb.CancelRunRequest(
+        run_id=run_id, request_id=request_id or uuid.uuid4().hex), timeout=30)
     typer.echo(f"{run_id} {status_name(reply.run.status)}")
 
 
@@ -169,11 +179,13 @@ def runs_cancel(run_id: str, orchestrator: str = ORCHESTRATOR_OPTION) -> None:
 def runs_retry(
     run_id: str,
     watch: bool = typer.Option(True, "--watch/--no-watch", help="Follow the run live."),
+    request_id: str = _REQUEST_ID_OPTION,
     orchestrator: str = ORCHESTRATOR_OPTION,
 ) -> None:
     """Resume a FAILED, PARTIAL or CANCELLED run; completed steps are kept."""
     stub = _stub(orchestrator)
-    reply = stub.RetryRun(pb.RetryRunRequest(run_id=run_id))
+    reply = stub.RetryRun(pb.RetryRunRequest(run_id=run_id,
+                                             request_id=request_id or uuid.uuid4().hex))
     if not watch:
         typer.echo(f"{run_id} {status_name(reply.run.status)}")
         return

@@ -15,9 +15,11 @@ from baton_core import constants, dict_to_struct
 
 from ._channel import ClientLifecycle
 
+# CancelRun and RetryRun are retried because every call carries a request_id, which
+# the retry repeats (the same request is sent again).
 _IDEMPOTENT = [(constants.WORKFLOWS_SERVICE, name) for name in (
     "GetWorkflow", "ListWorkflows", "ListWorkflowVersions", "GetRun", "ListRuns",
-    "ListRunSteps", "GetRunLogs")]
+    "ListRunSteps", "GetRunLogs", "CancelRun", "RetryRun")]
 _ENDED = frozenset({pb.Run.STATUS_SUCCEEDED, pb.Run.STATUS_FAILED, pb.Run.STATUS_CANCELLED,
                     pb.Run.STATUS_PARTIAL})
 
@@ -109,14 +111,26 @@ class WorkflowsClient(ClientLifecycle):
         request = pb.ListRunStepsRequest(run_id=run_id)
         return list((await self._conn.unary(self._stub.ListRunSteps, request, timeout)).steps)
 
-    async def cancel_run(self, run_id: str, *, timeout: float | None = None) -> pb.Run:
-        """Cancels a run: in-flight steps are cancelled, pending ones skipped."""
-        request = pb.CancelRunRequest(run_id=run_id)
+    async def cancel_run(self, run_id: str, *, request_id: str = "",
+                         timeout: float | None = None) -> pb.Run:
+        """Cancels a run: in-flight steps are cancelled, pending ones skipped.
+
+        The channel retries the call on UNAVAILABLE with the same `request_id`
+        (one is made when not given), so a retry of a cancel that landed returns
+        the run instead of failing as an invalid transition; pass the same id to
+        repeat the call yourself.
+        """
+        request = pb.CancelRunRequest(run_id=run_id, request_id=request_id or uuid.uuid4().hex)
         return (await self._conn.unary(self._stub.CancelRun, request, timeout)).run
 
-    async def retry_run(self, run_id: str, *, timeout: float | None = None) -> pb.Run:
-        """Resumes a FAILED, PARTIAL or CANCELLED run; completed steps keep their outputs."""
-        request = pb.RetryRunRequest(run_id=run_id)
+    async def retry_run(self, run_id: str, *, request_id: str = "",
+                        timeout: float | None = None) -> pb.Run:
+        """Resumes a FAILED, PARTIAL or CANCELLED run; completed steps keep their outputs.
+
+        Retried on UNAVAILABLE with the same `request_id`, as cancel_run is: the run
+        is resumed once.
+        """
+        request = pb.RetryRunRequest(run_id=run_id, request_id=request_id or uuid.uuid4().hex)
         return (await self._conn.unary(self._stub.RetryRun, request, timeout)).run
 
     async def watch_run(self, run_id: str, *, after_sequence: int = 0

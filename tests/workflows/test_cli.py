@@ -7,6 +7,7 @@ import io
 import json
 import signal
 import sys
+import uuid
 from pathlib import Path
 
 import grpc
@@ -125,6 +126,31 @@ async def test_runs_list_get_and_errors(orchestrator):
     cancel = await baton(orchestrator, "runs", "cancel", run_id)
     assert cancel.exit_code == 2 and "FAILED_PRECONDITION" in cancel.output
     assert "only a PENDING or RUNNING run can be cancelled" in cancel.output
+
+
+async def test_runs_cancel_and_retry_again_with_the_same_request_id_repeat_nothing(
+        orchestrator, stub):
+    nap = WorkflowBuilder(f"cli_nap_{orchestrator.backend}").add_step(
+        "demo.sleep", {"seconds": 30}, step_id="nap").build()
+    run_id = (await stub.StartRun(pb.StartRunRequest(definition=nap))).run.run_id
+    while (await stub.GetRun(pb.GetRunRequest(run_id=run_id))).run.status \
+            != pb.Run.STATUS_RUNNING:
+        await asyncio.sleep(0.05)
+    ids = {op: f"cli-{op}-{uuid.uuid4().hex}" for op in ("cancel", "retry")}
+    for _ in range(2):  # a script running the command again after a lost answer
+        cancelled = await baton(orchestrator, "runs", "cancel", run_id,
+                                "--request-id", ids["cancel"])
+        assert cancelled.exit_code == 0 and cancelled.output == f"{run_id} CANCELLED\n"
+    for _ in range(2):
+        retried = await baton(orchestrator, "runs", "retry", run_id, "--no-watch",
+                              "--request-id", ids["retry"])
+        assert retried.exit_code == 0, retried.output
+    assert (await stub.GetRun(pb.GetRunRequest(run_id=run_id))).run.retry_count == 1
+    cancelled = await baton(orchestrator, "runs", "cancel", run_id)  # a new request_id
+    assert cancelled.exit_code == 0 and cancelled.output == f"{run_id} CANCELLED\n"
+    again = await baton(orchestrator, "runs", "cancel", run_id)
+    assert again.exit_code == 2 and "only a PENDING or RUNNING run can be cancelled" \
+        in again.output
 
 
 def test_a_retried_run_shows_its_new_state_not_the_old_failure():

@@ -247,3 +247,51 @@ async def test_an_orchestrator_restarted_under_its_name_resumes_its_runs_before_
         restarted = time.monotonic()
         await assert_completed_exactly_once(stub, run.run_id, name)
         assert time.monotonic() - restarted < 8.0
+
+
+async def test_a_repeated_cancel_or_retry_is_recognised_after_a_crash(cluster, databases):
+    url = await databases.new_url_async("requests")
+    name = f"requests-{databases.backend}"
+    nap = WorkflowBuilder("requests").add_step("demo.sleep", {"seconds": 30},
+                                               step_id="nap").build()
+    cancel = pb.CancelRunRequest(request_id="cancel-before-the-crash")
+    retry = pb.RetryRunRequest(request_id="retry-before-the-crash")
+    async with orchestrator_process(cluster, name, url) as (child, stub):
+        run = await start(stub, nap)
+        cancel.run_id = retry.run_id = run.run_id
+        await asyncio.wait_for(wait_in_flight(stub, run.run_id, "nap"), 15)
+        assert (await stub.CancelRun(cancel)).run.status == R.STATUS_CANCELLED
+        assert (await stub.RetryRun(retry)).run.retry_count == 1
+        child.kill()
+    async with orchestrator_process(cluster, name + "-again", url) as (_, stub):
+        # Both answers were lost in the crash, say: the callers call again.
+        assert (await stub.RetryRun(retry)).run.retry_count == 1
+        again = (await stub.CancelRun(cancel)).run
+        assert again.status in (R.STATUS_PENDING, R.STATUS_RUNNING)  # the retry goes on
+        fresh = pb.CancelRunRequest(run_id=run.run_id, request_id="cancel-after-the-crash")
+        ended = (await stub.CancelRun(fresh)).run
+        assert (ended.status, ended.retry_count) == (R.STATUS_CANCELLED, 1)
+
+
+async def test_a_step_in_flight_at_a_crash_spends_an_attempt_of_its_retry_policy(cluster,
+                                                                                databases):
+    # The interrupted call may have reached the worker: it counts as an attempt, so a
+    # policy of 2 attempts makes 2 calls in all, the resumed one included.
+    url = await databases.new_url_async("budget")
+    name = f"budget-{databases.backend}"
+    wf = WorkflowBuilder("budget").add_step(
+        "demo.sleep", {"seconds": 30}, step_id="nap", timeout=3,
+        retry={"strategy": "fixed", "max_attempts": 2, "initial_delay": "0.1s",
+               "retryable_codes": ["DEADLINE_EXCEEDED"]}).build()
+    async with orchestrator_process(cluster, name, url) as (child, stub):
+        run = await start(stub, wf)
+        await asyncio.wait_for(wait_in_flight(stub, run.run_id, "nap"), 15)
+        child.kill()
+    async with orchestrator_process(cluster, name + "-again", url) as (_, stub):
+        ended = await wait_run(stub, run.run_id, timeout=30)
+        nap = (await steps_of(stub, run.run_id))["nap"]
+        messages = [e.message for e in await events_of(stub, run.run_id) if e.step_id == "nap"]
+    assert ended.status == R.STATUS_FAILED
+    assert (nap.attempts, nap.error.code) == (2, "DEADLINE_EXCEEDED")
+    assert [m for m in messages if m.startswith("attempt")] == [
+        "attempt 1", "attempt 2 (resumed after the previous owner stopped)"]

@@ -112,3 +112,44 @@ async def wait_run_as(stub, run_id: str, metadata, timeout: float = 30.0) -> pb.
     return (await stub.GetRun(pb.GetRunRequest(run_id=run_id), metadata=metadata)).run
 
 
+
+
+async def test_a_cancel_or_retry_request_id_is_its_callers_own(cluster, auth_keys,
+                                                               database_url, tmp_path):
+    async with secured_orchestrator(cluster, auth_keys, database_url, tmp_path) as stub:
+        carol, alice = auth_keys.bearer("carol", ["operator"]), auth_keys.bearer("alice")
+        nap = WorkflowBuilder("nap").add_step("demo.sleep", {"seconds": 30},
+                                              step_id="nap").build()
+        run = await start_when_ready(stub, pb.StartRunRequest(definition=nap), carol)
+        cancel = pb.CancelRunRequest(run_id=run.run_id, request_id="carol-cancel")
+        for _ in range(2):  # the second as if the first answer was lost
+            assert (await stub.CancelRun(cancel, metadata=carol)).run.status \
+                == R.STATUS_CANCELLED
+        bob, dave = auth_keys.bearer("bob", ["user"]), auth_keys.bearer("dave", ["user"])
+        only_fail = WorkflowBuilder("fails").add_step("demo.fail", {}, step_id="f").build()
+        bobs = await wait_run_as(stub, (await stub.StartRun(pb.StartRunRequest(
+            definition=only_fail), metadata=bob)).run.run_id, bob)
+        daves = await wait_run_as(stub, (await stub.StartRun(pb.StartRunRequest(
+            definition=only_fail), metadata=dave)).run.run_id, dave)
+        retry = pb.RetryRunRequest(run_id=bobs.run_id, request_id="bob-retry")
+        for _ in range(2):
+            assert (await stub.RetryRun(retry, metadata=bob)).run.retry_count == 1
+
+        refusals = [  # another caller's ids: on the same run (an admin may act on it)...
+            stub.CancelRun(cancel, metadata=alice),
+            stub.RetryRun(retry, metadata=alice),
+            # ...or on its own run.
+            stub.RetryRun(pb.RetryRunRequest(run_id=daves.run_id, request_id="bob-retry"),
+                          metadata=dave),
+        ]
+        for call in refusals:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await call
+            assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert from_rpc_error(caught.value).reason == "REQUEST_ID_REUSED"
+            assert "carol" not in caught.value.details() and "bob" not in caught.value.details()
+        assert (await wait_run_as(stub, bobs.run_id, bob)).retry_count == 1
+        assert (await stub.GetRun(pb.GetRunRequest(run_id=daves.run_id),
+                                  metadata=dave)).run.retry_count == 0
+        carols = (await stub.GetRun(pb.GetRunRequest(run_id=run.run_id), metadata=carol)).run
+        assert (carols.status, carols.retry_count) == (R.STATUS_CANCELLED, 0)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
 import pytest
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
+from baton.orchestrator.v1 import workflows_pb2_grpc
 from baton_core import FailedPrecondition, InvalidArgument, struct_to_dict
 from baton_sdk import WorkflowBuilder, WorkflowsClient
 
@@ -78,3 +80,43 @@ async def test_waiting_for_a_retried_run_waits_for_its_new_end(orchestrator):
         await client.retry_run(run.run_id)
         ended = await client.wait_run(run.run_id)
         assert (ended.status, ended.retry_count) == (pb.Run.STATUS_SUCCEEDED, 1)
+
+
+class LossyWorkflows(workflows_pb2_grpc.WorkflowsServicer):
+    """Takes each CancelRun and RetryRun, then answers its first call UNAVAILABLE: the
+    call landed and its answer was lost."""
+
+    def __init__(self) -> None:
+        self.request_ids: list[str] = []
+
+    async def _lossy(self, request, context, run_status):
+        self.request_ids.append(request.request_id)
+        if self.request_ids.count(request.request_id) == 1:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
+        return pb.Run(run_id=request.run_id, status=run_status)
+
+    async def CancelRun(self, request, context):
+        return pb.CancelRunResponse(run=await self._lossy(request, context,
+                                                          pb.Run.STATUS_CANCELLED))
+
+    async def RetryRun(self, request, context):
+        return pb.RetryRunResponse(run=await self._lossy(request, context,
+                                                         pb.Run.STATUS_PENDING))
+
+
+async def test_cancel_and_retry_are_retried_on_unavailable_with_their_request_id():
+    lossy = LossyWorkflows()
+    server = grpc.aio.server()
+    workflows_pb2_grpc.add_WorkflowsServicer_to_server(lossy, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        async with WorkflowsClient(f"127.0.0.1:{port}", token="") as client:
+            assert (await client.cancel_run("run_1")).status == pb.Run.STATUS_CANCELLED
+            assert (await client.retry_run("run_1")).status == pb.Run.STATUS_PENDING
+            assert (await client.cancel_run("run_1", request_id="mine")).run_id == "run_1"
+    finally:
+        await server.stop(None)
+    first, again, second, once_more, mine, mine_again = lossy.request_ids
+    assert first == again and second == once_more and mine == mine_again == "mine"
+    assert len({first, second, mine}) == 3 and all(lossy.request_ids)

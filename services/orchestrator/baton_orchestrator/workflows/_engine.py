@@ -45,8 +45,9 @@ from ._events import EventHub
 from ._executor import RunExecutor
 from ._memory import BURST, IDLE_DELAY, release_free_memory
 from ._records import Changes, Recorder, RunState, StepState
+from ._requests import RunRequest
 from ._runs import RunStore
-from ._states import CANCELLED, RUN_ACTIVE, RUN_TERMINAL, advance_run
+from ._states import RUN_ACTIVE, RUN_TERMINAL
 from ._store import DefinitionStore
 from ._watch import wait_ended, watch_events
 from ._writer import Writer
@@ -183,12 +184,15 @@ class WorkflowEngine:
         changes.new_steps = [s.row(state.run_id) for s in state.steps.values()]
         await self.writer.commit(changes)
 
-    async def cancel_run(self, run_id: str, wait: float) -> None:
-        status = await self.runs.request_cancel(run_id)
-        if status not in RUN_ACTIVE:
-            advance_run(run_id, status, CANCELLED)
+    async def cancel_run(self, run_id: str, wait: float,
+                         request: RunRequest | None = None) -> None:
+        """Flags the run for cancellation and waits up to `wait` for it to end. A
+        repeated `request` writes nothing, and goes on only while the cancellation
+        it asked for is still under way."""
+        if not await self.runs.request_cancel(run_id, request):
+            return  # repeated: its run has ended, or was retried since
         self._launch_waiting(run_id, cancel=True)
-        if status in RUN_ACTIVE and run_id not in self._executors:
+        if run_id not in self._executors:
             # Queued and unowned (or its owner's lease lapsed): taken here to end it now.
             for claimed in await self.runs.claim(self.replica, self.config.lease_seconds, 1,
                                                  run_id=run_id):
@@ -199,9 +203,13 @@ class WorkflowEngine:
         # Elsewhere, the owner sees the flag when it renews its lease.
         await self.wait_ended(run_id, wait)
 
-    async def retry_run(self, run_id: str) -> None:
-        self.hub.committed(await self.runs.retry(run_id, self.replica,
-                                                 self.config.lease_seconds))
+    async def retry_run(self, run_id: str, request: RunRequest | None = None) -> None:
+        """Resumes an ended, unsuccessful run here; a repeated `request` does nothing."""
+        events = await self.runs.retry(run_id, self.replica, self.config.lease_seconds,
+                                       request)
+        if events is None:
+            return  # repeated: the run was retried then (and is driven wherever it is)
+        self.hub.committed(events)
         await self._adopt(run_id)
 
     async def wait_ended(self, run_id: str, timeout: float) -> str:

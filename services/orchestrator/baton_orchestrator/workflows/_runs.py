@@ -1,4 +1,5 @@
-"""Runs in SQL: reading runs, steps and events; ownership leases; cancel and retry."""
+"""Runs in SQL: reading runs, steps and events; ownership leases; cancel and retry
+(with their request_ids, see _requests)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from baton_core import NotFound
@@ -17,7 +19,16 @@ from baton_core import NotFound
 from . import _paging as paging
 from . import _tables as t
 from ._records import Recorder, RunState
-from ._states import PENDING, RUN_ACTIVE, RUN_RETRYABLE, STEP_UNSUCCESSFUL, advance_run
+from ._requests import RunRequest, applied
+from ._states import (
+    CANCELLED,
+    PENDING,
+    RUN_ACTIVE,
+    RUN_RETRYABLE,
+    STEP_UNSUCCESSFUL,
+    InvalidTransition,
+    advance_run,
+)
 
 
 def _not_found(run_id: str) -> NotFound:
@@ -174,20 +185,67 @@ class RunStore:
                 t.runs.c.run_id.in_(run_ids), t.runs.c.owner == replica)
                 .values(owner=None, lease_expires_at=None))
 
-    async def request_cancel(self, run_id: str) -> str:
-        """Flags an active run for cancellation; returns its status."""
+    async def applied(self, request: RunRequest) -> bool:
+        """Whether `request` was applied already (see _requests.applied)."""
+        async with self._engine.connect() as conn:
+            return await applied(conn, request)
+
+    async def _repeated(self, request: RunRequest | None) -> bool:
+        """After a refusal or a unique violation: whether `request` is one applied
+        meanwhile (by a concurrent call with the same id), to be answered as such."""
+        return request is not None and await self.applied(request)
+
+    async def request_cancel(self, run_id: str, request: RunRequest | None = None) -> bool:
+        """Flags an active run for cancellation, recording `request` with the flag;
+        INVALID_TRANSITION for an ended run. Returns whether the run is active and
+        flagged: a repeated `request` writes nothing, and its run may have ended or
+        been retried since."""
+        if request is None or not await self.applied(request):
+            try:
+                await self._flag_cancel(run_id, request)
+                return True
+            except (InvalidTransition, IntegrityError):
+                if not await self._repeated(request):
+                    raise
+        r = t.runs
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(r.c.status, r.c.cancel_requested).where(
+                r.c.run_id == run_id))).first()
+        if row is None:
+            raise _not_found(run_id)
+        return row.status in RUN_ACTIVE and bool(row.cancel_requested)
+
+    async def _flag_cancel(self, run_id: str, request: RunRequest | None) -> None:
         r = t.runs
         async with self._engine.begin() as conn:
-            await conn.execute(update(r).where(r.c.run_id == run_id, r.c.status.in_(RUN_ACTIVE))
-                               .values(cancel_requested=True))
+            flagged = (await conn.execute(
+                update(r).where(r.c.run_id == run_id, r.c.status.in_(RUN_ACTIVE))
+                .values(cancel_requested=True))).rowcount == 1
+            if flagged and request is not None:
+                await conn.execute(t.run_requests.insert(), request.row())
             status = (await conn.execute(select(r.c.status).where(r.c.run_id == run_id))).scalar()
-        if status is None:
-            raise _not_found(run_id)
-        return status
+            if status is None:
+                raise _not_found(run_id)
+            if not flagged:
+                advance_run(run_id, status, CANCELLED)
 
-    async def retry(self, run_id: str, replica: str, ttl: float) -> builtins.list[dict[str, Any]]:
-        """Puts an ended, unsuccessful run back to PENDING, owned by `replica`;
-        succeeded steps keep their outputs, the others go back to PENDING."""
+    async def retry(self, run_id: str, replica: str, ttl: float,
+                    request: RunRequest | None = None) -> builtins.list[dict[str, Any]] | None:
+        """Puts an ended, unsuccessful run back to PENDING, owned by `replica`, and
+        records `request` with that; succeeded steps keep their outputs, the others go
+        back to PENDING. Returns the events written, or None for a repeated `request`
+        (nothing is written)."""
+        if request is not None and await self.applied(request):
+            return None
+        try:
+            return await self._retry(run_id, replica, ttl, request)
+        except (InvalidTransition, IntegrityError):
+            if not await self._repeated(request):
+                raise
+            return None
+
+    async def _retry(self, run_id: str, replica: str, ttl: float,
+                     request: RunRequest | None) -> builtins.list[dict[str, Any]]:
         state = await self.load(run_id)
         advance_run(run_id, state.status, PENDING)
         r = t.runs
@@ -225,6 +283,8 @@ class RunStore:
                     t.run_steps.c.run_id == run_id, t.run_steps.c.step_id == row["step_id"])
                     .values({k: v for k, v in row.items() if k not in ("run_id", "step_id")}))
             await conn.execute(t.run_events.insert(), changes.events)
+            if request is not None:
+                await conn.execute(t.run_requests.insert(), request.row())
         return changes.events
 
 

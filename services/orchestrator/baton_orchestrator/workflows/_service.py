@@ -39,6 +39,7 @@ from ._convert import (
 )
 from ._definition import WorkflowDef
 from ._engine import WorkflowEngine
+from ._requests import CANCEL, RETRY, RunRequest
 from ._states import SUCCEEDED
 from ._store import ACTIVE, DELETED
 from ._validation import validate
@@ -90,6 +91,13 @@ def _require_actor(run_id: str, actor: str) -> None:
             f"{who.subject} may act only on the runs they started, not on {run_id} "
             f"(roles {', '.join(sorted(access.MANAGERS))} may act on any)",
             reason="RUN_NOT_OWNED", metadata={"run_id": run_id, "actor": who.subject})
+
+
+def _run_request(request_id: str, run_id: str, operation: str) -> RunRequest | None:
+    """The CancelRun or RetryRun of the caller, when it carries a request_id."""
+    if not request_id:
+        return None
+    return RunRequest(request_id, run_id, operation, current_identity().subject)
 
 
 class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
@@ -285,15 +293,17 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
         return pb.ListRunStepsResponse(steps=[step_to_proto(s) for s in steps])
 
     async def CancelRun(self, request, context):
+        request_id = bounded(request.request_id, "request_id", MAX_KEY_CHARS)
         run_id = await self._owned(request.run_id)
         left = context.time_remaining()
         wait = _CANCEL_WAIT if left is None else max(min(left - 0.2, _CANCEL_WAIT), 0)
-        await self._engine.cancel_run(run_id, wait)
+        await self._engine.cancel_run(run_id, wait, _run_request(request_id, run_id, CANCEL))
         return pb.CancelRunResponse(run=await self._run(run_id))
 
     async def RetryRun(self, request, context):
+        request_id = bounded(request.request_id, "request_id", MAX_KEY_CHARS)
         run_id = await self._owned(request.run_id)
-        await self._engine.retry_run(run_id)
+        await self._engine.retry_run(run_id, _run_request(request_id, run_id, RETRY))
         return pb.RetryRunResponse(run=await self._run(run_id))
 
     async def WatchRun(self, request, context):

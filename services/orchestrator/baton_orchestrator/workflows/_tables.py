@@ -92,3 +92,15 @@ run_events = sa.Table(
     sa.Column("create_time", TZ, nullable=False),
     sa.UniqueConstraint("run_id", "seq", name="uq_wf_run_events_run_seq"),
 )
+
+# The request_ids of CancelRun and RetryRun, each written in the transaction of the
+# change it made (see _requests); kept as long as the run.
+run_requests = sa.Table(
+    "wf_run_requests", metadata,
+    sa.Column("request_id", sa.String(255), primary_key=True),
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("wf_runs.run_id"), nullable=False,
+              index=True),
+    sa.Column("operation", sa.String(16), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("create_time", TZ, nullable=False),
+)

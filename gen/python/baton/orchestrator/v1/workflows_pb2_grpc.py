@@ -225,8 +225,13 @@ class WorkflowsServicer:
         """CancelRun cancels a run: steps in flight are cancelled through their
         gRPC calls, pending ones are SKIPPED and the run ends CANCELLED. It
         returns the run once it has ended, or as it is when the call's deadline
-        comes first. Errors: NOT_FOUND; FAILED_PRECONDITION (reason
-        INVALID_TRANSITION) for a run that has already ended.
+        comes first. A repeated request_id that already cancelled this run for
+        the same caller writes nothing: it returns the run as it is now (waiting,
+        as the first call did, while that cancellation is still under way).
+        Errors: NOT_FOUND; FAILED_PRECONDITION (reason INVALID_TRANSITION) for a
+        run that has already ended, or (reason REQUEST_ID_REUSED) for a
+        request_id already used by another caller, on another run or by a
+        RetryRun; INVALID_ARGUMENT for a request_id over 255 characters.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -235,8 +240,12 @@ class WorkflowsServicer:
     def RetryRun(self, request, context):
         """RetryRun resumes a FAILED, PARTIAL or CANCELLED run: steps that
         succeeded keep their outputs and are not executed again; the others run
-        anew. It returns the run. Errors: NOT_FOUND; FAILED_PRECONDITION (reason
-        INVALID_TRANSITION) for a run that is not in one of those states.
+        anew. It returns the run. A repeated request_id that already retried this
+        run for the same caller changes nothing and returns the run as it is now.
+        Errors: NOT_FOUND; FAILED_PRECONDITION (reason INVALID_TRANSITION) for a
+        run that is not in one of those states, or (reason REQUEST_ID_REUSED) for
+        a request_id already used by another caller, on another run or by a
+        CancelRun; INVALID_ARGUMENT for a request_id over 255 characters.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
