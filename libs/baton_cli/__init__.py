@@ -1,3 +1,6 @@
-"""The baton command line."""
+"""The baton command line.
 
-import baton_core as _baton_core  # noqa: F401 - sets gRPC up before gRPC loads
+Nothing is imported here: the `baton` script (`_entry`) catches Ctrl-C only once
+this package is loaded. `_entry` imports baton_core first, which sets gRPC up
+before gRPC loads.
+"""

@@ -1,3 +1,3 @@
-from .main import main
+from ._entry import main
 
 main()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -10,7 +11,7 @@ from urllib.parse import unquote
 import fastjsonschema
 import re2
 from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.exceptions import ValidationError, relevance
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
@@ -56,7 +57,14 @@ _Validator = validators.extend(Draft202012Validator, {
     "pattern": _pattern, "patternProperties": _pattern_properties})
 
 
-def _pattern_problems(schema: Mapping[str, Any], field: str) -> list[tuple[str, str]]:
+# Longest pattern a schema may bring at registration. A compiled pattern takes
+# memory in proportion to its length (~45 KB for 1,000 characters, ~7 MB for
+# 100,000), and up to 4,096 of them stay cached in each service.
+MAX_PATTERN = 1000
+
+
+def _pattern_problems(schema: Mapping[str, Any], field: str,
+                      max_length: int | None = None) -> list[tuple[str, str]]:
     found = []
     for path, node in _walk(schema):
         patterns = [((*path, "pattern"), node["pattern"])] \
@@ -64,6 +72,10 @@ def _pattern_problems(schema: Mapping[str, Any], field: str) -> list[tuple[str, 
         if isinstance(node.get("patternProperties"), Mapping):
             patterns += [((*path, "patternProperties", p), p) for p in node["patternProperties"]]
         for where, pattern in patterns:
+            if max_length is not None and len(pattern) > max_length:
+                found.append((field_path(field, where), f"must be at most {max_length:,} "
+                              f"characters, not {len(pattern):,}"))
+                continue
             try:
                 _linear(pattern)
             except re2.error as exc:
@@ -72,17 +84,21 @@ def _pattern_problems(schema: Mapping[str, Any], field: str) -> list[tuple[str, 
     return found
 
 
+# As Draft202012Validator.check_schema, which stops at the first problem.
+_META = Draft202012Validator(Draft202012Validator.META_SCHEMA,
+                             format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
 def schema_problems(schema: Mapping[str, Any],
                     field: str = "input_schema") -> list[tuple[str, str]]:
-    """Problems with a JSON Schema itself, as (field, description) pairs: what the
-    2020-12 meta-schema refuses, then every reference that leaves the schema or
-    points at nothing in it."""
-    try:
-        Draft202012Validator.check_schema(schema)
-    except SchemaError as exc:
-        return [(field_path(field, exc.path), exc.message)]
-    return (reference_problems(schema, field) or _pattern_problems(schema, field)
-            or _loop_problems(schema, field))
+    """Every problem with a JSON Schema itself, as (field, description) pairs: what
+    the 2020-12 meta-schema refuses, references that leave the schema or point at
+    nothing in it, and patterns RE2 cannot match or longer than `MAX_PATTERN`."""
+    errors = sorted(_META.iter_errors(schema), key=lambda e: list(e.absolute_path))
+    found = [v for e in errors for v in _error_violations(field, e)]
+    found += reference_problems(schema, field)
+    found += _pattern_problems(schema, field, MAX_PATTERN)
+    return list(dict.fromkeys(found)) or _loop_problems(schema, field)
 
 
 def _loop_problems(schema: Mapping[str, Any], field: str) -> list[tuple[str, str]]:
@@ -262,11 +278,12 @@ def _error_violations(prefix: str, error) -> list[tuple[str, str]]:
     `additionalProperties: false`, so each names its own field; for an
     `anyOf`/`oneOf` of which only one branch could fit the value (pydantic's
     `Model | None`: the value is not null), that branch's own violations."""
-    if error.validator in ("anyOf", "oneOf") and error.context:
-        branch = _only_fitting_branch(error)
+    if error.validator in ("anyOf", "oneOf"):
+        branch = _only_fitting_branch(error) if error.context else []
         if branch:
             return [v for e in sorted(branch, key=lambda e: list(e.path))
                     for v in _error_violations(prefix, e)]
+        return [(_error_field(prefix, error), _describe(error))]
     if error.validator == "additionalProperties" and error.validator_value is False \
             and isinstance(error.instance, Mapping):
         known = error.schema.get("properties", {})
@@ -282,12 +299,65 @@ def _error_violations(prefix: str, error) -> list[tuple[str, str]]:
 
 def _only_fitting_branch(error) -> list:
     """The errors of the one branch whose type matches the value, if exactly one does."""
+    fitting = _fitting_branches(error)
+    return fitting[0] if len(fitting) == 1 else []
+
+
+def _branches(error) -> list[list]:
+    """The errors of an `anyOf`/`oneOf`, one list per alternative."""
     by_branch: dict[int, list] = {}
     for sub in error.context:
         by_branch.setdefault(sub.relative_schema_path[0], []).append(sub)
-    fitting = [errors for errors in by_branch.values()
-               if not any(e.validator == "type" and not e.relative_path for e in errors)]
-    return fitting[0] if len(fitting) == 1 else []
+    return list(by_branch.values())
+
+
+def _type_miss(errors: list) -> ValidationError | None:
+    """The error saying the value itself is not of the branch's type, if any."""
+    return next((e for e in errors if e.validator == "type" and not e.relative_path), None)
+
+
+def _fitting_branches(error) -> list[list]:
+    return [errors for errors in _branches(error) if _type_miss(errors) is None]
+
+
+def _describe(error) -> str:
+    """An `anyOf`/`oneOf` failure in words: the alternatives, when the value is of
+    none of their types ("must be an integer or null"); else the closest failure."""
+    if not error.context:
+        return ("fits more than one of the alternatives, and must fit exactly one"
+                if error.validator == "oneOf" else error.message)
+    fitting = _fitting_branches(error)
+    if not fitting:
+        return "must be " + _either([k for errors in _branches(error) for k in _kinds(errors)])
+    closest = min((e for errors in fitting for e in errors), key=relevance)
+    where = field_path("", closest.relative_path).lstrip(".")
+    detail = _describe(closest) if closest.validator in ("anyOf", "oneOf") else closest.message
+    return (f"fits none of the {len(error.validator_value)} alternatives (closest: "
+            f"{where + ': ' if where else ''}{detail})")
+
+
+_FEW = 10  # values of an enum worth listing in a message
+_TYPE_WORDS = {"integer": "an integer", "number": "a number", "string": "a string",
+               "boolean": "a boolean", "object": "an object", "array": "an array",
+               "null": "null"}
+
+
+def _kinds(errors: list) -> list[str]:
+    """What a branch the value's type does not fit takes: its few values, else its types."""
+    for e in errors:
+        if not e.relative_path and e.validator == "const":
+            return [json.dumps(e.validator_value)]
+        if not e.relative_path and e.validator == "enum" and isinstance(e.validator_value, list) \
+                and len(e.validator_value) <= _FEW:
+            return [json.dumps(v) for v in e.validator_value]
+    miss = _type_miss(errors)
+    kind: Any = miss.validator_value if miss is not None else []
+    return [_TYPE_WORDS.get(k, repr(k)) for k in ([kind] if isinstance(kind, str) else kind)]
+
+
+def _either(words: list[str]) -> str:
+    words = list(dict.fromkeys(words))
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
 def _error_field(prefix: str, error) -> str:

@@ -61,8 +61,7 @@ def test_a_violation_inside_an_optional_model_names_its_own_field():
         ("params.inner.city", "'' should be non-empty")]
     assert validator.violations({"inner": None}) == []
     # When no branch fits the value's type, the anyOf itself is the violation.
-    [(field, description)] = validator.violations({"inner": 5})
-    assert field == "params.inner" and "not valid under any of the given schemas" in description
+    assert validator.violations({"inner": 5}) == [("params.inner", "must be an object or null")]
 
 
 def test_patterns_are_matched_in_linear_time():
@@ -84,3 +83,68 @@ def test_a_pattern_that_needs_backtracking_is_refused():
     [(field, description)] = schema_problems(schema)
     assert field == "input_schema.properties.a.pattern"
     assert "linear time" in description
+
+
+def test_every_problem_the_meta_schema_finds_is_reported_with_its_path():
+    from baton_core import schema_problems
+
+    schema = {"type": "object", "required": "a", "properties": {
+        "a": {"type": "strin"}, "b": {"minLength": -1}, "c": {"type": ["string", 3]}}}
+    found = schema_problems(schema)
+    assert [f for f, _ in found] == [
+        "input_schema.properties.a.type", "input_schema.properties.b.minLength",
+        "input_schema.properties.c.type", "input_schema.required"]
+    described = dict(found)
+    assert described["input_schema.properties.a.type"].startswith("'strin' is not one of")
+    assert "3 is not one of" in described["input_schema.properties.c.type"]
+
+
+def test_a_long_pattern_is_refused_at_registration_but_a_stored_one_still_works():
+    from baton_core import schema_problems
+
+    pattern = "^" + "a?" * 600 + "$"
+    schema = {"type": "object", "properties": {"a": {"type": "string", "pattern": pattern}},
+              "patternProperties": {"x" * 1001: {}}}
+    found = schema_problems(schema)
+    assert [f for f, _ in found] == ["input_schema.patternProperties." + "x" * 1001,
+                                     "input_schema.properties.a.pattern"]
+    assert "at most 1,000 characters" in found[0][1]
+    assert ParamsValidator(schema).violations({"a": "aa"}) == []
+
+
+def _optional_int_validator() -> ParamsValidator:
+    from pydantic import BaseModel
+
+    class In(BaseModel):
+        opt: int | None = None
+        name: str | None = None
+
+    return ParamsValidator(In.model_json_schema())
+
+
+def test_a_value_of_no_alternative_type_says_which_types_are_allowed():
+    validator = _optional_int_validator()
+    assert validator.violations({"opt": 1.5}) == [("params.opt", "must be an integer or null")]
+    assert validator.violations({"opt": 2, "name": ["x"]}) == [
+        ("params.name", "must be a string or null")]
+    literal = ParamsValidator({"type": "object", "properties": {"mode": {"anyOf": [
+        {"enum": ["fast", "slow"], "type": "string"}, {"type": "boolean"}, {"type": "null"}]}}})
+    assert literal.violations({"mode": 3}) == [
+        ("params.mode", 'must be "fast", "slow", a boolean or null')]
+
+
+def test_a_value_several_alternatives_could_take_names_the_closest_failure():
+    validator = ParamsValidator({"type": "object", "properties": {"code": {"anyOf": [
+        {"type": "string", "maxLength": 3}, {"type": "string", "pattern": "^x"}]}}})
+    [(field, description)] = validator.violations({"code": "abcdef"})
+    assert field == "params.code"
+    assert description.startswith("fits none of the 2 alternatives (closest: ")
+    assert "'abcdef'" in description
+
+
+def test_a_value_fitting_more_than_one_of_a_one_of_says_so():
+    validator = ParamsValidator({"type": "object", "properties": {"n": {"oneOf": [
+        {"type": "integer"}, {"minimum": 0}]}}})
+    assert validator.violations({"n": 5}) == [
+        ("params.n", "fits more than one of the alternatives, and must fit exactly one")]
+    assert validator.violations({"n": -5}) == []

@@ -140,3 +140,15 @@ async def test_a_schema_whose_references_loop_is_refused(stub):
     await register(stub, "casefile.create", input_schema=tree)
     assert (await validate(stub, {"children": [{"children": []}]})).valid
     assert not (await validate(stub, {"children": [{"children": 5}]})).valid
+
+
+async def test_a_value_of_none_of_the_allowed_types_says_which_are_allowed(stub):
+    from pydantic import BaseModel
+
+    class In(BaseModel):
+        opt: int | None = None
+
+    await register(stub, "casefile.create", input_schema=In.model_json_schema())
+    reply = await validate(stub, {"opt": 1.5})
+    assert [(v.field, v.description) for v in reply.violations] == [
+        ("params.opt", "must be an integer or null")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from baton_core import FailedPrecondition, InvalidArgument
-from baton_registry import _mask, _paging, _search, _validation
+from baton_registry import _mask, _object_schemas, _paging, _search, _validation
 from baton_registry._models import Method
 
 
@@ -78,6 +78,32 @@ def test_unresolvable_reference_in_a_schema_is_a_failed_precondition():
 
 
 def test_schema_check_reports_the_path_inside_the_schema():
-    found = _validation.check_schema({"properties": {"a": {"type": "nope"}}}, "method.input_schema")
+    found = _validation.check_schema({"properties": {"a": {"type": "nope"}}}, "method.input_schema",
+                                     "params")
     assert [f for f, _ in found] == ["method.input_schema.properties.a.type"]
-    assert _validation.check_schema({}, "x") == []
+    assert _validation.check_schema({}, "x", "params") == []
+
+
+@pytest.mark.parametrize(("schema", "field"), [
+    ({"type": "string"}, "x.type"), ({"type": ["array", "null"]}, "x.type"),
+    ({"const": 3}, "x.const"), ({"enum": ["a", None]}, "x.enum"),
+    ({"$defs": {"S": {"type": "integer"}}, "$ref": "#/$defs/S"}, "x.$defs.S.type"),
+    ({"anyOf": [{"type": "string"}, {"type": "null"}]}, "x.anyOf"),
+    ({"allOf": [{"type": "object"}, {"type": "array"}]}, "x.allOf[1].type"),
+    ({"allOf": [{"type": "object"}, False]}, "x.allOf[1]"),
+])
+def test_a_schema_no_object_can_meet_is_refused(schema, field):
+    [(where, description)] = _object_schemas.object_problems(schema, "x", "params")
+    assert where == field
+    assert description.endswith(": params are always a JSON object "
+                                "(a google.protobuf.Struct)")
+
+
+@pytest.mark.parametrize("schema", [
+    {}, {"properties": {"a": {"type": "string"}}}, {"type": ["object", "null"]},
+    {"$defs": {"M": {"type": "object"}}, "$ref": "#/$defs/M"}, {"$ref": "#"},
+    {"anyOf": [{"type": "object"}, {"type": "null"}]}, {"enum": [{"a": 1}, 2]},
+    {"not": {"type": "object"}},  # not judged: refused only where it is certain
+])
+def test_a_schema_some_object_may_meet_is_accepted(schema):
+    assert _object_schemas.object_problems(schema, "x", "params") == []

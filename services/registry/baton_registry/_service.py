@@ -14,7 +14,6 @@ from baton_core import (
     batch_length,
     datetime_to_timestamp,
     duration_to_seconds,
-    required,
     struct_to_dict,
     utcnow,
 )
@@ -58,6 +57,8 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         return pb.GetMethodResponse(method=convert.method_to_proto(await self._get(request.name)))
 
     async def ListMethods(self, request, context):
+        check.require(check.check_length(request.domain, "domain")
+                      + check.check_length(request.tag, "tag"), "invalid filter")
         size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         scope = f"methods\0{request.domain}\0{request.tag}"
         after = decode_token(request.page_token, scope)
@@ -72,6 +73,8 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         return pb.ListMethodsResponse(methods=page, next_page_token=token)
 
     async def SearchMethods(self, request, context):
+        check.require(check.check_length(request.query, "query", check.MAX_QUERY),
+                      "query is too long")
         if not search.words(request.query):
             raise InvalidArgument("query must contain a word",
                                   violations=[("query", "must contain a letter or digit")])
@@ -98,7 +101,7 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         return pb.UpdateMethodResponse(method=convert.method_to_proto(updated))
 
     async def DeleteMethod(self, request, context):
-        name = required(request.name, "name")
+        name = check.lookup(request.name)
         tools = await self._tools.for_method(name)
         if tools:
             names = ", ".join(sorted(t.name for t in tools))
@@ -126,14 +129,14 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         return pb.RegisterToolResponse(tool=convert.tool_to_proto(await self._tools.put(tool)))
 
     async def GetTool(self, request, context):
-        tool = await self._tools.get(required(request.name, "name"))
+        tool = await self._tools.get(check.lookup(request.name))
         if tool is None:
             raise NotFound(f"tool {request.name!r} not found", reason="TOOL_NOT_FOUND",
                            metadata={"tool": request.name})
         return pb.GetToolResponse(tool=convert.tool_to_proto(tool))
 
     async def DeleteTool(self, request, context):
-        name = required(request.name, "name")
+        name = check.lookup(request.name)
         if not await self._tools.delete(name):
             raise NotFound(f"tool {name!r} not found", reason="TOOL_NOT_FOUND",
                            metadata={"tool": name})
@@ -149,12 +152,15 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
                                     next_page_token=token)
 
     async def WatchMethods(self, request, context) -> AsyncIterator[pb.WatchMethodsResponse]:
+        check.require(check.check_length(request.domain, "domain"), "invalid filter")
         async for change in self._watcher.watch(request.domain):
             yield convert.change_to_proto(change)
 
     async def Heartbeat(self, request, context):
         ttl = duration_to_seconds(request.lease_ttl)
-        check.require(check.check_worker(request.worker_id, request.address, ttl, required=True),
+        check.require(check.check_worker(request.worker_id, request.address, ttl, required=True)
+                      + [v for i, name in enumerate(request.method_names)
+                         for v in check.check_length(name, f"method_names[{i}]")],
                       "invalid heartbeat")
         lease = self._lease(request.worker_id, request.address, ttl)
         unknown = await self._leases.heartbeat(lease, list(request.method_names))
@@ -162,7 +168,7 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
                                     unknown_methods=unknown)
 
     async def _get(self, name: str) -> Method:
-        method = await self._methods.get(required(name, "name"))
+        method = await self._methods.get(check.lookup(name))
         if method is None:
             raise NotFound(f"method {name!r} not found", reason="METHOD_NOT_FOUND",
                            metadata={"method": name})

@@ -14,12 +14,15 @@ from typing import Any
 from baton_core import (
     InvalidArgument,
     ParamsValidator,
+    bounded,
     not_json_numbers,
+    required,
     schema_problems,
     status_code_named,
 )
 
 from ._models import Method, Tool
+from ._object_schemas import object_problems
 
 Violation = tuple[str, str]
 
@@ -27,15 +30,34 @@ METHOD_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 DOMAIN = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
 TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# Identifiers (method names, domains, tags, worker ids and addresses, mapped
+# parameter names) fit the registry's varchar(255) columns; a lookup or filter
+# longer than that could match nothing and is refused as well.
 MAX_NAME = 255
+MAX_TAGS = 64
+MAX_DESCRIPTION = 16 * 1024  # characters, of a method or a tool
+MAX_QUERY = 1000  # characters of a SearchMethods query
 MAX_TIMEOUT = 24 * 3600.0  # as a policy's max_timeout
 
 
 def require(violations: list[Violation], message: str) -> None:
     """Raises INVALID_ARGUMENT listing `violations`, if there are any."""
     if violations:
-        raise InvalidArgument(f"{message}: {violations[0][0]}: {violations[0][1]}",
-                              violations=violations)
+        more = len(violations) - 1
+        raise InvalidArgument(
+            f"{message}: {violations[0][0]}: {violations[0][1]}"
+            + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""),
+            violations=violations)
+
+
+def lookup(value: str, field: str = "name") -> str:
+    """A name to look up: required, and no longer than anything stored."""
+    return bounded(required(value, field), field, MAX_NAME)
+
+
+def check_length(value: str, field: str, limit: int = MAX_NAME) -> list[Violation]:
+    return [(field, f"must be at most {limit:,} characters, not {len(value):,}")] \
+        if len(value) > limit else []
 
 
 def check_method_name(name: str, field: str) -> list[Violation]:
@@ -51,8 +73,13 @@ def check_method(method: Method, field: str = "method") -> list[Violation]:
     found = check_method_name(method.name, f"{field}.name")
     if method.version and not VERSION.match(method.version):
         found.append((f"{field}.version", f"{method.version!r} is not a version label"))
-    if method.domain and not DOMAIN.match(method.domain):
+    found += check_length(method.description, f"{field}.description", MAX_DESCRIPTION)
+    if len(method.domain) > MAX_NAME:
+        found += check_length(method.domain, f"{field}.domain")
+    elif method.domain and not DOMAIN.match(method.domain):
         found.append((f"{field}.domain", f"{method.domain!r} is not a lower-case domain"))
+    if len(method.tags) > MAX_TAGS:
+        found.append((f"{field}.tags", f"at most {MAX_TAGS} tags, not {len(method.tags)}"))
     seen: set[str] = set()
     for i, tag in enumerate(method.tags):
         if not tag or len(tag) > MAX_NAME:
@@ -60,8 +87,8 @@ def check_method(method: Method, field: str = "method") -> list[Violation]:
         elif tag in seen:
             found.append((f"{field}.tags[{i}]", f"{tag!r} is repeated"))
         seen.add(tag)
-    found += check_schema(method.input_schema, f"{field}.input_schema")
-    found += check_schema(method.output_schema, f"{field}.output_schema")
+    found += check_schema(method.input_schema, f"{field}.input_schema", "params")
+    found += check_schema(method.output_schema, f"{field}.output_schema", "results")
     if not 0 <= method.default_timeout <= MAX_TIMEOUT:
         found.append((f"{field}.default_timeout", "must be from 0 to 24h"))
     found += _check_retry_policy(method.retry_policy, f"{field}.retry_policy")
@@ -86,14 +113,17 @@ def _check_retry_policy(policy: dict[str, Any], field: str) -> list[Violation]:
 MAX_SCHEMA_BYTES = 256 * 1024
 
 
-def check_schema(schema: dict[str, Any], field: str) -> list[Violation]:
-    """Why `schema` is not a valid JSON Schema; an empty schema accepts anything."""
+def check_schema(schema: dict[str, Any], field: str, of: str) -> list[Violation]:
+    """Why `schema` is not a valid JSON Schema of `of` ("params"), which are always
+    a JSON object; an empty schema accepts anything."""
     if not schema:
         return []
     size = len(json.dumps(schema, default=str))
     if size > MAX_SCHEMA_BYTES:
         return [(field, f"is {size:,} bytes as JSON; at most {MAX_SCHEMA_BYTES:,}")]
-    return not_json_numbers(schema, field) or schema_problems(schema, field)
+    found = not_json_numbers(schema, field) or schema_problems(schema, field)
+    named = {f for f, _ in found}  # (a bad "type" is said once)
+    return found + [v for v in object_problems(schema, field, of) if v[0] not in named]
 
 
 def check_params(schema: dict[str, Any], params: dict[str, Any]) -> list[Violation]:
@@ -110,7 +140,7 @@ def check_params(schema: dict[str, Any], params: dict[str, Any]) -> list[Violati
 def check_worker(worker_id: str, address: str, lease_ttl: float, *,
                  required: bool) -> list[Violation]:
     """A worker needs both an id and an address; RegisterMethod may omit both."""
-    found = []
+    found = check_length(worker_id, "worker_id") + check_length(address, "address")
     if required or worker_id or address:
         found += [(field, "is required" if required else "is required with the other of "
                    "worker_id and address") for field, value in
@@ -126,7 +156,11 @@ def check_tool(tool: Tool) -> list[Violation]:
     if not TOOL_NAME.match(tool.name):
         found.append(("tool.name", "must be 1 to 64 letters, digits, '_' or '-'"))
     found += check_method_name(tool.method, "tool.method")
-    found += check_schema(tool.parameters_schema, "tool.parameters_schema")
+    found += check_length(tool.description, "tool.description", MAX_DESCRIPTION)
+    for key, value in sorted(tool.parameter_mapping.items()):
+        found += check_length(key, f"tool.parameter_mapping.{key}") \
+            or check_length(value, f"tool.parameter_mapping.{key}")
+    found += check_schema(tool.parameters_schema, "tool.parameters_schema", "tool arguments")
     return found
 
 

@@ -1,0 +1,85 @@
+"""Schemas of values that are always JSON objects: a method's params and result
+(google.protobuf.Struct on the wire) and a tool's arguments.
+
+A schema no object can meet ({"type": "string"}) would refuse every call, so it
+is refused at registration. Only what surely refuses every object is refused:
+a schema without "type" ({}, or bare "properties") takes objects, a top-level
+"$ref" is followed inside the schema, an "anyOf"/"oneOf" is refused when none
+of its alternatives takes an object and an "allOf" when one of them does not;
+"not", "if"/"then"/"else" and references through "$id" or anchors are not
+judged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+from baton_core import field_path
+
+Violation = tuple[str, str]
+_MISSING = object()
+
+
+def object_problems(schema: Mapping[str, Any], field: str, what: str) -> list[Violation]:
+    """Why no JSON object can meet `schema`, if that is sure; `what` names the
+    values it checks ("params")."""
+    found = _refuses_objects(schema, schema, ())
+    if found is None:
+        return []
+    where, why = found
+    return [(field_path(field, where), f"{why}: {what} are always a JSON object "
+                                       "(a google.protobuf.Struct)")]
+
+
+def _refuses_objects(root: Mapping[str, Any], node: Any, path: tuple,
+                     seen: frozenset[str] = frozenset()) -> tuple[tuple, str] | None:
+    """Where `node` refuses every JSON object and why, or None if some object may fit."""
+    if node is False:
+        return path, "accepts nothing"
+    if not isinstance(node, Mapping):
+        return None
+    kind = node.get("type")
+    kinds = [kind] if isinstance(kind, str) else kind if isinstance(kind, list) else None
+    if kinds is not None and "object" not in kinds:
+        return (*path, "type"), f"is {json.dumps(kind)}, not \"object\""
+    if "const" in node and not isinstance(node["const"], Mapping):
+        return (*path, "const"), f"allows only {json.dumps(node['const'])}"
+    enum = node.get("enum")
+    if isinstance(enum, list) and not any(isinstance(v, Mapping) for v in enum):
+        return (*path, "enum"), "allows no object"
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/") and ref not in seen:
+        where, target = _pointer(root, ref[1:])
+        if target is not _MISSING:
+            found = _refuses_objects(root, target, where, seen | {ref})
+            if found:
+                return found
+    for keyword in ("anyOf", "oneOf", "allOf"):
+        branches = node.get(keyword)
+        if not isinstance(branches, list) or not branches:
+            continue
+        refused = [_refuses_objects(root, b, (*path, keyword, i), seen)
+                   for i, b in enumerate(branches)]
+        if keyword == "allOf" and any(refused):
+            return next(r for r in refused if r)
+        if keyword != "allOf" and all(refused):
+            return (*path, keyword), "no alternative takes an object"
+    return None
+
+
+def _pointer(root: Mapping[str, Any], fragment: str) -> tuple[tuple, Any]:
+    """The path and node the JSON Pointer `fragment` ("/$defs/Name") names, or _MISSING."""
+    path: tuple = ()
+    node: Any = root
+    for token in unquote(fragment).split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and token in node:
+            path, node = (*path, token), node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            path, node = (*path, int(token)), node[int(token)]
+        else:
+            return path, _MISSING
+    return path, node
