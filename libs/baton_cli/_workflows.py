@@ -247,7 +247,7 @@ def workflows_apply(
     if existing:
         definition.workflow_id = existing
         reply = stub.UpdateWorkflow(pb.UpdateWorkflowRequest(
-            workflow=definition, update_mask=field_mask_pb2.FieldMask()))
+            workflow=definition, update_mask=field_mask_pb2.FieldMask(paths=["*"])))
     else:
         reply = stub.CreateWorkflow(pb.CreateWorkflowRequest(workflow=definition,
                                                              request_id=uuid.uuid4().hex))

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from baton.orchestrator.v1 import orchestrator_pb2, workflows_pb2_grpc
 from baton.orchestrator.v1 import workflows_pb2 as pb
@@ -48,9 +49,10 @@ class WorkflowsClient(ClientLifecycle):
 
     async def update_workflow(self, workflow: pb.Workflow, *, timeout: float | None = None
                               ) -> pb.Workflow:
-        """Stores `workflow` (with its workflow_id) as the next version; one that changes
-        nothing returns the latest as it is."""
-        request = pb.UpdateWorkflowRequest(workflow=workflow)
+        """Stores `workflow` (with its workflow_id), whole, as the next version; one that
+        changes nothing returns the latest as it is."""
+        request = pb.UpdateWorkflowRequest(workflow=workflow,
+                                           update_mask=field_mask_pb2.FieldMask(paths=["*"]))
         return (await self._conn.unary(self._stub.UpdateWorkflow, request, timeout)).workflow
 
     async def get_workflow(self, workflow_id: str, *, version: int = 0,

@@ -256,3 +256,28 @@ async def test_long_chains_and_dense_graphs_validate(stub):
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await create(stub, too_many.build())
     assert error_details(info.value)[1] == [("workflow.steps", "must hold at most 1000 steps")]
+
+
+async def test_an_update_without_a_mask_changes_only_the_fields_it_sets(stub, orchestrator):
+    workflow = casefile_setup(f"implied-{orchestrator.backend}")
+    workflow.metadata["team"] = "ops"
+    created = await create(stub, workflow)
+    updated = (await stub.UpdateWorkflow(pb.UpdateWorkflowRequest(workflow=pb.Workflow(
+        workflow_id=created.workflow_id, description="only this")))).workflow
+    assert (updated.version, updated.description) == (2, "only this")
+    # What the request left unset is kept, as AIP-134 has it for an update without a mask.
+    assert [s.step_id for s in updated.steps] == ["create", "note"]
+    assert dict(updated.metadata) == {"team": "ops"} and updated.name == created.name
+
+    whole = pb.Workflow()
+    whole.CopyFrom(updated)
+    whole.ClearField("metadata")
+    replaced = (await stub.UpdateWorkflow(pb.UpdateWorkflowRequest(
+        workflow=whole, update_mask=field_mask_pb2.FieldMask(paths=["*"])))).workflow
+    assert replaced.version == 3 and dict(replaced.metadata) == {}  # "*": the whole of it
+
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.UpdateWorkflow(pb.UpdateWorkflowRequest(
+            workflow=pb.Workflow(workflow_id=created.workflow_id)))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in error_details(info.value)[1]] == ["update_mask"]

@@ -80,16 +80,32 @@ def definition_from_proto(message: pb.Workflow, default_name: str = "") -> Workf
         metadata=dict(message.metadata))
 
 
+def update_paths(message: pb.Workflow, mask_paths: list[str]) -> list[str]:
+    """The fields an UpdateWorkflow changes: those `mask_paths` names, every one for
+    `*`, or (no mask, as AIP-134 has it) those `message` sets."""
+    if mask_paths == ["*"]:
+        return list(MUTABLE_FIELDS)
+    if mask_paths:
+        return mask_paths
+    paths = [f.name for f, _ in message.ListFields() if f.name in MUTABLE_FIELDS]
+    if not paths:
+        raise InvalidArgument(
+            "update_mask is empty and the workflow sets no field to change",
+            violations=[("update_mask", "names no field: set the fields to change, or name "
+                         "them (\"*\" replaces the whole definition)")])
+    return paths
+
+
 def merge_definition(current: WorkflowDef, changed: WorkflowDef,
                      paths: list[str]) -> WorkflowDef:
-    """`current` with the fields named in `paths` (all when empty) taken from `changed`."""
+    """`current` with the fields named in `paths` taken from `changed`."""
     unknown = [p for p in paths if p not in MUTABLE_FIELDS]
     if unknown:
         raise InvalidArgument("update_mask names fields that cannot change",
                               violations=[("update_mask", f"unknown or immutable field {p!r}")
                                           for p in unknown])
     merged, new = current.to_dict(), changed.to_dict()
-    for path in paths or MUTABLE_FIELDS:
+    for path in paths:
         merged[path] = new[path]
     return WorkflowDef.from_dict(merged)
 

@@ -35,6 +35,7 @@ from ._convert import (
     run_status_name,
     run_to_proto,
     step_to_proto,
+    update_paths,
     workflow_to_proto,
 )
 from ._definition import WorkflowDef
@@ -147,7 +148,7 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
         workflow_id = _required(request.workflow.workflow_id, "workflow.workflow_id")
         current = await self._engine.definitions.get(workflow_id)
         defn = merge_definition(current.definition, definition_from_proto(request.workflow),
-                                list(request.update_mask.paths))
+                                update_paths(request.workflow, list(request.update_mask.paths)))
         await validate(defn, self._engine.cache, "workflow")
         if (defn == current.definition and current.status != DELETED
                 and request.workflow.etag in ("", current.etag)):

@@ -151,9 +151,9 @@ class WorkflowsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UpdateWorkflow(self, request, context):
-        """UpdateWorkflow stores the changed fields named in update_mask (every
-        field when it is empty) as a new immutable version and returns it; runs
-        keep the version they started with. An update that changes nothing
+        """UpdateWorkflow stores the changed fields named in update_mask ("*": every
+        field; empty: the fields the request sets) as a new immutable version and
+        returns it; runs keep the version they started with. An update that changes nothing
         returns the latest version as it is, with no new version. Errors: NOT_FOUND; INVALID_ARGUMENT
         as for CreateWorkflow; FAILED_PRECONDITION for a deleted workflow;
         ABORTED when etag is stale.
