@@ -7,6 +7,7 @@ into the same classes with `from_rpc_error`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 import grpc
@@ -75,8 +76,14 @@ class BatonError(Exception):
             packed.append(any_msg)
         return status_pb2.Status(code=self.code.value[0], message=self.message, details=packed)
 
-    def trailing_metadata(self) -> tuple[tuple[str, bytes], ...]:
-        return ((_DETAILS_KEY, self.to_status().SerializeToString()),)
+    def trailing_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        """The status with its details; with a retry delay, `retry-after` too (whole
+        seconds), which the HTTP gateway hands on as the Retry-After header."""
+        pairs: tuple[tuple[str, str | bytes], ...] = (
+            (_DETAILS_KEY, self.to_status().SerializeToString()),)
+        if self.retry_after is not None:
+            pairs += (("retry-after", str(max(1, math.ceil(self.retry_after)))),)
+        return pairs
 
 
 class InvalidArgument(BatonError):
@@ -122,6 +129,13 @@ class PermissionDenied(BatonError):
 class Unauthenticated(BatonError):
     code = grpc.StatusCode.UNAUTHENTICATED
     default_reason = "UNAUTHENTICATED"
+
+    def trailing_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        """With the challenge an HTTP caller expects on a 401 (RFC 6750): a token that
+        was presented but is no good says `error="invalid_token"`."""
+        challenge = ('Bearer error="invalid_token"' if self.reason.startswith("TOKEN_")
+                     else "Bearer")
+        return (*super().trailing_metadata(), ("www-authenticate", challenge))
 
 
 class ResourceExhausted(BatonError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid
 
@@ -126,7 +127,8 @@ async def test_an_expired_token_is_401(anonymous, running):
         "operation": "casefile.create", "params": {"title": "t"}})
 
     assert reply.status_code == 401
-    assert reply.headers["www-authenticate"] == "Bearer"
+    # A token was presented and is no good: the service's own challenge (RFC 6750).
+    assert reply.headers["www-authenticate"] == 'Bearer error="invalid_token"'
     body = reply.json()
     assert body["code"] == 16
     assert body["message"] == "token expired"
@@ -183,6 +185,9 @@ async def test_a_caller_over_its_rate_limit_is_429_with_retry_info(http, anonymo
     assert info["metadata"]["policy"] == name
     delay = detail(body, "type.googleapis.com/google.rpc.RetryInfo")["retry_delay"]
     assert delay.endswith("s") and float(delay[:-1]) > 0
+    # The same delay as HTTP's Retry-After, in whole seconds, rounded up.
+    assert int(replies[2].headers["retry-after"]) == max(1, math.ceil(float(delay[:-1])))
+    assert "retry-after" not in replies[0].headers
     assert other.status_code == 200, other.text  # another caller has its own bucket
 
 
