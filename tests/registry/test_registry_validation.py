@@ -131,6 +131,12 @@ async def test_heartbeat_identifiers_are_bounded(stub):
     err = await rpc_error(stub.Heartbeat(pb.HeartbeatRequest(
         worker_id="w" * 256, address="a" * 256, method_names=["casefile.create", "m" * 256])))
     assert sorted(f for f, _ in err.violations) == ["address", "method_names[1]", "worker_id"]
+    # Each name is a lookup under the registry's write lock: a heartbeat names at most 1,000.
+    err = await rpc_error(stub.Heartbeat(pb.HeartbeatRequest(
+        worker_id="w1", address="127.0.0.1:9",
+        method_names=[f"casefile.m{i}" for i in range(1001)])))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert [f for f, _ in err.violations] == ["method_names"]
 
 
 @pytest.mark.parametrize("call", [

@@ -160,7 +160,11 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         ttl = duration_to_seconds(request.lease_ttl)
         check.require(check.check_worker(request.worker_id, request.address, ttl, required=True)
                       + [v for i, name in enumerate(request.method_names)
-                         for v in check.check_length(name, f"method_names[{i}]")],
+                         for v in check.check_length(name, f"method_names[{i}]")]
+                      + ([("method_names", f"at most {check.MAX_HEARTBEAT_METHODS:,} names, not "
+                           f"{len(request.method_names):,} (none renews every method of the "
+                           "worker)")]
+                         if len(request.method_names) > check.MAX_HEARTBEAT_METHODS else []),
                       "invalid heartbeat")
         lease = self._lease(request.worker_id, request.address, ttl)
         unknown = await self._leases.heartbeat(lease, list(request.method_names))
