@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,7 +16,7 @@ from baton.orchestrator.v1 import (
     policies_pb2,
     policies_pb2_grpc,
 )
-from baton_core import constants, dict_to_struct, seconds_to_duration
+from baton_core import constants, dict_to_struct, duration_to_seconds, seconds_to_duration
 
 from ._channel import ClientLifecycle
 
@@ -56,29 +57,36 @@ class OrchestratorClient(ClientLifecycle):
             operation: Dotted method name, e.g. `casefile.create`.
             params: The method's params.
             session_id: Session to record the execution in.
-            timeout: Execution timeout (sent as a directive; the call's own
-                deadline is a little longer). None: the method's or policy's
-                default, with no deadline of the client's own.
+            timeout: Execution timeout in seconds, sent as a directive (never
+                beyond the policy's maximum); the call's own deadline is
+                DISPATCH_DEADLINE_SLACK longer. None or 0: no timeout of the
+                caller's, so the policy's or the method's default applies, which
+                the orchestrator enforces; the call then has no deadline of its own.
             dry_run: Validate and run pre-hooks only.
             idempotency_key: A repeated key returns the first result.
             skip_hooks: Skippable hooks not to run.
 
         Returns:
             The result (a Struct) and the execution metadata.
+
+        Raises:
+            ValueError: `timeout` is negative or not a finite number; nothing is sent.
         """
         directives = orchestrator_pb2.Directives(
             skip_hooks=list(skip_hooks), dry_run=dry_run, idempotency_key=idempotency_key or "")
-        deadline = None
-        if timeout is not None:
-            if timeout < 0:
-                raise ValueError(f"timeout must not be negative, not {timeout}")
+        if timeout is not None and not (math.isfinite(timeout) and timeout >= 0):
+            raise ValueError(f"timeout must be a number of seconds, 0 or more (0 or None: "
+                             f"the default), not {timeout!r}")
+        if timeout:
             directives.timeout.CopyFrom(seconds_to_duration(timeout))
-            deadline = timeout + DISPATCH_DEADLINE_SLACK
+        # The orchestrator reads a zero timeout as none: the policy's or the method's
+        # default applies, which it enforces. The call then has no deadline of ours (nor
+        # the connection's default one, bounded=False) that could cut that default short.
+        asked = duration_to_seconds(directives.timeout)
+        deadline = asked + DISPATCH_DEADLINE_SLACK if asked else None
         request = orchestrator_pb2.DispatchRequest(
             operation=operation, params=dict_to_struct(dict(params or {})),
             session_id=session_id, directives=directives)
-        # No timeout: the method's (or the policy's) default applies, which the
-        # orchestrator enforces; the connection's default deadline would cut it short.
         return await self._conn.unary(self._orchestrator.Dispatch, request, deadline,
                                       bounded=False)
 

@@ -8,7 +8,10 @@ traceback.
 from __future__ import annotations
 
 import asyncio
+import dis
+import functools
 import logging
+import signal
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -54,7 +57,8 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
 
     A Worker hosts one. To add methods to a server you already run, host
     `service()` in a `baton_core.GrpcServer`: its error interceptor is what
-    turns the BatonErrors raised here into statuses with details.
+    turns the BatonErrors raised here into statuses with details. To stop it as a
+    Worker does: `drain()`, the server's `stop(grace)`, then `wait_closed()`.
 
     Args:
         methods: Functions decorated with @method (or their definitions).
@@ -73,6 +77,7 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
             self._methods[definition.name] = definition
         self.draining = False
         self._channels: set[_Channel] = set()
+        self._calls: set[asyncio.Task[Any]] = set()  # the tasks serving Invoke, OpenChannel
 
     @property
     def definitions(self) -> list[MethodDefinition]:
@@ -84,11 +89,13 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
 
     async def Invoke(self, request: provider_pb2.InvokeRequest,  # noqa: N802 - gRPC name
                      context: grpc.aio.ServicerContext) -> provider_pb2.InvokeResponse:
+        self._track_call()
         return await self._invoke(request, context.time_remaining())
 
     async def OpenChannel(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802
         """Runs each invocation the caller sends as its own task and streams back
         completions in batches, as they finish."""
+        self._track_call()
         channel = _Channel(self, context)
         self._channels.add(channel)
         try:
@@ -102,6 +109,28 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
         self.draining = True
         for channel in self._channels:
             channel.check()
+
+    async def wait_closed(self, timeout: float) -> None:
+        """Waits up to `timeout` seconds for the calls still being served to end.
+
+        A stopped server has cancelled its calls, but their tasks unwind a moment
+        after its stop returns; one still there when the event loop closes is
+        cancelled again by the loop, and grpc logs that with a traceback.
+        """
+        calls = self._calls - {asyncio.current_task()}
+        if not calls:
+            return
+        _, running = await asyncio.wait(calls, timeout=timeout)
+        if running:
+            log.warning("%d call(s) still running %.3gs after the server stopped (a method "
+                        "that ignores cancellation?)", len(running), timeout)
+
+    def _track_call(self) -> None:
+        """Counts the current task (grpc's task for one call) among the calls served."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._calls.add(task)
+            task.add_done_callback(self._calls.discard)
 
     async def _invoke(self, request: provider_pb2.InvokeRequest,
                       remaining: float | None) -> provider_pb2.InvokeResponse:
@@ -259,9 +288,40 @@ async def _run(definition: MethodDefinition, params: BaseModel, ctx: InvocationC
             raise  # the caller's cancellation (or the deadline's): not the method's doing
         # The method let a CancelledError of its own out (of a task it awaited).
         raise _method_failed(definition, exc) from exc
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - every failure, one clear status
-        # SystemExit too: a method must not stop the worker (and its other calls).
+    except GeneratorExit:
+        raise  # this coroutine is being closed, not failing
+    except BaseException as exc:  # noqa: BLE001 - every failure, one clear status
+        # SystemExit and KeyboardInterrupt too: a method must not stop the worker (and
+        # its other calls). A Ctrl-C to the worker still does.
+        if isinstance(exc, KeyboardInterrupt) and _raised_by_sigint(exc):
+            raise
         raise _method_failed(definition, exc) from exc
+
+
+def _raised_by_sigint(exc: KeyboardInterrupt) -> bool:
+    """Whether a SIGINT (Ctrl-C) raised `exc`, rather than code the method ran.
+
+    Python raises KeyboardInterrupt for SIGINT from its signal handler, in whatever
+    code the main thread runs when the signal arrives, a method's included. A
+    handler written in Python (asyncio.run's, at a second Ctrl-C) leaves its own
+    frame in the traceback; Python's default handler, written in C, leaves the
+    frame it interrupted, stopped at an instruction that raises nothing (a call,
+    a jump), where code raising KeyboardInterrupt stops at a `raise`. Under
+    Worker.run() a SIGINT raises nothing: the loop's handler stops the worker.
+    """
+    handler = signal.getsignal(signal.SIGINT)
+    while isinstance(handler, functools.partial):
+        handler = handler.func
+    code = getattr(getattr(handler, "__func__", handler), "__code__", None)
+    tb, last = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code is code:
+            return True
+        tb, last = tb.tb_next, tb
+    if last is None or handler is not signal.default_int_handler:
+        return False
+    return not any(i.offset == last.tb_lasti and i.opname in ("RAISE_VARARGS", "RERAISE")
+                   for i in dis.get_instructions(last.tb_frame.f_code))
 
 
 def _method_failed(definition: MethodDefinition, exc: BaseException) -> BatonError:
@@ -282,6 +342,10 @@ def _method_failed(definition: MethodDefinition, exc: BaseException) -> BatonErr
         # A call the method made failed; str() of it is a dump whose first line
         # ("<AioRpcError of RPC that terminated with:") says nothing.
         text = f"{exc.code().name}: {exc.details() or ''}".strip()
+    elif isinstance(exc, SystemExit):  # str() of SystemExit(3) is "3"
+        text = f"method {definition.name} exited with {exc!r}"
+    elif not isinstance(exc, Exception):  # KeyboardInterrupt and the like: often no message
+        text = f"method {definition.name} raised {exc!r}"
     message = text.splitlines()[0] if text else type(exc).__name__
     if len(message) > _MAX_MESSAGE:  # it travels in the status, whose size is bounded
         message = message[:_MAX_MESSAGE] + "…"
@@ -298,7 +362,9 @@ def _dump_result(definition: MethodDefinition, result: Any) -> dict[str, Any]:
             log.error("%s returned a bad result: %s", definition.name, exc)
             raise Internal(f"{definition.name} returned a result that does not match "
                            f"{model.__name__}", reason="INVALID_RESULT") from None
-    dumped = result.model_dump(mode="json", by_alias=True)  # the names its schema gives
+    # Dumped as the declared model, not as whatever subclass of it the method returned:
+    # the caller gets the fields the published schema names, by alias, and no others.
+    dumped = model.__pydantic_serializer__.to_python(result, mode="json", by_alias=True)
     if problems := not_json_numbers(dumped, "result"):
         # A Struct carries NaN and Infinity, JSON does not: the gateway and every
         # stored copy would fail on them later, far from the method at fault.

@@ -32,6 +32,7 @@ DEFAULT_REGISTRY_ADDR = f"127.0.0.1:{constants.REGISTRY_PORT}"
 _UNREACHABLE = (Unavailable, DeadlineExceeded)
 _WITHDRAWN_LEASE = 0.001  # seconds; a lease_ttl of 0 would mean the registry's default
 _WITHDRAW_TIMEOUT = 1.0  # seconds a stopping worker waits for the registry
+_UNWIND_TIMEOUT = 1.0  # seconds the calls a stopped server cancelled may take to end
 
 
 class Worker:
@@ -154,6 +155,9 @@ class Worker:
         if server is not None:
             self._provider.drain()
             await server.stop(self.shutdown_grace)
+            # Calls cut at the end of the grace period are still unwinding: left to the
+            # event loop's close, grpc would log each one's CancelledError as a failure.
+            await self._provider.wait_closed(_UNWIND_TIMEOUT)
             log.info("worker %s stopped", self.worker_id)
 
     async def run(self) -> None:

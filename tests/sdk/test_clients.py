@@ -44,7 +44,8 @@ class FakeOrchestrator(orchestrator_pb2_grpc.OrchestratorServicer):
         return orchestrator_pb2.DispatchResponse(result=dict_to_struct({
             "operation": request.operation, "params": struct_to_dict(request.params),
             "session_id": request.session_id, "skip_hooks": list(d.skip_hooks),
-            "timeout": duration_to_seconds(d.timeout), "dry_run": d.dry_run,
+            "timeout": duration_to_seconds(d.timeout), "timeout_set": d.HasField("timeout"),
+            "dry_run": d.dry_run,
             "idempotency_key": d.idempotency_key,
             "deadline_set": context.time_remaining() is not None,
             "metadata": {k: v for k, v in context.invocation_metadata()
@@ -136,9 +137,29 @@ async def test_dispatch_sends_params_directives_token_and_a_deadline(servers):
     assert isinstance(reply, orchestrator_pb2.DispatchResponse)
     assert struct_to_dict(reply.result) == {
         "operation": "casefile.create", "params": {"title": "x", "n": 2}, "session_id": "s1",
-        "skip_hooks": ["audit"], "timeout": 5, "dry_run": True, "idempotency_key": "k1",
-        "deadline_set": True,
+        "skip_hooks": ["audit"], "timeout": 5, "timeout_set": True, "dry_run": True,
+        "idempotency_key": "k1", "deadline_set": True,
         "metadata": {"authorization": "Bearer t0k", "x-tenant": "acme"}}
+
+
+@pytest.mark.parametrize("timeout", [None, 0, 0.0])
+async def test_dispatch_without_a_timeout_leaves_the_default_to_the_orchestrator(
+        servers, timeout):
+    # A zero timeout is none to the orchestrator (its default applies, which may be
+    # minutes); the client cut such calls short after a second of its own deadline.
+    address, _ = servers
+    async with OrchestratorClient(address) as orch:
+        reply = await orch.dispatch("casefile.create", timeout=timeout)
+    result = struct_to_dict(reply.result)
+    assert (result["timeout_set"], result["deadline_set"]) == (False, False)
+
+
+@pytest.mark.parametrize("timeout", [-1, -0.001, float("nan"), float("inf")])
+async def test_dispatch_refuses_a_timeout_that_is_no_duration_before_sending(timeout):
+    # Nothing listens there: a request sent would fail as UNAVAILABLE instead.
+    async with OrchestratorClient(f"127.0.0.1:{free_port()}") as orch:
+        with pytest.raises(ValueError, match="timeout must be a number of seconds"):
+            await orch.dispatch("casefile.create", timeout=timeout)
 
 
 async def test_dispatch_errors_arrive_as_baton_errors(servers):

@@ -78,6 +78,20 @@ async def quit_(params: Empty) -> Empty:
     raise SystemExit(3)
 
 
+@method("shop.interrupt", description="Raises KeyboardInterrupt.")
+async def interrupt(params: Empty) -> Empty:
+    raise KeyboardInterrupt
+
+
+class Bail(BaseException):
+    """Not an Exception, like KeyboardInterrupt and SystemExit."""
+
+
+@method("shop.bail", description="Raises a BaseException of its own.")
+async def bail(params: Empty) -> Empty:
+    raise Bail("no more")
+
+
 @method("shop.cancel_inside", description="Lets out the CancelledError of a task it awaited.")
 async def cancel_inside(params: Empty) -> Empty:
     inner = asyncio.create_task(asyncio.sleep(10))
@@ -109,6 +123,18 @@ class Counted(BaseModel):
 @method("shop.count", description="Returns a model whose fields have aliases.")
 async def count(params: Empty) -> Counted:
     return Counted(casefileId="cf1", noteCount=2)
+
+
+class CountedWithSecrets(Counted):
+    model_config = ConfigDict(extra="allow")
+
+    owner_password: str
+
+
+@method("shop.count_more", description="Returns a subclass of its output model.")
+async def count_more(params: Empty) -> Counted:
+    return CountedWithSecrets(casefileId="cf1", noteCount=2, ownerPassword="hunter2",
+                              internal_note="not for callers")
 
 
 class Reading(BaseModel):
@@ -146,8 +172,8 @@ class Sleeper:
 async def shop(start_worker, provider_client):
     sleeper = Sleeper()
     worker = await start_worker([order, explode, out_of_stock, missing, bad_result, sleeper.nap,
-                                 quit_, cancel_inside, measure, call_down,
-                                 count])
+                                 quit_, interrupt, bail, cancel_inside, measure, call_down,
+                                 count, count_more])
     return provider_client(worker), sleeper, worker
 
 
@@ -203,12 +229,17 @@ async def test_raised_exception_becomes_internal_with_its_message_and_error_info
 async def test_what_a_method_lets_out_never_stops_the_worker_or_hangs_the_caller(shop):
     client, _, _ = shop
     started = time.monotonic()
-    for name, exception in (("shop.quit", "SystemExit"),
-                            ("shop.cancel_inside", "CancelledError")):
+    for name, exception, message in (
+            ("shop.quit", "SystemExit", "method shop.quit exited with SystemExit(3)"),
+            ("shop.interrupt", "KeyboardInterrupt",
+             "method shop.interrupt raised KeyboardInterrupt()"),
+            ("shop.bail", "Bail", "method shop.bail raised Bail('no more')"),
+            ("shop.cancel_inside", "CancelledError",
+             "method shop.cancel_inside raised CancelledError()")):
         with pytest.raises(Internal) as caught:
             await client.invoke(name, {}, timeout=5)
-        assert (caught.value.reason, caught.value.metadata) == (
-            METHOD_FAILED, {"exception": exception})
+        assert (caught.value.message, caught.value.reason, caught.value.metadata) == (
+            message, METHOD_FAILED, {"exception": exception})
     assert time.monotonic() - started < 2  # answered, not left to the deadline
     # A message too long for a status's trailers is cut, not a transport error.
     with pytest.raises(Internal) as caught:
@@ -255,6 +286,12 @@ async def test_result_uses_the_field_names_its_published_schema_gives(shop):
     published = MethodDefinition.from_callable(count).output_schema["properties"]
     assert struct_to_dict(reply.result) == {"casefileId": "cf1", "notes": 2}
     assert set(struct_to_dict(reply.result)) == set(published)
+
+
+async def test_result_of_a_subclass_of_the_output_model_has_only_the_models_fields(shop):
+    client, _, _ = shop
+    reply = await client.invoke("shop.count_more", {})
+    assert struct_to_dict(reply.result) == {"casefileId": "cf1", "notes": 2}
 
 
 async def test_result_holding_nan_is_internal_naming_where(shop):

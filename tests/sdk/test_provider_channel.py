@@ -79,6 +79,11 @@ async def fail(params: Number) -> Number:
     raise ValueError(f"no luck with {params.n}")
 
 
+@method("chan.interrupt")
+async def interrupt(params: Number) -> Number:
+    raise KeyboardInterrupt
+
+
 class Blob(BaseModel):
     data: str
 
@@ -113,7 +118,7 @@ async def sleeper():
 
 @pytest.fixture
 async def worker(start_worker, sleeper):
-    return await start_worker([double, fail, sleeper.nap, huge])
+    return await start_worker([double, fail, sleeper.nap, huge, interrupt])
 
 
 @pytest.fixture
@@ -142,6 +147,23 @@ async def test_one_batch_of_invocations_completes_each_by_its_id(stub):
     await call.done_writing()
     assert await call.read() is grpc.aio.EOF
     assert await call.code() == grpc.StatusCode.OK
+
+
+async def test_keyboard_interrupt_of_a_method_fails_its_invocation_alone(stub):
+    # It stopped the worker's event loop, and so the process, and every call with it.
+    call = stub.OpenChannel()
+    await call.write(provider_pb2.OpenChannelRequest(invocations=[
+        invocation(1, "chan.interrupt", {"n": 1}), invocation(2, "chan.double", {"n": 2})]))
+    done = await completions(call, 2)
+    interrupted = from_status(done[1].error)
+    assert (interrupted.code, interrupted.reason, interrupted.message) == (
+        grpc.StatusCode.INTERNAL, "METHOD_FAILED",
+        "method chan.interrupt raised KeyboardInterrupt()")
+    await call.write(provider_pb2.OpenChannelRequest(
+        invocations=[invocation(3, "chan.double", {"n": 3})]))
+    assert struct_to_dict((await completions(call, 1))[3].response.result) == {"n": 6}
+    await call.done_writing()
+    assert await call.read() is grpc.aio.EOF
 
 
 async def test_a_result_too_large_to_send_fails_alone_not_the_stream(stub, sleeper):
