@@ -16,11 +16,11 @@ from baton_core import constants, dict_to_struct
 
 from ._channel import ClientLifecycle
 
-# CancelRun and RetryRun are retried because every call carries a request_id, which
-# the retry repeats (the same request is sent again).
+# CreateWorkflow, StartRun, CancelRun and RetryRun are retried because every call
+# carries a request_id, which the retry repeats (the same request is sent again).
 _IDEMPOTENT = [(constants.WORKFLOWS_SERVICE, name) for name in (
     "GetWorkflow", "ListWorkflows", "ListWorkflowVersions", "GetRun", "ListRuns",
-    "ListRunSteps", "GetRunLogs", "CancelRun", "RetryRun")]
+    "ListRunSteps", "GetRunLogs", "CreateWorkflow", "StartRun", "CancelRun", "RetryRun")]
 _ENDED = frozenset({pb.Run.STATUS_SUCCEEDED, pb.Run.STATUS_FAILED, pb.Run.STATUS_CANCELLED,
                     pb.Run.STATUS_PARTIAL})
 

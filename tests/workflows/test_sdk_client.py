@@ -83,16 +83,14 @@ async def test_waiting_for_a_retried_run_waits_for_its_new_end(orchestrator):
 
 
 class LossyWorkflows(workflows_pb2_grpc.WorkflowsServicer):
-    """Takes each CancelRun and RetryRun, then answers its first call UNAVAILABLE: the
-    call landed and its answer was lost."""
+    """Takes each CancelRun, RetryRun, StartRun and CreateWorkflow, then answers its
+    first call UNAVAILABLE: the call landed and its answer was lost."""
 
     def __init__(self) -> None:
         self.request_ids: list[str] = []
 
     async def _lossy(self, request, context, run_status):
-        self.request_ids.append(request.request_id)
-        if self.request_ids.count(request.request_id) == 1:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
+        await self._lose_first(request, context)
         return pb.Run(run_id=request.run_id, status=run_status)
 
     async def CancelRun(self, request, context):
@@ -102,6 +100,19 @@ class LossyWorkflows(workflows_pb2_grpc.WorkflowsServicer):
     async def RetryRun(self, request, context):
         return pb.RetryRunResponse(run=await self._lossy(request, context,
                                                          pb.Run.STATUS_PENDING))
+
+    async def _lose_first(self, request, context) -> None:
+        self.request_ids.append(request.request_id)
+        if self.request_ids.count(request.request_id) == 1:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "connection reset")
+
+    async def StartRun(self, request, context):
+        await self._lose_first(request, context)
+        return pb.StartRunResponse(run=pb.Run(run_id=f"run_of_{request.request_id}"))
+
+    async def CreateWorkflow(self, request, context):
+        await self._lose_first(request, context)
+        return pb.CreateWorkflowResponse(workflow=pb.Workflow(workflow_id="wf_1", version=1))
 
 
 async def test_cancel_and_retry_are_retried_on_unavailable_with_their_request_id():
@@ -115,8 +126,13 @@ async def test_cancel_and_retry_are_retried_on_unavailable_with_their_request_id
             assert (await client.cancel_run("run_1")).status == pb.Run.STATUS_CANCELLED
             assert (await client.retry_run("run_1")).status == pb.Run.STATUS_PENDING
             assert (await client.cancel_run("run_1", request_id="mine")).run_id == "run_1"
+            started = await client.start_run("wf_1")
+            assert (await client.create_workflow(pb.Workflow(name="w"))).workflow_id == "wf_1"
     finally:
         await server.stop(None)
-    first, again, second, once_more, mine, mine_again = lossy.request_ids
+    (first, again, second, once_more, mine, mine_again, start, start_again, create,
+     create_again) = lossy.request_ids
     assert first == again and second == once_more and mine == mine_again == "mine"
-    assert len({first, second, mine}) == 3 and all(lossy.request_ids)
+    assert start == start_again and started.run_id == f"run_of_{start}"
+    assert create == create_again
+    assert len({first, second, mine, start, create}) == 5 and all(lossy.request_ids)
