@@ -9,6 +9,7 @@ own orchestrator processes with `Cluster.orchestrator_process`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,6 +186,28 @@ async def run_to_end(stub, workflow: pb.Workflow, **fields) -> tuple[pb.Run,
     run = await start(stub, workflow, **fields)
     run = await wait_run(stub, run.run_id)
     return run, await steps_of(stub, run.run_id)
+
+
+@contextlib.asynccontextmanager
+async def orchestrator_process(cluster: Cluster, name: str, url: str, **env: str):
+    """An orchestrator process of its own on `url` (kill it to crash it): the
+    process and a Workflows stub to it."""
+    child, address = cluster.orchestrator_process(name, url, env)
+    await asyncio.to_thread(child.start)
+    channel = grpc.aio.insecure_channel(address)
+    try:
+        yield child, workflows_pb2_grpc.WorkflowsStub(channel)
+    finally:
+        await channel.close()
+        await asyncio.to_thread(child.stop)
+
+
+async def wait_in_flight(stub, run_id: str, step_id: str) -> None:
+    """Returns once the step's RUNNING event is committed."""
+    async for reply in stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
+        if reply.event.step_id == step_id and \
+                reply.event.step_status == pb.RunStep.STATUS_RUNNING:
+            return
 
 
 def error_details(exc: grpc.aio.AioRpcError):

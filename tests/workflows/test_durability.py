@@ -8,7 +8,6 @@ completed step would come with a new key only if the engine were wrong.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import sys
 import time
@@ -20,7 +19,15 @@ from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.orchestrator.v1 import workflows_pb2_grpc
 from baton_sdk import WorkflowBuilder
 
-from .conftest import events_of, run_named, start, steps_of, wait_run
+from .conftest import (
+    events_of,
+    orchestrator_process,
+    run_named,
+    start,
+    steps_of,
+    wait_in_flight,
+    wait_run,
+)
 
 S = pb.RunStep
 R = pb.Run
@@ -39,24 +46,6 @@ def notes_workflow(pause: float) -> pb.Workflow:
             .add_step("casefile.list_notes", {"casefile_id": "${steps.create.casefile_id}"},
                       step_id="notes")
             .build())
-
-
-@contextlib.asynccontextmanager
-async def orchestrator_process(cluster, name: str, url: str, **env: str):
-    child, address = cluster.orchestrator_process(name, url, env)
-    await asyncio.to_thread(child.start)
-    channel = grpc.aio.insecure_channel(address)
-    try:
-        yield child, workflows_pb2_grpc.WorkflowsStub(channel)
-    finally:
-        await channel.close()
-        await asyncio.to_thread(child.stop)
-
-
-async def wait_in_flight(stub, run_id: str, step_id: str) -> None:
-    async for reply in stub.WatchRun(pb.WatchRunRequest(run_id=run_id)):
-        if reply.event.step_id == step_id and reply.event.step_status == S.STATUS_RUNNING:
-            return
 
 
 async def assert_completed_exactly_once(stub, run_id: str, replica_prefix: str) -> None:

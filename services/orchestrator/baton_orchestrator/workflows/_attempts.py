@@ -1,11 +1,20 @@
 """Calling one step's method: its DispatchCall (with the run's directives) and the
 retry loop around it. The run's driver (_executor) decides when a step starts and
 receives its outcome as a ("done", step_id, result, error) message in its inbox.
+
+A step's retry policy bounds its calls, resumes included: an attempt in flight
+when the run's owner stopped counts (the call may have reached the worker).
+A stop never leaves a step without its retry: one interrupted on the last
+attempt the policy allows is called once more, but one interrupted on that
+extra call is not called again (`interrupted_last`), so a step is called at
+most max_attempts + 1 times. Without that bound, a step whose call brings the
+orchestrator down would be resumed forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,9 +24,10 @@ from baton_core import BatonError
 
 from .._dispatch import DispatchCall, Dispatcher
 from .._method_cache import MethodCache
-from .._policies import PolicyBook
+from .._policies import Policy, PolicyBook
 from .._retry import Retry
 from .._sessions import SessionsGateway
+from ._definition import StepDef
 from ._records import Recorder, RunState, StepState
 from ._states import RUNNING
 from ._writer import Writer
@@ -25,6 +35,8 @@ from ._writer import Writer
 NO_RETRY = Retry(strategy="none", max_attempts=1)
 # A call's deadline runs this much past the run's, so the run timeout reports first.
 _RUN_DEADLINE_SLACK = 0.05
+
+log = logging.getLogger("baton.workflows.attempts")
 
 
 @dataclass
@@ -38,6 +50,11 @@ class ExecutorContext:
     sessions: SessionsGateway | None
     replica: str
     default_concurrency: int
+
+
+def step_retry(defn: StepDef, policy: Policy, method_retry: Retry | None) -> Retry | None:
+    """A step's retry policy: its own, else its policy's, else its method's."""
+    return defn.retry_policy() or policy.retry or method_retry
 
 
 def error_dict(err: BaseException) -> dict[str, Any]:
@@ -60,7 +77,7 @@ class StepAttempts:
         defn, state = self.state.definition.step(step.step_id), self.state
         policy = self.ctx.policies.match(defn.method)
         method = self.ctx.cache.peek(defn.method)
-        retry = defn.retry_policy() or policy.retry or (method.retry if method else NO_RETRY)
+        retry = step_retry(defn, policy, method.retry if method else None) or NO_RETRY
         directives = state.directives
         step_timeout = defn.timeout
         if directives.timeout:
@@ -104,6 +121,39 @@ class StepAttempts:
                 continue
             self._post(("done", step.step_id, out.result, None))
             return
+
+    async def interrupted_last(self, step: StepState) -> dict[str, Any] | None:
+        """The error that ends `step`, in flight when the run's previous owner stopped,
+        without another call: when the interrupted attempt was already the one made
+        past the last its retry policy allows (since the run started, or was last
+        retried). None when a call is left, or when the policy is not known yet (its
+        method's, and the registry cannot be asked): the call cannot go out without
+        the method either.
+        """
+        defn = self.state.definition.step(step.step_id)
+        policy = self.ctx.policies.match(defn.method)
+        retry = step_retry(defn, policy, None)
+        if retry is None:
+            try:
+                method = await self.ctx.cache.get(defn.method)
+            except Exception as exc:  # noqa: BLE001 - the resumed call meets the same outage
+                log.warning("run %s: retry policy of step %s unknown (%s); resuming it",
+                            self.state.run_id, step.step_id, exc)
+                return None
+            retry = step_retry(defn, policy, method.retry if method else None)
+            if retry is None:
+                return None
+        allowed = 1 if retry.strategy == "none" else max(retry.max_attempts, 1)
+        # The one call past the policy's attempts that an interruption earns.
+        if step.attempts - step.first_attempt + 1 <= allowed:
+            return None
+        since = (f", counted from attempt {step.first_attempt} when the run was retried"
+                 if step.first_attempt > 1 else "")
+        return {"code": "ABORTED", "reason": "LAST_ATTEMPT_INTERRUPTED", "message":
+                f"the orchestrator stopped during attempt {step.attempts}, the one made "
+                f"after it stopped during the last its retry policy allows (max_attempts "
+                f"{allowed}{since}); the call may have reached the worker, and is not made "
+                "again"}
 
     def _run_remaining(self) -> float | None:
         """What is left of the run's timeout: it bounds the call's timeout (the step's,

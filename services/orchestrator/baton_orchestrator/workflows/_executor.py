@@ -4,7 +4,8 @@ calls and retries are in _attempts).
 The owner of a run keeps its state in memory and makes every change through
 the Recorder (the state machine), then commits it before acting on it: a
 step is written RUNNING with its attempt number before its worker call, so a
-crash leads to a retry with the same idempotency key. A completion and the
+crash leads to a retry with the same idempotency key, or to the step's failure
+when that attempt was the last its retry policy allows. A completion and the
 starts it makes possible share one commit.
 """
 
@@ -181,6 +182,7 @@ class RunExecutor:
             self.rec.run(RUNNING, f"resumed by replica {self.ctx.replica}")
             if state.cancel_requested:
                 return await self._end_early()
+            await self._end_interrupted_last()
         while True:
             if state.deadline is not None and time.time() >= state.deadline:
                 return await self._end_early(timed_out=True)
@@ -215,13 +217,25 @@ class RunExecutor:
         except TimeoutError:
             return None
 
+    async def _end_interrupted_last(self) -> None:
+        """Fails the steps in flight when the previous owner stopped whose retry policy
+        has no attempt left, as their call would (before any step starts, so that
+        stop_on_failure holds). The others are resumed by _schedule."""
+        for sid in self._order:
+            step = self.state.steps[sid]
+            if step.status == RUNNING:  # none has a task yet
+                error = await self._calls.interrupted_last(step)
+                if error is not None:
+                    self._apply(sid, None, error)
+
     async def _schedule(self) -> list[tuple[StepState, dict[str, Any]]]:
         steps, starts = self.state.steps, []
         slots = self._limit - len(self._tasks)
         for sid in self._order:
             step = steps[sid]
             if step.status == RUNNING and sid not in self._tasks:
-                # In flight when the previous owner died: same key, next attempt.
+                # In flight when the previous owner died, with an attempt left (see
+                # _end_interrupted_last): same key, next attempt.
                 attempt = step.attempts + 1
                 self.rec.step(step, RUNNING, f"attempt {attempt} (resumed after the previous "
                               "owner stopped)", attempts=attempt)
