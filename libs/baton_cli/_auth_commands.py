@@ -135,8 +135,8 @@ def apikey_revoke(
 ) -> None:
     """Remove a subject's keys from FILE.
 
-    Services read the file when they start: restart them (`baton up` too) for the
-    revocation to take effect."""
+    Services that read the file (BATON_API_KEYS_FILE) refuse the keys within a
+    second, without a restart."""
     data = _keys_file(file, must_exist=True)
     kept = [e for e in data.get("keys") or [] if e["subject"] != subject]
     removed = len(data.get("keys") or []) - len(kept)
@@ -144,7 +144,8 @@ def apikey_revoke(
         raise typer.BadParameter(f"no key of {subject!r} in {file}", param_hint="--subject")
     data["keys"] = kept
     _write_keys(file, data)
-    typer.echo(f"revoked {removed} key(s) of {subject}; restart the services that read {file}")
+    typer.echo(f"revoked {removed} key(s) of {subject}; services that read {file} refuse "
+               "them within a second")
 
 
 class _Bearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):

@@ -111,7 +111,7 @@ def api_keys_from(data: Mapping[str, Any], path: str | Path) -> dict[str, ApiKey
                 isinstance(entry.get(k), str) and entry.get(k) for k in ("subject", "sha256")):
             raise SettingError(f"{where}: keys[{i}]: needs a subject and a sha256 (strings)")
         roles = entry.get("roles") or ()
-        if isinstance(roles, str) or not all(isinstance(r, str) for r in roles):
+        if not isinstance(roles, list | tuple) or not all(isinstance(r, str) for r in roles):
             raise SettingError(f"{where}: keys[{i}].roles: must be a list of role names")
         keys[entry["sha256"]] = ApiKey(entry["subject"], tuple(roles))
     return keys
@@ -248,8 +248,10 @@ class Authenticator:
             return self._keys
         try:
             self._keys = load_api_keys(path)
-        except SettingError as exc:
-            log.error("%s; the API keys read before stay in force until it is fixed", exc)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the keys in force stay
+            log.error("%s; the API keys read before stay in force until it is fixed",
+                      exc if isinstance(exc, SettingError)
+                      else f"{c.ENV_API_KEYS_FILE}={path}: {type(exc).__name__}: {exc}")
             return self._keys
         log.info("API keys read again from %s=%s: %d keys", c.ENV_API_KEYS_FILE, path,
                  len(self._keys))

@@ -241,11 +241,13 @@ def test_a_keys_file_broken_while_serving_leaves_the_keys_read_before(tmp_path, 
     authenticator = Authenticator(AuthConfig(secret="s", api_keys=load_api_keys(keys),
                                              api_keys_file=str(keys)))
     assert authenticator.verify_api_key(key).subject == "ci"
-    keys.write_text("keys: {not: a list}\n")
-    authenticator._keys_checked -= _auth.KEYS_RECHECK_SECONDS  # as if a second had passed
-    with caplog.at_level(logging.ERROR, logger="baton.auth"):
-        assert authenticator.verify_api_key(key).subject == "ci"
-    assert "stay in force" in caplog.text and str(keys) in caplog.text
+    for broken in ("keys: {not: a list}\n", "keys: [{subject: x, sha256: abc, roles: 5}]\n"):
+        keys.write_text(broken)
+        authenticator._keys_checked -= _auth.KEYS_RECHECK_SECONDS  # as if a second passed
+        caplog.clear()
+        with caplog.at_level(logging.ERROR, logger="baton.auth"):
+            assert authenticator.verify_api_key(key).subject == "ci"
+        assert "stay in force" in caplog.text and str(keys) in caplog.text
     keys.unlink()  # gone: no key counts any more
     authenticator._keys_checked -= _auth.KEYS_RECHECK_SECONDS
     with pytest.raises(Unauthenticated) as caught:

@@ -229,3 +229,23 @@ async def test_a_page_token_holds_only_for_the_filters_it_was_made_with(
     big = await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
         actor="auditor", page_size=5000), metadata=admin)
     assert len(big.records) >= 3
+
+
+async def test_a_forged_page_token_past_a_64_bit_position_is_invalid_argument(
+        control, auth_keys):
+    import grpc
+    import pytest
+
+    from baton_orchestrator._audit_log import AuditQuery, _scope
+    from baton_orchestrator.workflows import _paging
+
+    admin = auth_keys.bearer("auditor", ["admin"])
+    for position in (10**30, -1, 2**63):
+        token = _paging.encode({"id": position}, _scope(AuditQuery()))
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
+                page_token=token), metadata=admin)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, position
+    fine = _paging.encode({"id": 2**63 - 1}, _scope(AuditQuery()))
+    await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
+        page_token=fine), metadata=admin)

@@ -33,10 +33,16 @@ def decode(token: str, scope: str, **fields: type) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError):
         value = None
     if not isinstance(value, dict) or value.get("s") != scope or not all(
-            isinstance(value.get(name), kind) and not isinstance(value.get(name), bool)
-            for name, kind in fields.items()):
+            _fits(value.get(name), kind) for name, kind in fields.items()):
         raise invalid_token()
     return value
+
+
+def _fits(value: Any, kind: type) -> bool:
+    """`value` is of `kind`; a number also fits a 64-bit column, as the positions do."""
+    if not isinstance(value, kind) or isinstance(value, bool):
+        return False
+    return not isinstance(value, int) or 0 <= value < 2**63
 
 
 def invalid_token() -> InvalidArgument:
