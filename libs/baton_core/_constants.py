@@ -72,3 +72,5 @@ ENV_REPLICA_ID = "BATON_REPLICA_ID"
 
 # The largest result a session's execution history keeps, as compact JSON.
 MAX_EXECUTION_RESULT_BYTES = 16 * 1024
+# Method names one Heartbeat may renew (the SDK's worker sends more in several).
+MAX_HEARTBEAT_METHODS = 1000

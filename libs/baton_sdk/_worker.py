@@ -206,8 +206,8 @@ class Worker:
         if self.address is None or not registered:
             return
         try:
-            await registry.heartbeat(self.worker_id, self.address, method_names=registered,
-                                     lease_ttl=_WITHDRAWN_LEASE, timeout=_WITHDRAW_TIMEOUT)
+            await _beat(registry, self.worker_id, self.address, registered,
+                        lease_ttl=_WITHDRAWN_LEASE, timeout=_WITHDRAW_TIMEOUT)
         except BatonError as exc:
             log.warning("could not withdraw from %s (%s); the lease lapses by itself",
                         self.registry_addr, exc.message)
@@ -216,13 +216,11 @@ class Worker:
         assert self._registry is not None and self.address is not None
         if self._unregistered:
             await self._register()
-        response = await self._registry.heartbeat(
-            self.worker_id, self.address, method_names=[d.name for d in self.definitions],
-            lease_ttl=self.lease_ttl)
-        if response.unknown_methods:
-            log.warning("registry forgot %s; registering again",
-                        ", ".join(response.unknown_methods))
-            await self._register(response.unknown_methods)
+        unknown = await _beat(self._registry, self.worker_id, self.address,
+                              [d.name for d in self.definitions], lease_ttl=self.lease_ttl)
+        if unknown:
+            log.warning("registry forgot %s; registering again", ", ".join(unknown))
+            await self._register(unknown)
 
     async def _heartbeat_loop(self) -> None:
         failing = False  # log a failing registry once, not on every beat
@@ -240,3 +238,14 @@ class Worker:
                 if failing:
                     log.info("heartbeats to %s succeed again", self.registry_addr)
                 failing = False
+
+
+async def _beat(registry: RegistryClient, worker_id: str, address: str, names: list[str],
+                **kwargs: Any) -> list[str]:
+    """Renews the lease on `names`, in as many Heartbeats as the registry's limit per
+    call asks; the names the registry does not know the worker for."""
+    step = constants.MAX_HEARTBEAT_METHODS
+    replies = await asyncio.gather(*(
+        registry.heartbeat(worker_id, address, method_names=names[i:i + step], **kwargs)
+        for i in range(0, len(names), step)))
+    return [name for reply in replies for name in reply.unknown_methods]

@@ -138,3 +138,15 @@ def test_worker_refuses_heartbeats_that_cannot_keep_the_lease(interval):
     # more let the lease lapse between beats.
     with pytest.raises(ValueError, match="heartbeat_interval"):
         Worker([quote], lease_ttl=10.0, heartbeat_interval=interval)
+
+
+async def test_a_worker_of_more_methods_than_one_heartbeat_names_beats_in_several(
+        own_registry, registry_client):
+    from baton_core import constants
+    from baton_sdk._worker import _beat
+
+    client = registry_client(own_registry)
+    names = [f"many.m{i}" for i in range(constants.MAX_HEARTBEAT_METHODS + 1)]
+    # Not registered: every name comes back unknown, from both heartbeats, none refused.
+    unknown = await _beat(client, "w-many", "127.0.0.1:9", names, lease_ttl=5.0)
+    assert sorted(unknown) == sorted(names)

@@ -15,6 +15,7 @@ from baton_core import (
     InvalidArgument,
     ParamsValidator,
     bounded,
+    constants,
     not_json_numbers,
     required,
     schema_problems,
@@ -37,7 +38,8 @@ MAX_NAME = 255
 MAX_TAGS = 64
 MAX_DESCRIPTION = 16 * 1024  # characters, of a method or a tool
 MAX_QUERY = 1000  # characters of a SearchMethods query
-MAX_HEARTBEAT_METHODS = 1000  # names one Heartbeat renews (each is a lookup under the lock)
+# Names one Heartbeat renews (each is a lookup under the lock).
+MAX_HEARTBEAT_METHODS = constants.MAX_HEARTBEAT_METHODS
 MAX_TIMEOUT = 24 * 3600.0  # as a policy's max_timeout
 
 

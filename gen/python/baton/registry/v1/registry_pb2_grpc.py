@@ -217,7 +217,9 @@ class MethodRegistryServicer:
 
     def Heartbeat(self, request, context):
         """Heartbeat renews a worker's lease on the methods it serves and returns
-        the new expiry. Errors: INVALID_ARGUMENT without worker_id or address.
+        the new expiry. Errors: INVALID_ARGUMENT without worker_id or address,
+        for an identifier over 255 characters, or for more than 1,000
+        method_names (send several heartbeats, or none to renew all).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
