@@ -13,14 +13,15 @@ from typing import NoReturn
 def main() -> None:
     """Loads the command line and runs it."""
     try:
-        import baton_core  # noqa: F401 - first: it sets gRPC up before gRPC loads
+        # The package's __init__ imports baton_core first (it sets gRPC up before
+        # gRPC loads) and ends a Ctrl-C during that import the same way.
         from baton_cli.main import main as run
     except KeyboardInterrupt:
-        _end_interrupted()
+        end_interrupted()
     run()
 
 
-def _end_interrupted() -> NoReturn:
+def end_interrupted() -> NoReturn:
     # As Python ends on an uncaught KeyboardInterrupt, only without the traceback:
     # killed by SIGINT, which a shell reports as 130 and which stops a script
     # running `baton` too (after a plain exit status of 130 it would carry on).

@@ -8,8 +8,7 @@ less CPU and latency that way. The figures are in the README, and
 `bench/bench_dispatch.py` measures both settings.
 
 gRPC reads GRPC_EXPERIMENTS once, when it is imported, so this module has to
-run before anything imports grpc: `baton_core`, `baton_sdk` and the command
-line's entry (`baton_cli._entry`, behind `baton` and `python -m baton_cli`)
+run before anything imports grpc: `baton_core`, `baton_sdk` and `baton_cli`
 import it first. A GRPC_EXPERIMENTS that is already set wins, and
 BATON_GRPC_EVENT_ENGINE=on keeps gRPC's defaults.
 
