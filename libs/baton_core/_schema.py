@@ -98,7 +98,69 @@ def schema_problems(schema: Mapping[str, Any],
     found = [v for e in errors for v in _error_violations(field, e)]
     found += reference_problems(schema, field)
     found += _pattern_problems(schema, field, MAX_PATTERN)
-    return list(dict.fromkeys(found)) or _loop_problems(schema, field)
+    return (list(dict.fromkeys(found)) or _branching_problems(schema, field)
+            or _loop_problems(schema, field))
+
+
+# How many subschemas checking one value may visit at most, counted as a validator
+# walks them (each reference entered anew where it is used): an anyOf of two
+# references to a definition that is itself such an anyOf, twenty deep, would
+# have every check of a value visit a million subschemas and take minutes, at
+# registration and at every Dispatch.
+MAX_SUBSCHEMA_VISITS = 10_000
+_DEFINITIONS = frozenset({"$defs", "definitions"})  # reached through references only
+
+
+def _branching_problems(schema: Mapping[str, Any], field: str) -> list[tuple[str, str]]:
+    anchors = {node["$anchor"]: node for _, node in _walk(schema)
+               if isinstance(node.get("$anchor"), str)}
+    entered: dict[str, int] = {}  # what each reference target costs, judged once
+
+    def visits(node: Any, stack: frozenset[str]) -> int:
+        if isinstance(node, list):
+            return sum(visits(item, stack) for item in node)
+        if not isinstance(node, Mapping):
+            return 0
+        total = 1
+        for key, value in node.items():
+            if key in _DATA_KEYWORDS or key in _DEFINITIONS:
+                continue
+            if key in _REF_KEYWORDS and isinstance(value, str) and value.startswith("#"):
+                if value in stack:  # a cycle: one visit per level of the value
+                    total += 1
+                    continue
+                if value not in entered:
+                    entered[value] = visits(_target(schema, value[1:], anchors),
+                                            stack | {value})
+                total += entered[value]
+            else:
+                total += visits(value, stack)
+            if total > MAX_SUBSCHEMA_VISITS:
+                return total
+        return total
+
+    count = visits(schema, frozenset())
+    if count <= MAX_SUBSCHEMA_VISITS:
+        return []
+    return [(field, f"checking one value would visit more than {MAX_SUBSCHEMA_VISITS:,} "
+                    "subschemas (references that branch into references, e.g. an anyOf "
+                    "of definitions that are anyOfs themselves): simplify it")]
+
+
+def _target(schema: Mapping[str, Any], fragment: str, anchors: Mapping[str, Any]) -> Any:
+    """The node a reference's `fragment` ("/$defs/Name", "", "name") names, or None."""
+    if not fragment.startswith("/"):
+        return schema if not fragment else anchors.get(fragment)
+    node: Any = schema
+    for token in unquote(fragment).split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            return None
+    return node
 
 
 def _loop_problems(schema: Mapping[str, Any], field: str) -> list[tuple[str, str]]:
@@ -160,16 +222,7 @@ def reference_problems(schema: Mapping[str, Any],
 def _resolves(schema: Mapping[str, Any], fragment: str, anchors: set[str]) -> bool:
     if not fragment.startswith("/"):
         return not fragment or fragment in anchors
-    node: Any = schema
-    for token in unquote(fragment).split("/")[1:]:
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, Mapping) and token in node:
-            node = node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
-        else:
-            return False
-    return True
+    return _target(schema, fragment, {}) is not None
 
 
 # Keywords fastjsonschema (drafts 4-7) does not know; it would ignore them and

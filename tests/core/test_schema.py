@@ -148,3 +148,27 @@ def test_a_value_fitting_more_than_one_of_a_one_of_says_so():
     assert validator.violations({"n": 5}) == [
         ("params.n", "fits more than one of the alternatives, and must fit exactly one")]
     assert validator.violations({"n": -5}) == []
+
+
+def test_a_schema_whose_references_branch_exponentially_is_refused_at_once():
+    import time
+
+    from baton_core import schema_problems
+
+    def chain(depth: int) -> dict:
+        defs = {f"D{i}": {"anyOf": [{"$ref": f"#/$defs/D{i + 1}"}, {"$ref": f"#/$defs/D{i + 1}"}]}
+                for i in range(depth)}
+        defs[f"D{depth}"] = {"type": "string"}
+        return {"type": "object", "properties": {"x": {"$ref": "#/$defs/D0"}}, "$defs": defs}
+
+    started = time.perf_counter()
+    problems = schema_problems(chain(30), "input_schema")  # 2^30 visits per value
+    assert time.perf_counter() - started < 1.0
+    assert [f for f, _ in problems] == ["input_schema"]
+    assert "more than 10,000 subschemas" in problems[0][1]
+    # A few levels stay well within the bound, and a recursive tree is fine.
+    assert schema_problems(chain(3), "input_schema") == []
+    tree = {"type": "object", "properties": {
+        "children": {"type": "array", "items": {"$ref": "#"}},
+        "left": {"$ref": "#"}, "right": {"$ref": "#"}}}
+    assert schema_problems(tree, "input_schema") == []

@@ -26,7 +26,7 @@ _MISSING = object()
 def object_problems(schema: Mapping[str, Any], field: str, what: str) -> list[Violation]:
     """Why no JSON object can meet `schema`, if that is sure; `what` names the
     values it checks ("params")."""
-    found = _refuses_objects(schema, schema, ())
+    found = _refuses_objects(schema, schema, (), {})
     if found is None:
         return []
     where, why = found
@@ -34,9 +34,17 @@ def object_problems(schema: Mapping[str, Any], field: str, what: str) -> list[Vi
                                        "(a google.protobuf.Struct)")]
 
 
+Found = tuple[tuple, str] | None
+
+
 def _refuses_objects(root: Mapping[str, Any], node: Any, path: tuple,
-                     seen: frozenset[str] = frozenset()) -> tuple[tuple, str] | None:
-    """Where `node` refuses every JSON object and why, or None if some object may fit."""
+                     refs: dict[str, Found]) -> Found:
+    """Where `node` refuses every JSON object and why, or None if some object may fit.
+
+    `refs` holds what each reference target was found to be, so that each is judged
+    once, however many paths lead to it (linear, not exponential, in chains of refs);
+    one being judged counts as fitting, which ends a cycle.
+    """
     if node is False:
         return path, "accepts nothing"
     if not isinstance(node, Mapping):
@@ -51,17 +59,19 @@ def _refuses_objects(root: Mapping[str, Any], node: Any, path: tuple,
     if isinstance(enum, list) and not any(isinstance(v, Mapping) for v in enum):
         return (*path, "enum"), "allows no object"
     ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#/") and ref not in seen:
-        where, target = _pointer(root, ref[1:])
-        if target is not _MISSING:
-            found = _refuses_objects(root, target, where, seen | {ref})
-            if found:
-                return found
+    if isinstance(ref, str) and ref.startswith("#/"):
+        if ref not in refs:
+            refs[ref] = None  # being judged: a cycle back to it fits
+            where, target = _pointer(root, ref[1:])
+            if target is not _MISSING:
+                refs[ref] = _refuses_objects(root, target, where, refs)
+        if refs[ref]:
+            return refs[ref]
     for keyword in ("anyOf", "oneOf", "allOf"):
         branches = node.get(keyword)
         if not isinstance(branches, list) or not branches:
             continue
-        refused = [_refuses_objects(root, b, (*path, keyword, i), seen)
+        refused = [_refuses_objects(root, b, (*path, keyword, i), refs)
                    for i, b in enumerate(branches)]
         if keyword == "allOf" and any(refused):
             return next(r for r in refused if r)
