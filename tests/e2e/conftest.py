@@ -46,6 +46,8 @@ async def platform(databases, redis_url, tmp_path_factory) -> Platform:
         c.ENV_SESSIONS_ADDR: addrs["sessions"],
         c.ENV_ORCHESTRATOR_ADDR: addrs["orchestrator"],
         c.ENV_LEASE_TTL: "2",
+        # As `baton up` names its orchestrator: a restart is the same replica.
+        c.ENV_REPLICA_ID: "e2e",
     }
     plat = Platform(data_dir, env, addrs)
     try:

@@ -4,6 +4,7 @@ AuditLog and Workflows."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 
@@ -26,6 +27,7 @@ from baton_core import (
     float_setting,
     insecure_channel,
     make_engine,
+    new_id,
 )
 from baton_core import constants as c
 
@@ -78,7 +80,10 @@ class OrchestratorApp:
         # Every setting read now, so that a bad one stops the service before it
         # touches its database (SettingError, one line).
         env = {**os.environ, **settings.extra}
-        self._engine_config = EngineConfig.from_env(settings.extra)
+        config = EngineConfig.from_env(settings.extra)
+        # One name for this replica: its run leases and its stored sessions backlog.
+        self._engine_config = dataclasses.replace(
+            config, replica_id=config.replica_id or new_id("rep_"))
         self._refresh = float_setting(env, k.ENV_CONTROL_REFRESH, k.DEFAULT_CONTROL_REFRESH)
         self._idempotency_window = float_setting(env, k.ENV_IDEMPOTENCY_WINDOW,
                                                  k.DEFAULT_IDEMPOTENCY_WINDOW)
@@ -102,7 +107,8 @@ class OrchestratorApp:
         db = self._control_db = make_engine(self.settings.database_url)
         self.audit_sink.attach(db)
         await self.control.start(db)
-        await sessions.attach(db)  # what an earlier run left to record in sessions
+        # What this replica (by its name) or a stopped one left to record in sessions.
+        await sessions.attach(db, self._engine_config.replica_id)
         self.workflows = WorkflowEngine(
             self.settings.database_url, self.dispatcher, self.cache, self.policies, sessions,
             self._engine_config)

@@ -59,7 +59,8 @@ audit = sa.Table(
 )
 
 # Executions that wait to be recorded in their sessions (the sessions service was
-# away), oldest first: the serialized sessions.v1.Execution and whom it was made for.
+# away), oldest first: the serialized sessions.v1.Execution, whom it was made for,
+# and the replica that holds it with the time it last renewed that claim.
 session_backlog = sa.Table(
     "ctl_session_backlog", metadata,
     sa.Column("id", ROW_ID, primary_key=True, autoincrement=True),
@@ -68,7 +69,9 @@ session_backlog = sa.Table(
     sa.Column("actor", sa.String(255), nullable=False),
     sa.Column("roles", JSON, nullable=True),
     sa.Column("via", sa.String(255), nullable=False),
+    sa.Column("owner", sa.String(255), nullable=False),
     sa.Column("time", TZ, nullable=False),
+    sa.Index("ix_ctl_session_backlog_owner", "owner", "id"),
 )
 
 # One row, ("store_id", a random hex name made by the migration that creates

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 
 import grpc
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from baton.sessions.v1 import sessions_pb2, sessions_pb2_grpc
@@ -22,7 +20,8 @@ from baton_core import (
     from_rpc_error,
 )
 
-from ._control_tables import session_backlog
+from . import _session_backlog
+from ._session_backlog import StoredBacklog
 
 log = logging.getLogger("baton.orchestrator.sessions")
 
@@ -33,9 +32,6 @@ _TRANSIENT = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EX
 # Executions kept for a later TrackExecution while the sessions service is away.
 MAX_BACKLOG = 10_000
 _RETRY_FIRST, _RETRY_MAX = 0.5, 10.0
-# How often the stored backlog is looked at for executions that another
-# orchestrator (one that stopped or died) left waiting.
-ADOPT_EVERY = 30.0
 
 
 class SessionsGateway:
@@ -53,14 +49,15 @@ class SessionsGateway:
         self._drainer: asyncio.Task[None] | None = None
         self._outage = Outage(log, "recording executions in the sessions service")
         # The SQL copy of the backlog (`attach`), so that a restart loses none of it.
-        self._db: AsyncEngine | None = None
+        self._sql: StoredBacklog | None = None
         self._stored: set[str] = set()
         self._adopter: asyncio.Task[None] | None = None
 
-    async def attach(self, db: AsyncEngine) -> None:
-        """Keeps the backlog in `db` from now on, and takes up what is stored there:
-        what this orchestrator or another left waiting when it stopped."""
-        self._db = db
+    async def attach(self, db: AsyncEngine, owner: str) -> None:
+        """Keeps the backlog in `db` from now on, as `owner` (the replica's name), and
+        takes up what is stored there for it: what it left when it stopped, then
+        what replicas that stopped or died left (see _session_backlog)."""
+        self._sql = StoredBacklog(db, owner)
         await self._adopt()
         self._adopter = asyncio.create_task(self._adopt_every(), name="sessions-backlog-adopt")
 
@@ -155,17 +152,10 @@ class SessionsGateway:
             self._drainer = asyncio.create_task(self._drain(), name="sessions-backlog")
 
     async def _store(self, execution: sessions_pb2.Execution, identity: Identity) -> None:
-        if self._db is None:
+        if self._sql is None:
             return
         try:
-            async with self._db.begin() as conn:
-                await conn.execute(sa.insert(session_backlog).values(
-                    execution_id=execution.execution_id,
-                    execution=execution.SerializeToString(), actor=identity.subject,
-                    roles=list(identity.roles), via=identity.via,
-                    time=dt.datetime.now(dt.UTC)))
-        except sa.exc.IntegrityError:
-            pass  # stored already (by another orchestrator, or before a restart)
+            await self._sql.store(execution, identity)
         except Exception as exc:  # noqa: BLE001 - the backlog in memory still has it
             log.warning("execution %s waits to be recorded in its session, but only in "
                         "memory (storing it failed: %s)", execution.execution_id, exc)
@@ -173,53 +163,37 @@ class SessionsGateway:
         self._stored.add(execution.execution_id)
 
     async def _forget(self, execution_id: str) -> None:
-        if execution_id not in self._stored or self._db is None:
+        if execution_id not in self._stored or self._sql is None:
             return
         self._stored.discard(execution_id)
         try:
-            async with self._db.begin() as conn:
-                await conn.execute(sa.delete(session_backlog).where(
-                    session_backlog.c.execution_id == execution_id))
+            await self._sql.forget([execution_id])
         except Exception as exc:  # noqa: BLE001 - recorded already; a later start resends it
             log.warning("execution %s is recorded, but removing it from the stored backlog "
                         "failed (%s); it may be sent again, which is harmless",
                         execution_id, exc)
 
     async def _adopt(self) -> None:
-        """Takes up the stored executions not waiting here yet, oldest first."""
-        db = self._db
-        if db is None:
-            return
+        """Renews this replica's stored executions and takes up those it does not hold
+        yet (its own after a restart, a stopped replica's), oldest first."""
         room = MAX_BACKLOG - len(self._backlog)
-        if room <= 0:
+        if self._sql is None or room <= 0:
             return
-        query = sa.select(session_backlog).order_by(session_backlog.c.id).limit(room)
-        if self._stored:
-            # Only what another orchestrator left there is new.
-            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ADOPT_EVERY)
-            query = query.where(session_backlog.c.time < cutoff)
         try:
-            async with db.connect() as conn:
-                rows = (await conn.execute(query)).all()
+            waiting = await self._sql.claim(room, set(self._backlog))
         except Exception as exc:  # noqa: BLE001 - tried again later
             log.warning("the stored backlog of session executions could not be read: %s", exc)
             return
-        taken = 0
-        for row in rows:
-            if row.execution_id in self._backlog:
-                continue
-            execution = sessions_pb2.Execution.FromString(row.execution)
-            self._backlog[row.execution_id] = (
-                execution, Identity(row.actor, tuple(row.roles or ()), row.via))
-            self._stored.add(row.execution_id)
-            taken += 1
-        if taken:
-            log.info("%d stored executions wait to be recorded in their sessions", taken)
+        for item in waiting:
+            self._backlog[item.execution.execution_id] = (item.execution, item.identity)
+            self._stored.add(item.execution.execution_id)
+        if waiting:
+            log.info("%d stored executions wait to be recorded in their sessions", len(waiting))
             self._start_drain()
 
     async def _adopt_every(self) -> None:
         while True:
-            await asyncio.sleep(ADOPT_EVERY)
+            await asyncio.sleep(_session_backlog.RENEW_EVERY)
             await self._adopt()
 
     async def _drain(self) -> None:

@@ -27,8 +27,10 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(255), nullable=False),
         sa.Column("roles", sa.JSON, nullable=True),
         sa.Column("via", sa.String(255), nullable=False),
+        sa.Column("owner", sa.String(255), nullable=False),
         sa.Column("time", TZ, nullable=False),
     )
+    op.create_index("ix_ctl_session_backlog_owner", "ctl_session_backlog", ["owner", "id"])
 
 
 def downgrade() -> None:
