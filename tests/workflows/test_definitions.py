@@ -280,4 +280,5 @@ async def test_an_update_without_a_mask_changes_only_the_fields_it_sets(stub, or
         await stub.UpdateWorkflow(pb.UpdateWorkflowRequest(
             workflow=pb.Workflow(workflow_id=created.workflow_id)))
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert [f for f, _ in error_details(info.value)[1]] == ["update_mask"]
+    reason, violations = error_details(info.value)
+    assert reason == "INVALID_MASK" and [f for f, _ in violations] == ["update_mask"]

@@ -91,6 +91,7 @@ def update_paths(message: pb.Workflow, mask_paths: list[str]) -> list[str]:
     if not paths:
         raise InvalidArgument(
             "update_mask is empty and the workflow sets no field to change",
+            reason="INVALID_MASK",
             violations=[("update_mask", "names no field: set the fields to change, or name "
                          "them (\"*\" replaces the whole definition)")])
     return paths
@@ -102,6 +103,7 @@ def merge_definition(current: WorkflowDef, changed: WorkflowDef,
     unknown = [p for p in paths if p not in MUTABLE_FIELDS]
     if unknown:
         raise InvalidArgument("update_mask names fields that cannot change",
+                              reason="INVALID_MASK",
                               violations=[("update_mask", f"unknown or immutable field {p!r}")
                                           for p in unknown])
     merged, new = current.to_dict(), changed.to_dict()
