@@ -155,3 +155,11 @@ async def test_an_endpoint_that_is_no_address_is_refused(control, admin, endpoin
             metadata=admin)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert [f for f, _ in from_rpc_error(caught.value).violations] == ["endpoint"]
+
+
+async def test_a_name_refused_for_new_configs_can_still_be_reset(control, admin):
+    # A config stored before endpoint names were checked must stay clearable.
+    reset = (await control.a.breakers.ResetCircuitBreaker(
+        cb.ResetCircuitBreakerRequest(endpoint="old name:1", clear_config=True),
+        metadata=admin)).circuit_breaker
+    assert reset.endpoint == "old name:1" and not reset.config_override

@@ -32,10 +32,14 @@ _PATHS = {"failure_threshold", "open_timeout", "half_open_max_calls"}
 MAX_ENDPOINT_CHARS = 255
 
 
-def _endpoint(value: str) -> str:
+def _endpoint(value: str, strict: bool = True) -> str:
+    """The endpoint a request names; not `strict` (a reset), any stored name, so that
+    one stored before names were checked can still be cleared."""
     endpoint = urllib.parse.unquote(value).strip()
     if not endpoint:
         raise InvalidArgument("endpoint is required", violations=[("endpoint", "is required")])
+    if not strict:
+        return endpoint
     if any(ch.isspace() or not ch.isprintable() for ch in endpoint):
         raise InvalidArgument("endpoint is not a worker address", violations=[
             ("endpoint", "must be a worker's address (host:port), without spaces or "
@@ -117,7 +121,7 @@ class CircuitBreakersServicer(circuit_breakers_pb2_grpc.CircuitBreakersServicer)
         return pb.UpdateCircuitBreakerConfigResponse(circuit_breaker=await self._proto(endpoint))
 
     async def ResetCircuitBreaker(self, request, context):
-        endpoint = _endpoint(request.endpoint)
+        endpoint = _endpoint(request.endpoint, strict=False)
         try:
             await self._breakers.reset(endpoint)
         except RedisError as exc:
