@@ -163,3 +163,30 @@ async def test_a_name_refused_for_new_configs_can_still_be_reset(control, admin)
         cb.ResetCircuitBreakerRequest(endpoint="old name:1", clear_config=True),
         metadata=admin)).circuit_breaker
     assert reset.endpoint == "old name:1" and not reset.config_override
+
+
+async def test_a_star_mask_replaces_the_whole_config_with_defaults_for_what_is_unset(
+        control, admin):
+    from baton_orchestrator._policies import BreakerConfig
+
+    endpoint = "127.0.0.1:1"  # nothing serves there: only its config is looked at
+    first = (await control.a.breakers.UpdateCircuitBreakerConfig(
+        cb.UpdateCircuitBreakerConfigRequest(
+            endpoint=endpoint, config=cb.CircuitBreakerConfig(
+                failure_threshold=7, half_open_max_calls=4)), metadata=admin)).circuit_breaker
+    assert (first.config.failure_threshold, first.config.half_open_max_calls) == (7, 4)
+    replaced = (await control.a.breakers.UpdateCircuitBreakerConfig(
+        cb.UpdateCircuitBreakerConfigRequest(
+            endpoint=endpoint, config=cb.CircuitBreakerConfig(failure_threshold=2),
+            update_mask=field_mask_pb2.FieldMask(paths=["*"])), metadata=admin)).circuit_breaker
+    assert replaced.config.failure_threshold == 2
+    assert replaced.config.half_open_max_calls == BreakerConfig().half_open_max_calls
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await control.a.breakers.UpdateCircuitBreakerConfig(
+            cb.UpdateCircuitBreakerConfigRequest(
+                endpoint=endpoint, config=cb.CircuitBreakerConfig(failure_threshold=2),
+                update_mask=field_mask_pb2.FieldMask(paths=["*", "failure_threshold"])),
+            metadata=admin)
+    assert from_rpc_error(caught.value).reason == "INVALID_MASK"
+    await control.a.breakers.ResetCircuitBreaker(cb.ResetCircuitBreakerRequest(
+        endpoint=endpoint, clear_config=True), metadata=admin)

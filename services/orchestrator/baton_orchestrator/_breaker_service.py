@@ -42,8 +42,8 @@ def _endpoint(value: str, strict: bool = True) -> str:
         return endpoint
     if any(ch.isspace() or not ch.isprintable() for ch in endpoint):
         raise InvalidArgument("endpoint is not a worker address", violations=[
-            ("endpoint", "must be a worker's address (host:port), without spaces or "
-             "control characters")])
+            ("endpoint", "must be a worker's address as it registered (host:port), "
+             "without spaces or control characters")])
     return bounded(endpoint, "endpoint", MAX_ENDPOINT_CHARS)
 
 
@@ -96,18 +96,30 @@ class CircuitBreakersServicer(circuit_breakers_pb2_grpc.CircuitBreakersServicer)
 
     async def UpdateCircuitBreakerConfig(self, request, context):
         endpoint = _endpoint(request.endpoint)
-        given = request.config
+        mask = list(request.update_mask.paths)
+        given = pb.CircuitBreakerConfig()
+        given.CopyFrom(request.config)
+        if mask == ["*"]:
+            # The whole config as the request has it; what it leaves unset, the default.
+            defaults = breaker_to_proto(BreakerConfig())
+            unset = [name for name in sorted(_PATHS) if (
+                not given.HasField(name) if name == "open_timeout" else not getattr(given, name))]
+            if unset:
+                field_mask_pb2.FieldMask(paths=unset).MergeMessage(defaults, given)
         values = {"failure_threshold": given.failure_threshold,
                   "half_open_max_calls": given.half_open_max_calls,
                   "open_timeout": duration_to_seconds(given.open_timeout)}
-        # Without a mask, the fields the request sets (a zero is "not set").
-        paths = set(request.update_mask.paths) or {p for p, v in values.items() if v}
+        # Without a mask, the fields the request sets (a zero is "not set"); "*" all.
+        paths = set(_PATHS) if mask == ["*"] else set(mask) or {
+            p for p, v in values.items() if v}
         if paths - _PATHS:
-            raise InvalidArgument("unknown update_mask paths", violations=[
-                ("update_mask", f"unknown path {p}") for p in sorted(paths - _PATHS)])
+            raise InvalidArgument("unknown update_mask paths", reason="INVALID_MASK", violations=[
+                ("update_mask", f"unknown path {p}" + (" (\"*\" stands alone)" if p == "*"
+                                                       else "")) for p in sorted(paths - _PATHS)])
         if not paths:
-            raise InvalidArgument("the request changes nothing", violations=[
-                ("config", "set failure_threshold, open_timeout or half_open_max_calls")])
+            raise InvalidArgument("the request changes nothing", reason="INVALID_MASK",
+                                  violations=[("config", "set failure_threshold, open_timeout "
+                                               "or half_open_max_calls")])
         problems = [(f"config.{p}", "must be positive" if p == "open_timeout"
                      else "must be at least 1") for p in sorted(paths) if values[p] <= 0]
         if problems:

@@ -26,14 +26,17 @@ def resolve(paths: Sequence[str], populated: Sequence[str]) -> list[str]:
     if not paths:
         paths = [p for p in populated if p in UPDATABLE]
         if not paths:
-            raise InvalidArgument("update_mask is empty and no updatable field is set",
-                                  violations=[("update_mask", "names no field")])
+            raise InvalidArgument(
+                "update_mask is empty and no updatable field is set", reason="INVALID_MASK",
+                violations=[("update_mask", "names no field: set the fields to change, or "
+                             "name them (\"*\" replaces the whole method)")])
     unknown = [p for p in paths if p not in UPDATABLE]
     if unknown:
         raise InvalidArgument(
             f"update_mask names fields that cannot be updated: {', '.join(unknown)}",
-            violations=[("update_mask.paths", f"{p!r} is not one of {', '.join(UPDATABLE)}")
-                        for p in unknown])
+            reason="INVALID_MASK",
+            violations=[("update_mask.paths", f"{p!r} is not one of {', '.join(UPDATABLE)}"
+                         + (" (\"*\" stands alone)" if p == "*" else "")) for p in unknown])
     return list(dict.fromkeys(paths))
 
 
