@@ -9,15 +9,19 @@ attempt the policy allows is called once more, but one interrupted on that
 extra call is not called again (`interrupted_last`), so a step is called at
 most max_attempts + 1 times. Without that bound, a step whose call brings the
 orchestrator down would be resumed forever.
+
+A graceful stop (`draining`) lets a call in flight finish, but makes no retry:
+the failed attempt is recorded and the next is left to the run's next owner.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from baton_core import BatonError
@@ -50,6 +54,8 @@ class ExecutorContext:
     sessions: SessionsGateway | None
     replica: str
     default_concurrency: int
+    # Set when the replica stops gracefully: no call starts from then on.
+    draining: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def step_retry(defn: StepDef, policy: Policy, method_retry: Retry | None) -> Retry | None:
@@ -107,9 +113,14 @@ class StepAttempts:
                         (left is not None and pause >= left):
                     self._post(("done", step.step_id, None, error_dict(exc)))
                     return
-                await asyncio.sleep(pause)
-                attempt += 1
                 err = error_dict(exc)
+                if await self._drained_within(pause):
+                    self.rec.step(step, RUNNING, f"attempt {attempt} failed with {err['code']}:"
+                                  f" {err['message']}; the next is left to the run's next "
+                                  "owner (the orchestrator is stopping)", error=err)
+                    self._post(("parked", step.step_id))
+                    return
+                attempt += 1
                 self.rec.step(step, RUNNING, f"attempt {attempt} after {err['code']}: "
                               f"{err['message']} (waited {pause:.3f}s)", attempts=attempt,
                               error=err)
@@ -121,6 +132,14 @@ class StepAttempts:
                 continue
             self._post(("done", step.step_id, out.result, None))
             return
+
+    async def _drained_within(self, pause: float) -> bool:
+        """Waits `pause` before a retry; True as soon as the replica is stopping."""
+        draining = self.ctx.draining
+        if not draining.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(draining.wait(), pause)
+        return draining.is_set()
 
     async def interrupted_last(self, step: StepState) -> dict[str, Any] | None:
         """The error that ends `step`, in flight when the run's previous owner stopped,

@@ -18,6 +18,7 @@ class EngineConfig:
     max_active_runs: int = k.DEFAULT_MAX_ACTIVE_RUNS
     max_starting_runs: int = k.DEFAULT_MAX_STARTING_RUNS
     default_concurrency: int = k.DEFAULT_MAX_CONCURRENCY
+    drain_seconds: float = k.DEFAULT_DRAIN
 
     @classmethod
     def from_env(cls, overrides: Mapping[str, str] | None = None) -> EngineConfig:
@@ -28,4 +29,5 @@ class EngineConfig:
                    max_active_runs=int_setting(env, k.ENV_MAX_ACTIVE_RUNS,
                                                k.DEFAULT_MAX_ACTIVE_RUNS, 1),
                    max_starting_runs=int_setting(env, k.ENV_MAX_STARTING_RUNS,
-                                                 k.DEFAULT_MAX_STARTING_RUNS, 1))
+                                                 k.DEFAULT_MAX_STARTING_RUNS, 1),
+                   drain_seconds=float_setting(env, k.ENV_DRAIN, k.DEFAULT_DRAIN))

@@ -16,6 +16,13 @@ limit fits there, or at once when it has nothing left to drive (a claim per
 run that ends would be a write and a load each). Bounding the runs in flight
 bounds the memory a burst takes, and with it what the process keeps
 afterwards.
+
+A graceful stop drains first: no run and no step starts any more, and the
+worker calls in flight get `drain_seconds` to finish, their outcomes committed
+(a step that completes then is not called again after the restart, and its
+dependants start under the next owner). What is still in flight after that is
+cancelled; every run is then given back, to be resumed at once by the next
+owner (this replica restarted under its name, or another).
 """
 
 from __future__ import annotations
@@ -76,6 +83,7 @@ class WorkflowEngine:
         self._launched = 0  # runs driven here since the last trim
         self._queued = False  # runs may wait in SQL for a replica with room
         self._claiming = False
+        self._draining = False
         self._lease_task: asyncio.Task | None = None
         self.hub = EventHub()
         # StartRun holds one of these from before it reads the request until the
@@ -108,12 +116,44 @@ class WorkflowEngine:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         owned = [*self._executors, *self._waiting]
+        await self._drain()
+        owned = list(dict.fromkeys([*owned, *self._executors, *self._waiting]))
         self._waiting.clear()
         await asyncio.gather(*(ex.abandon() for ex in list(self._executors.values())))
         with contextlib.suppress(Exception):
             await self.runs.release(self.replica, owned)
         await self.writer.stop()
         await self.db.dispose()
+
+    async def _drain(self) -> None:
+        """Lets the calls in flight end within `drain_seconds`, starting nothing new,
+        and commits their outcomes; the leases are renewed meanwhile."""
+        self._draining = True
+        tasks = [ex.task for ex in self._executors.values() if ex.task is not None]
+        if not tasks:
+            return
+        self._ctx.draining.set()
+        for executor in self._executors.values():
+            executor.drain()
+        log.info("draining %d runs (up to %.1fs)", len(tasks), self.config.drain_seconds)
+        renewing = asyncio.create_task(self._renew_while_draining(), name="wf-drain-leases")
+        try:
+            _, running = await asyncio.wait(tasks, timeout=self.config.drain_seconds)
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+        if running:
+            log.warning("%d runs still had calls in flight after %.1fs; cancelling them",
+                        len(running), self.config.drain_seconds)
+
+    async def _renew_while_draining(self) -> None:
+        interval = self.config.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.runs.renew(self.replica, self.config.lease_seconds)
+            except Exception:  # noqa: BLE001 - a lapsed lease only fences the late commits
+                log.warning("lease renewal failed while draining", exc_info=True)
 
     @property
     def active_runs(self) -> int:
@@ -238,7 +278,8 @@ class WorkflowEngine:
 
     def _admit(self) -> None:
         """Starts waiting runs, oldest first, while there is room."""
-        while self._waiting and len(self._executors) < self.config.max_active_runs:
+        while not self._draining and self._waiting and \
+                len(self._executors) < self.config.max_active_runs:
             self._launch_waiting(next(iter(self._waiting)))
 
     def _launch_waiting(self, run_id: str, cancel: bool = False) -> None:
@@ -257,7 +298,8 @@ class WorkflowEngine:
     @property
     def _can_drive_now(self) -> bool:
         """Whether a run can start at once: under the limit, and none waits before it."""
-        return not self._waiting and len(self._executors) < self.config.max_active_runs
+        return not self._draining and not self._waiting and \
+            len(self._executors) < self.config.max_active_runs
 
     def _holds(self, run_id: str) -> bool:
         """Whether this replica drives the run, has it waiting, or is recording it."""
@@ -281,7 +323,7 @@ class WorkflowEngine:
             if self._holds(state.run_id) or state.owner != self.replica \
                     or state.status not in RUN_ACTIVE:
                 continue
-            if wait_for_room and not self._can_drive_now:
+            if (wait_for_room or self._draining) and not self._can_drive_now:
                 self._wait(state)
             else:
                 self._launch(state)

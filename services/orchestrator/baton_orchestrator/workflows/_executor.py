@@ -7,6 +7,10 @@ step is written RUNNING with its attempt number before its worker call, so a
 crash leads to a retry with the same idempotency key, or to the step's failure
 when that attempt was the last its retry policy allows. A completion and the
 starts it makes possible share one commit.
+
+A graceful stop drains the run (`drain`): no step starts any more, the calls in
+flight finish and their outcomes are committed, and the run is left as it is
+(to the next owner) unless all its steps have ended.
 """
 
 from __future__ import annotations
@@ -93,6 +97,7 @@ class RunExecutor:
         self._tasks: dict[str, asyncio.Task] = {}
         self._pending: asyncio.Future | None = None
         self._stopping = False
+        self._draining = False
         self.broken = False
         # When the run was first committed by this executor (monotonic clock).
         self.recorded_at: float | None = None
@@ -110,6 +115,12 @@ class RunExecutor:
     def cancel(self) -> None:
         """Asks the run to end CANCELLED (in-flight calls are cancelled)."""
         self._inbox.put_nowait(("cancel",))
+
+    def drain(self) -> None:
+        """Asks the run to start no step any more, and to end (unfinished, for its next
+        owner) once the calls in flight have ended and their outcomes are committed."""
+        self._draining = True
+        self._inbox.put_nowait(("drain",))
 
     async def abandon(self) -> None:
         """Stops driving the run without writing anything (lease lost, or shutdown)."""
@@ -186,9 +197,14 @@ class RunExecutor:
         while True:
             if state.deadline is not None and time.time() >= state.deadline:
                 return await self._end_early(timed_out=True)
-            starts = await self._schedule()
-            if not starts and not self._tasks:
-                return await self._finish()
+            if self._draining:
+                if not self._tasks:
+                    return await self._leave()
+                starts = []
+            else:
+                starts = await self._schedule()
+                if not starts and not self._tasks:
+                    return await self._finish()
             await self._settle()
             behind = bool(starts) and self.created.done()
             if not behind:
@@ -205,7 +221,10 @@ class RunExecutor:
                     return await self._end_early()
                 if message[0] == "broken":
                     raise message[1]
-                self._apply(*message[1:])
+                if message[0] == "parked":  # a retry left to the next owner
+                    self._tasks.pop(message[1], None)
+                elif message[0] == "done":
+                    self._apply(*message[1:])
                 message = self._inbox.get_nowait() if not self._inbox.empty() else None
 
     async def _next_message(self) -> tuple | None:
@@ -347,6 +366,13 @@ class RunExecutor:
             self.rec.run(FAILED, why, error=run_error)
         else:
             self.rec.run(CANCELLED, "cancelled")
+        await self._commit()
+
+    async def _leave(self) -> None:
+        """Ends a drain: commits what it recorded, and finishes the run only when no
+        step is left to run (the next owner resumes it otherwise)."""
+        if all(s.status in STEP_TERMINAL for s in self.state.steps.values()):
+            return await self._finish()
         await self._commit()
 
     async def _finish(self) -> None:
