@@ -298,8 +298,10 @@ class Authenticator:
     def _decode(self, token: str) -> dict:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"malformed token: {exc}", reason="TOKEN_INVALID") from None
+        except jwt.PyJWTError:
+            # (PyJWT's text can quote a codec's complaint about the bytes: not for callers.)
+            raise Unauthenticated("malformed token: not a JWT (three base64url parts, the "
+                                  "first a JSON header)", reason="TOKEN_INVALID") from None
         alg = str(header.get("alg"))
         key = {"HS256": self.config.secret, "RS256": self.config.public_key}.get(alg)
         if not key:

@@ -253,3 +253,12 @@ def test_a_keys_file_broken_while_serving_leaves_the_keys_read_before(tmp_path, 
     with pytest.raises(Unauthenticated) as caught:
         authenticator.verify_api_key(key)
     assert caught.value.reason == "API_KEY_INVALID"
+
+
+@pytest.mark.parametrize("token", ["abc.def.ghi", "not-a-token", "a.b"])
+def test_a_token_that_is_no_jwt_says_so_without_the_parsers_internals(token):
+    with pytest.raises(Unauthenticated) as caught:
+        Authenticator(AuthConfig(secret="s")).verify_token(token)
+    assert caught.value.reason == "TOKEN_INVALID"
+    assert caught.value.message.startswith("malformed token: not a JWT")
+    assert "codec" not in caught.value.message and "byte" not in caught.value.message

@@ -122,8 +122,8 @@ class MethodRegistryServicer:
 
     def GetMethod(self, request, context):
         """GetMethod returns one method with its endpoints.
-        Errors: INVALID_ARGUMENT without a name; NOT_FOUND when no method has
-        that name.
+        Errors: INVALID_ARGUMENT without a name or for one over 255 characters;
+        NOT_FOUND when no method has that name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -131,7 +131,8 @@ class MethodRegistryServicer:
 
     def ListMethods(self, request, context):
         """ListMethods returns methods ordered by name, filtered by domain and tag.
-        Errors: INVALID_ARGUMENT for a bad page_size or page_token.
+        Errors: INVALID_ARGUMENT for a bad page_size or page_token, or a domain
+        or tag over 255 characters.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,7 +140,8 @@ class MethodRegistryServicer:
 
     def SearchMethods(self, request, context):
         """SearchMethods ranks methods by a free-text query over name, description
-        and tags. Errors: INVALID_ARGUMENT for an empty query.
+        and tags. Errors: INVALID_ARGUMENT for an empty query or one over 1,000
+        characters.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
