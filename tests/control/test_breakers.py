@@ -181,6 +181,15 @@ async def test_a_star_mask_replaces_the_whole_config_with_defaults_for_what_is_u
             update_mask=field_mask_pb2.FieldMask(paths=["*"])), metadata=admin)).circuit_breaker
     assert replaced.config.failure_threshold == 2
     assert replaced.config.half_open_max_calls == BreakerConfig().half_open_max_calls
+    # A duration is replaced whole: 2.5 s then 10 s is 10 s, not 10.5.
+    for seconds, nanos in ((2, 500_000_000), (10, 0)):
+        timed = (await control.a.breakers.UpdateCircuitBreakerConfig(
+            cb.UpdateCircuitBreakerConfigRequest(
+                endpoint=endpoint, config=cb.CircuitBreakerConfig(
+                    open_timeout=duration_pb2.Duration(seconds=seconds, nanos=nanos)),
+                update_mask=field_mask_pb2.FieldMask(paths=["open_timeout"])),
+            metadata=admin)).circuit_breaker
+    assert (timed.config.open_timeout.seconds, timed.config.open_timeout.nanos) == (10, 0)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await control.a.breakers.UpdateCircuitBreakerConfig(
             cb.UpdateCircuitBreakerConfigRequest(

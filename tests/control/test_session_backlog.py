@@ -100,3 +100,15 @@ async def test_stores_that_arrive_together_are_written_in_few_transactions(gatew
             session_backlog))).scalar()
     assert stored == 300
     assert len(commits) < 30, len(commits)  # one per row before
+
+
+async def test_a_replica_whose_backlog_is_full_still_keeps_its_claim(gateways, monkeypatch):
+    from baton_orchestrator import _sessions
+
+    monkeypatch.setattr(_sessions, "MAX_BACKLOG", 2)
+    first, second = await gateways("rep_a"), await gateways("rep_b")
+    for n in range(2):
+        await first.track(_execution(n), timeout=1, identity=ALICE)
+    assert first.backlog == 2  # full: no room to take anything over
+    await asyncio.sleep(1.2)  # twice the lapse
+    assert second.backlog == 0  # the first still renewed its rows

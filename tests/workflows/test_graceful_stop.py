@@ -143,3 +143,41 @@ async def test_a_step_that_outlasts_the_drain_is_cancelled_and_resumed(cluster, 
     assert (steps["gated"].status, steps["gated"].attempts) == (S.STATUS_SUCCEEDED, 2)
     assert [e.message for e in events if e.step_id == "gated"] == [
         "attempt 1", "attempt 2 (resumed after the previous owner stopped)", "succeeded"]
+
+
+async def test_a_step_failing_during_the_drain_still_stops_a_stop_on_failure_run(
+        cluster, databases):
+    # The failure is committed while draining, before the steps it stops are skipped;
+    # the next owner must still skip them rather than run them.
+    name = f"fails_{databases.backend}.gated"
+    gate, called = asyncio.Event(), asyncio.Event()
+
+    @method(name)
+    async def failing(params: Value, ctx: InvocationContext) -> Value:
+        called.set()
+        await gate.wait()
+        raise ValueError("boom")
+
+    url = await databases.new_url_async("fails")
+    orch = f"fails-{databases.backend}"
+    env = {"BATON_REPLICA_ID": orch, "BATON_WORKFLOW_DRAIN_SECONDS": "8"}
+    wf = (WorkflowBuilder("fails").with_error_handling("stop_on_failure")
+          .with_max_concurrency(1)
+          .add_step(name, {"value": 1}, step_id="gated", timeout=30)
+          .add_step("demo.echo", {"value": 5}, step_id="other").build())
+    async with Worker([failing], registry_addr=cluster.addrs["registry"], lease_ttl=5.0,
+                      shutdown_grace=0.5):
+        async with orchestrator_process(cluster, orch, url, **env) as (child, stub):
+            run_id = (await start(stub, wf)).run_id
+            await asyncio.wait_for(called.wait(), 20)
+            assert child.proc is not None
+            child.proc.send_signal(signal.SIGTERM)
+            assert await until_draining_or_gone(child)
+            gate.set()  # it fails during the drain
+            await asyncio.to_thread(child.stop, STOP_WAIT)
+        async with orchestrator_process(cluster, orch, url, **env) as (_, stub):
+            ended = await wait_run(stub, run_id, timeout=30)
+            steps = await steps_of(stub, run_id)
+    assert steps["gated"].status == S.STATUS_FAILED
+    assert steps["other"].status == S.STATUS_SKIPPED, steps["other"]
+    assert ended.status == R.STATUS_FAILED

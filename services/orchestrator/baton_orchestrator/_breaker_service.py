@@ -127,7 +127,9 @@ class CircuitBreakersServicer(circuit_breakers_pb2_grpc.CircuitBreakersServicer)
                 f"{f}: {d}" for f, d in problems), violations=problems)
         current = breaker_to_proto(self._breakers.overrides.get(endpoint)
                                    or self._breakers.last_config.get(endpoint) or BreakerConfig())
-        field_mask_pb2.FieldMask(paths=sorted(paths)).MergeMessage(given, current)
+        # A Duration is replaced whole, not merged (the stored nanos would stay).
+        field_mask_pb2.FieldMask(paths=sorted(paths)).MergeMessage(
+            given, current, replace_message_field=True)
         await self._control.store.put_breaker_config(endpoint, breaker_from_proto(current))
         await self._control.changed()
         return pb.UpdateCircuitBreakerConfigResponse(circuit_breaker=await self._proto(endpoint))

@@ -86,13 +86,32 @@ class StoredBacklog:
             try:
                 async with self._db.begin() as conn:
                     await conn.execute(self._insert, rows)
-            except Exception as exc:  # noqa: BLE001 - handed to each store that waits
+            except BaseException as exc:  # handed to each store that waits
                 if group is not None and not group.done():
-                    group.set_exception(exc)
+                    group.set_exception(exc if isinstance(exc, Exception)
+                                        else RuntimeError("the backlog's writer stopped"))
                     group.exception()  # read here too: every waiter may be gone
+                if not isinstance(exc, Exception):
+                    self._fail_waiting()
+                    raise
                 continue
             if group is not None and not group.done():
                 group.set_result(None)
+
+    def _fail_waiting(self) -> None:
+        """The stores still waiting for a group that will not be written now."""
+        group, self._group, self._rows = self._group, None, []
+        if group is not None and not group.done():
+            group.set_exception(RuntimeError("the backlog's writer stopped"))
+            group.exception()
+
+    async def close(self) -> None:
+        """Lets the groups being written finish; a store still waiting after that
+        fails (its execution waits in memory only)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await asyncio.gather(writer, return_exceptions=True)
+        self._fail_waiting()
 
     async def forget(self, execution_ids: Iterable[str]) -> None:
         ids = list(execution_ids)
@@ -101,11 +120,14 @@ class StoredBacklog:
                 await conn.execute(sa.delete(t).where(t.c.execution_id.in_(ids)))
 
     async def claim(self, limit: int, holding: set[str]) -> list[Waiting]:
-        """Renews this owner's rows, takes over those whose owner's claim lapsed,
-        and returns this owner's rows that are not in `holding`, oldest first."""
+        """Renews this owner's rows and, with room for `limit` more, takes over those
+        whose owner's claim lapsed; returns this owner's rows that are not in
+        `holding`, oldest first."""
         now = _now()
         async with self._db.begin() as conn:
             await conn.execute(sa.update(t).where(t.c.owner == self.owner).values(time=now))
+            if limit <= 0:  # full: renew only (the rows of others stay for those with room)
+                return []
             await conn.execute(sa.update(t).where(
                 t.c.owner != self.owner,
                 t.c.time < now - dt.timedelta(seconds=LAPSE_AFTER)).values(

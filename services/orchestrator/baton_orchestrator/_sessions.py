@@ -74,6 +74,8 @@ class SessionsGateway:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._sql is not None:
+            await self._sql.close()
         lost = len(set(self._backlog) - self._stored)
         kept = len(self._backlog) - lost
         if kept:
@@ -177,9 +179,9 @@ class SessionsGateway:
         """Renews this replica's stored executions and takes up those it does not hold
         yet (its own after a restart, a stopped replica's), oldest first."""
         room = MAX_BACKLOG - len(self._backlog)
-        if self._sql is None or room <= 0:
+        if self._sql is None:
             return
-        try:
+        try:  # full, it still renews its claim on what it holds
             waiting = await self._sql.claim(room, set(self._backlog))
         except Exception as exc:  # noqa: BLE001 - tried again later
             log.warning("the stored backlog of session executions could not be read: %s", exc)

@@ -194,6 +194,10 @@ class RunExecutor:
             if state.cancel_requested:
                 return await self._end_early()
             await self._end_interrupted_last()
+            # A step that failed under the previous owner (its commit landed while it
+            # drained, before the steps it stops were skipped) still stops the run.
+            if any(step.status == FAILED for step in state.steps.values()):
+                self._failed()
         while True:
             if state.deadline is not None and time.time() >= state.deadline:
                 return await self._end_early(timed_out=True)
