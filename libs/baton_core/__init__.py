@@ -40,6 +40,7 @@ from ._convert import (
 from ._db import (
     SQLITE_BUSY_TIMEOUT_MS,
     apply_sqlite_pragmas,
+    insert_ignoring_conflicts,
     is_sqlite,
     make_engine,
     migrate,
@@ -67,11 +68,12 @@ from ._errors import (
     required,
     from_status,
     status_code_named,
+    mask_paths,
 )
 from ._ids import new_etag, new_id
 from ._outage import Outage
 from ._redis import RedisServer, free_port, redact_url, redis_problem, redis_server_binary
-from ._schema import ParamsValidator, field_path, schema_problems
+from ._schema import ParamsValidator, field_path, json_pointer, schema_problems
 from ._server import (
     App,
     GrpcServer,
@@ -146,12 +148,15 @@ __all__ = [
     "from_status",
     "hash_api_key",
     "insecure_channel",
+    "insert_ignoring_conflicts",
     "int_setting",
     "is_sqlite",
     "issue_token",
+    "json_pointer",
     "key_prefix",
     "load_api_keys",
     "make_engine",
+    "mask_paths",
     "migrate",
     "new_etag",
     "new_id",

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import weakref
 import zlib
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -186,3 +189,10 @@ def run_alembic_env() -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+@functools.cache
+def insert_ignoring_conflicts(dialect: str, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING in `dialect` (its rows come from parameters)."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()

@@ -8,7 +8,7 @@ into the same classes with `from_rpc_error`.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -177,6 +177,26 @@ def bounded(value: str, field: str, limit: int) -> str:
         raise InvalidArgument(f"{field} is too long", violations=[
             (field, f"must be at most {limit} characters, not {len(value):,}")])
     return value
+
+
+def mask_paths(mask: Sequence[str], populated: Iterable[str], mutable: Iterable[str],
+               what: str) -> list[str]:
+    """The fields an update changes (AIP-134): those `mask` names, every one of
+    `mutable` for `*`, or, with no mask, those of `mutable` the request sets
+    (`populated`); INVALID_ARGUMENT (INVALID_MASK) when that leaves none."""
+    if list(mask) == ["*"]:
+        return list(mutable)
+    if mask:
+        return list(mask)
+    allowed = set(mutable)
+    paths = [p for p in populated if p in allowed]
+    if not paths:
+        raise InvalidArgument(
+            f"update_mask is empty and the request sets no field of the {what} to change",
+            reason="INVALID_MASK", violations=[(
+                "update_mask", "names no field: set the fields to change, or name them "
+                f"(\"*\" replaces the whole {what})")])
+    return paths
 
 
 def status_code_named(name: str) -> grpc.StatusCode | None:

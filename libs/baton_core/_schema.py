@@ -156,16 +156,24 @@ def _target(schema: Mapping[str, Any], fragment: str, anchors: Mapping[str, Any]
     """The node a reference's `fragment` ("/$defs/Name", "", "name") names, or None."""
     if not fragment.startswith("/"):
         return schema if not fragment else anchors.get(fragment)
-    node: Any = schema
+    found = json_pointer(schema, fragment)
+    return None if found is None else found[1]
+
+
+def json_pointer(root: Any, fragment: str) -> tuple[tuple, Any] | None:
+    """The path and node the JSON Pointer `fragment` ("/$defs/Name", URL-escaped as
+    in a `$ref`) names in `root`, or None when it names nothing."""
+    path: tuple = ()
+    node: Any = root
     for token in unquote(fragment).split("/")[1:]:
         token = token.replace("~1", "/").replace("~0", "~")
         if isinstance(node, Mapping) and token in node:
-            node = node[token]
+            path, node = (*path, token), node[token]
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            node = node[int(token)]
+            path, node = (*path, int(token)), node[int(token)]
         else:
             return None
-    return node
+    return path, node
 
 
 def _loop_problems(schema: Mapping[str, Any], field: str) -> list[tuple[str, str]]:

@@ -16,19 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from baton_core import AuditEntry, InvalidArgument, Unavailable
+from baton_core import AuditEntry, InvalidArgument, Unavailable, insert_ignoring_conflicts
 
 from ._control_tables import audit
 from .workflows import _paging as paging
 
 log = logging.getLogger("baton.orchestrator.audit")
 
-# Records are written once: a record id already stored is skipped.
-_INSERT = {"sqlite": sqlite.insert(audit).on_conflict_do_nothing(),
-           "postgresql": postgresql.insert(audit).on_conflict_do_nothing()}
 _CAPACITY = 100_000
 _INTERVAL = 0.1
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 100, 1000
@@ -128,7 +124,7 @@ class AuditLog:
         rows = list({e.record_id: _row(e) for e in entries}.values())
         lane = self._lane
         if lane is not None and not dedupe:
-            await lane(_INSERT["sqlite"], rows)
+            await lane(insert_ignoring_conflicts("sqlite", audit), rows)
             return len(rows)
         async with self._engine.begin() as conn:
             known = set() if not dedupe else set((await conn.execute(
@@ -136,7 +132,8 @@ class AuditLog:
                     audit.c.record_id.in_([r["record_id"] for r in rows])))).scalars())
             fresh = [r for r in rows if r["record_id"] not in known]
             if fresh:
-                await conn.execute(_INSERT[conn.dialect.name], fresh)
+                # Records are written once: a record id already stored is skipped.
+                await conn.execute(insert_ignoring_conflicts(conn.dialect.name, audit), fresh)
         return len(fresh)
 
     async def query(self, q: AuditQuery) -> tuple[list[AuditEntry], str]:

@@ -18,6 +18,7 @@ from baton_core import (
     datetime_to_timestamp,
     duration_problems,
     duration_to_seconds,
+    mask_paths,
     seconds_to_duration,
 )
 
@@ -35,21 +36,10 @@ MUTABLE_PATHS = frozenset(f.name for f in policies_pb2.Policy.DESCRIPTOR.fields)
     "name", *_OUTPUT_FIELDS}
 
 
-def update_paths(message: policies_pb2.Policy, mask_paths: list[str]) -> list[str]:
-    """The fields an UpdatePolicy changes: those `mask_paths` names, every mutable one
-    for `*`, or (no mask, as AIP-134 has it) those `message` sets."""
-    if mask_paths == ["*"]:
-        return sorted(MUTABLE_PATHS)
-    if mask_paths:
-        return list(mask_paths)
-    paths = sorted(f.name for f, _ in message.ListFields() if f.name in MUTABLE_PATHS)
-    if not paths:
-        raise InvalidArgument(
-            "update_mask is empty and the policy sets no field to change",
-            reason="INVALID_MASK", violations=[(
-                "update_mask", "names no field: set the fields to change, or name them "
-                "(\"*\" replaces the whole policy)")])
-    return paths
+def update_paths(message: policies_pb2.Policy, mask: list[str]) -> list[str]:
+    """The fields an UpdatePolicy changes (see baton_core.mask_paths)."""
+    return mask_paths(mask, sorted(f.name for f, _ in message.ListFields()),
+                      sorted(MUTABLE_PATHS), "policy")
 
 
 _STRATEGY = {"none": registry_pb2.RetryPolicy.STRATEGY_NONE,

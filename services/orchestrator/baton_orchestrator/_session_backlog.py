@@ -24,11 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from baton.sessions.v1 import sessions_pb2
-from baton_core import Identity
+from baton_core import Identity, insert_ignoring_conflicts
 
 from ._control_tables import session_backlog as t
 
@@ -36,8 +35,6 @@ log = logging.getLogger("baton.orchestrator.sessions")
 
 RENEW_EVERY = 10.0
 LAPSE_AFTER = 30.0
-_INSERT = {"sqlite": sqlite.insert(t).on_conflict_do_nothing(),
-           "postgresql": postgresql.insert(t).on_conflict_do_nothing()}
 
 
 @dataclass(frozen=True)
@@ -59,7 +56,7 @@ class StoredBacklog:
     def __init__(self, db: AsyncEngine, owner: str) -> None:
         self._db = db
         self.owner = owner
-        self._insert = _INSERT.get(db.dialect.name, sa.insert(t))
+        self._insert = insert_ignoring_conflicts(db.dialect.name, t)
         self._rows: list[dict[str, Any]] = []
         self._group: asyncio.Future[None] | None = None  # the group being filled
         self._writer: asyncio.Task[None] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from baton_core import InvalidArgument
+from baton_core import InvalidArgument, mask_paths
 
 from ._models import Method
 
@@ -21,15 +21,7 @@ def resolve(paths: Sequence[str], populated: Sequence[str]) -> list[str]:
     Raises:
         InvalidArgument: a path is not updatable, or nothing would be updated.
     """
-    if list(paths) == ["*"]:
-        return list(UPDATABLE)
-    if not paths:
-        paths = [p for p in populated if p in UPDATABLE]
-        if not paths:
-            raise InvalidArgument(
-                "update_mask is empty and no updatable field is set", reason="INVALID_MASK",
-                violations=[("update_mask", "names no field: set the fields to change, or "
-                             "name them (\"*\" replaces the whole method)")])
+    paths = mask_paths(paths, populated, UPDATABLE, "method")
     unknown = [p for p in paths if p not in UPDATABLE]
     if unknown:
         raise InvalidArgument(

@@ -15,12 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
 
-from baton_core import field_path
+from baton_core import field_path, json_pointer
 
 Violation = tuple[str, str]
-_MISSING = object()
 
 
 def object_problems(schema: Mapping[str, Any], field: str, what: str) -> list[Violation]:
@@ -62,9 +60,9 @@ def _refuses_objects(root: Mapping[str, Any], node: Any, path: tuple,
     if isinstance(ref, str) and ref.startswith("#/"):
         if ref not in refs:
             refs[ref] = None  # being judged: a cycle back to it fits
-            where, target = _pointer(root, ref[1:])
-            if target is not _MISSING:
-                refs[ref] = _refuses_objects(root, target, where, refs)
+            found = json_pointer(root, ref[1:])
+            if found is not None:
+                refs[ref] = _refuses_objects(root, found[1], found[0], refs)
         if refs[ref]:
             return refs[ref]
     for keyword in ("anyOf", "oneOf", "allOf"):
@@ -78,18 +76,3 @@ def _refuses_objects(root: Mapping[str, Any], node: Any, path: tuple,
         if keyword != "allOf" and all(refused):
             return (*path, keyword), "no alternative takes an object"
     return None
-
-
-def _pointer(root: Mapping[str, Any], fragment: str) -> tuple[tuple, Any]:
-    """The path and node the JSON Pointer `fragment` ("/$defs/Name") names, or _MISSING."""
-    path: tuple = ()
-    node: Any = root
-    for token in unquote(fragment).split("/")[1:]:
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(node, Mapping) and token in node:
-            path, node = (*path, token), node[token]
-        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
-            path, node = (*path, int(token)), node[int(token)]
-        else:
-            return path, _MISSING
-    return path, node

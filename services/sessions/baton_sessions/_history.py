@@ -7,7 +7,7 @@ from dataclasses import replace
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from baton_core import FailedPrecondition, NotFound
+from baton_core import FailedPrecondition, NotFound, insert_ignoring_conflicts
 
 from . import _records as r
 from . import _tables as t
@@ -17,7 +17,6 @@ from ._sql import (
     append_event,
     event_from_row,
     execution_from_row,
-    insert_ignoring_conflicts,
     session_from_row,
     to_datetime,
 )

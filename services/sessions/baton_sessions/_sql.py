@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -139,13 +137,6 @@ class Database:
                 return transaction(conn, *args)
 
         return await asyncio.get_running_loop().run_in_executor(pool, run)
-
-
-@functools.cache
-def insert_ignoring_conflicts(dialect: str, table: sa.Table) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING in `dialect` (its rows come from parameters)."""
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(table).on_conflict_do_nothing()
 
 
 _APPEND_EVENT = t.events.insert()

@@ -18,6 +18,7 @@ from baton_core import (
     AlreadyExists,
     FailedPrecondition,
     NotFound,
+    insert_ignoring_conflicts,
     new_etag,
     new_id,
 )
@@ -29,7 +30,6 @@ from ._records import SessionRecord, now_us
 from ._sql import (
     Database,
     append_event,
-    insert_ignoring_conflicts,
     session_from_row,
     to_datetime,
 )

@@ -16,6 +16,7 @@ from baton_core import (
     dict_to_struct,
     duration_problems,
     duration_to_seconds,
+    mask_paths,
     seconds_to_duration,
     set_timestamp,
     struct_to_dict,
@@ -80,21 +81,10 @@ def definition_from_proto(message: pb.Workflow, default_name: str = "") -> Workf
         metadata=dict(message.metadata))
 
 
-def update_paths(message: pb.Workflow, mask_paths: list[str]) -> list[str]:
-    """The fields an UpdateWorkflow changes: those `mask_paths` names, every one for
-    `*`, or (no mask, as AIP-134 has it) those `message` sets."""
-    if mask_paths == ["*"]:
-        return list(MUTABLE_FIELDS)
-    if mask_paths:
-        return mask_paths
-    paths = [f.name for f, _ in message.ListFields() if f.name in MUTABLE_FIELDS]
-    if not paths:
-        raise InvalidArgument(
-            "update_mask is empty and the workflow sets no field to change",
-            reason="INVALID_MASK",
-            violations=[("update_mask", "names no field: set the fields to change, or name "
-                         "them (\"*\" replaces the whole definition)")])
-    return paths
+def update_paths(message: pb.Workflow, mask: list[str]) -> list[str]:
+    """The fields an UpdateWorkflow changes (see baton_core.mask_paths)."""
+    return mask_paths(mask, [f.name for f, _ in message.ListFields()], MUTABLE_FIELDS,
+                      "definition")
 
 
 def merge_definition(current: WorkflowDef, changed: WorkflowDef,
