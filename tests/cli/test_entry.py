@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -17,41 +18,46 @@ pytestmark = [
 
 BATON = Path(sys.executable).with_name("baton")
 
+# Loaded by every Python started with this directory on PYTHONPATH: it holds the
+# import of typer (which the command line loads after gRPC) open for a while and
+# says so in a file, so the test interrupts the CLI while it imports, every time,
+# however fast the machine loads the rest.
+_SITECUSTOMIZE = """
+import importlib.abc, os, pathlib, sys, time
 
-def _loading_grpc(pid: int) -> bool:
-    """Whether gRPC's extension is mapped into the process: the CLI is then
-    importing (for about another half second), well before it runs a command."""
-    try:
-        return "cygrpc" in Path(f"/proc/{pid}/maps").read_text()
-    except OSError:
-        return False
+class _Slow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "typer":
+            sys.meta_path.remove(self)
+            pathlib.Path(os.environ["BATON_TEST_IMPORTING"]).write_text("typer")
+            time.sleep(20)
+        return None
+
+sys.meta_path.insert(0, _Slow())
+"""
 
 
-def _interrupted_while_importing(argv: list[str]) -> subprocess.CompletedProcess | None:
-    """Runs `argv`, sending SIGINT as soon as it loads gRPC; None when the signal
-    could not be sent in time (the process ended first, or never loaded gRPC)."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
-    while proc.poll() is None and not _loading_grpc(proc.pid) and time.monotonic() < deadline:
-        time.sleep(0.001)
-    sent = proc.poll() is None and _loading_grpc(proc.pid)
-    if sent:
-        proc.send_signal(signal.SIGINT)
-    else:
-        proc.kill()
+def _interrupted_while_importing(argv: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
+    """Runs `argv` and sends SIGINT while it imports typer (held open for it)."""
+    (tmp_path / "sitecustomize.py").write_text(_SITECUSTOMIZE)
+    marker = tmp_path / "importing"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "BATON_TEST_IMPORTING": str(marker)}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and not marker.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert marker.exists(), "the CLI never reached the import of typer"
+    # Loaded before typer: the interrupt lands after gRPC has been set up.
+    assert "cygrpc" in Path(f"/proc/{proc.pid}/maps").read_text()
+    proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
-    return subprocess.CompletedProcess(argv, proc.returncode, out, err) if sent else None
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
 @pytest.mark.parametrize("argv", [[str(BATON), "--help"],
                                   [sys.executable, "-m", "baton_cli", "--help"]])
-def test_ctrl_c_while_the_cli_imports_ends_it_quietly(argv):
-    for _ in range(3):
-        done = _interrupted_while_importing(argv)
-        if done is not None:
-            break
-    else:
-        pytest.skip("the CLI never stayed long enough in its imports to be interrupted")
+def test_ctrl_c_while_the_cli_imports_ends_it_quietly(argv, tmp_path):
+    done = _interrupted_while_importing(argv, tmp_path)
     assert b"Traceback" not in done.stderr, done.stderr.decode()
     assert done.stderr == b"" and done.stdout == b""
     # Killed by SIGINT, as Python ends on an uncaught KeyboardInterrupt: a shell
