@@ -73,7 +73,9 @@ from ._errors import (
 from ._ids import new_etag, new_id
 from ._outage import Outage
 from ._redis import RedisServer, free_port, redact_url, redis_problem, redis_server_binary
-from ._schema import ParamsValidator, field_path, json_pointer, schema_problems
+from ._schema import ParamsValidator
+from ._schema_checks import json_pointer, schema_problems
+from ._schema_messages import field_path
 from ._server import (
     App,
     GrpcServer,

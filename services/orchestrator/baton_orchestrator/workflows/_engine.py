@@ -17,18 +17,13 @@ run that ends would be a write and a load each). Bounding the runs in flight
 bounds the memory a burst takes, and with it what the process keeps
 afterwards.
 
-A graceful stop drains first: no run and no step starts any more, and the
-worker calls in flight get `drain_seconds` to finish, their outcomes committed
-(a step that completes then is not called again after the restart, and its
-dependants start under the next owner). What is still in flight after that is
-cancelled; every run is then given back, to be resumed at once by the next
-owner (this replica restarted under its name, or another).
+Leases are renewed in _leases. A graceful stop drains the runs first, then gives
+them back (see _drain).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -48,13 +43,15 @@ from ._attempts import ExecutorContext
 from ._config import EngineConfig
 from ._definition import WorkflowDef
 from ._directives import RunDirectives
+from ._drain import stop_runs
 from ._events import EventHub
 from ._executor import RunExecutor
+from ._leases import keep_leases, renew_leases
 from ._memory import BURST, IDLE_DELAY, release_free_memory
 from ._records import Changes, Recorder, RunState, StepState
 from ._requests import RunRequest
 from ._runs import RunStore
-from ._states import RUN_ACTIVE, RUN_TERMINAL
+from ._states import RUN_ACTIVE
 from ._store import DefinitionStore
 from ._watch import wait_ended, watch_events
 from ._writer import Writer
@@ -105,7 +102,8 @@ class WorkflowEngine:
         dispatcher, cache, policies, sessions = self._deps
         self._ctx = ExecutorContext(self.writer, dispatcher, cache, policies, sessions,
                                     self.replica, self.config.default_concurrency)
-        self._lease_task = asyncio.create_task(self._lease_loop(), name="wf-leases")
+        self._lease_task = asyncio.create_task(
+            keep_leases(self._tend_leases, self.config.lease_seconds), name="wf-leases")
         log.info("workflow engine started: replica %s, lease %.1fs", self.replica,
                  self.config.lease_seconds)
 
@@ -115,45 +113,11 @@ class WorkflowEngine:
             return
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        owned = [*self._executors, *self._waiting]
-        await self._drain()
-        owned = list(dict.fromkeys([*owned, *self._executors, *self._waiting]))
-        self._waiting.clear()
-        await asyncio.gather(*(ex.abandon() for ex in list(self._executors.values())))
-        with contextlib.suppress(Exception):
-            await self.runs.release(self.replica, owned)
+        self._draining = True
+        await stop_runs(self._executors, self._waiting, self._ctx, self.runs, self.replica,
+                        self.config)
         await self.writer.stop()
         await self.db.dispose()
-
-    async def _drain(self) -> None:
-        """Lets the calls in flight end within `drain_seconds`, starting nothing new,
-        and commits their outcomes; the leases are renewed meanwhile."""
-        self._draining = True
-        tasks = [ex.task for ex in self._executors.values() if ex.task is not None]
-        if not tasks:
-            return
-        self._ctx.draining.set()
-        for executor in self._executors.values():
-            executor.drain()
-        log.info("draining %d runs (up to %.1fs)", len(tasks), self.config.drain_seconds)
-        renewing = asyncio.create_task(self._renew_while_draining(), name="wf-drain-leases")
-        try:
-            _, running = await asyncio.wait(tasks, timeout=self.config.drain_seconds)
-        finally:
-            renewing.cancel()
-            await asyncio.gather(renewing, return_exceptions=True)
-        if running:
-            log.warning("%d runs still had calls in flight after %.1fs; cancelling them",
-                        len(running), self.config.drain_seconds)
-
-    async def _renew_while_draining(self) -> None:
-        interval = self.config.lease_seconds / 3
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.runs.renew(self.replica, self.config.lease_seconds)
-            except Exception:  # noqa: BLE001 - a lapsed lease only fences the late commits
-                log.warning("lease renewal failed while draining", exc_info=True)
 
     @property
     def active_runs(self) -> int:
@@ -368,30 +332,9 @@ class WorkflowEngine:
         if not self._executors:  # still idle after the burst
             release_free_memory()
 
-    async def _lease_loop(self) -> None:
-        interval = self.config.lease_seconds / 3
-        while True:
-            try:
-                await self._tend_leases()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the loop must outlive a database hiccup
-                log.exception("lease upkeep failed; retrying in %.1fs", interval)
-            await asyncio.sleep(interval)
-
     async def _tend_leases(self) -> None:
-        asked = time.monotonic()
-        owned, cancels = await self.runs.renew(self.replica, self.config.lease_seconds)
-        for run_id, executor in list(self._executors.items()):
-            # Only runs recorded before the renewal was asked can be missing from it.
-            if run_id not in owned and executor.recorded_at is not None and \
-                    executor.recorded_at < asked and executor.state.status not in RUN_TERMINAL:
-                log.warning("run %s: lease lost; stopping here", run_id)
-                await executor.abandon()
-        for run_id, (_, recorded_at) in list(self._waiting.items()):
-            if run_id not in owned and recorded_at < asked:
-                log.warning("run %s: lease lost while waiting for room", run_id)
-                del self._waiting[run_id]
+        owned, cancels = await renew_leases(self.runs, self.replica, self.config.lease_seconds,
+                                            self._executors, self._waiting)
         for run_id in cancels:
             self._launch_waiting(run_id, cancel=True)
             cancelled = self._executors.get(run_id)
