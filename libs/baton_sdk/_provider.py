@@ -50,6 +50,9 @@ METHOD_FAILED = "METHOD_FAILED"
 _MAX_MESSAGE = 2000
 # Largest result sent back: a message's limit less room for the envelope around it.
 _MAX_RESULT_BYTES = MAX_MESSAGE_BYTES - 64 * 1024
+# Seconds that cancelled calls and invocations may take to end before they are left
+# to themselves (and a warning says so).
+UNWIND_TIMEOUT = 1.0
 
 
 class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
@@ -117,13 +120,8 @@ class MethodProvider(provider_pb2_grpc.MethodProviderServicer):
         after its stop returns; one still there when the event loop closes is
         cancelled again by the loop, and grpc logs that with a traceback.
         """
-        calls = self._calls - {asyncio.current_task()}
-        if not calls:
-            return
-        _, running = await asyncio.wait(calls, timeout=timeout)
-        if running:
-            log.warning("%d call(s) still running %.3gs after the server stopped (a method "
-                        "that ignores cancellation?)", len(running), timeout)
+        await _wait_ended(self._calls - {asyncio.current_task()}, timeout,
+                          "call(s)", "the server stopped")
 
     def _track_call(self) -> None:
         """Counts the current task (grpc's task for one call) among the calls served."""
@@ -174,7 +172,8 @@ class _Channel:
     def __init__(self, provider: MethodProvider, context: grpc.aio.ServicerContext) -> None:
         self._provider = provider
         self._context = context
-        self._running: dict[int, asyncio.Task[None]] = {}
+        self._running: dict[int, asyncio.Task[None]] = {}  # those cancellable by id
+        self._tasks: set[asyncio.Task[None]] = set()  # every invocation not yet ended
         self._outbox: list[provider_pb2.Completion] = []
         self._writing = False
         self._reading = True
@@ -185,16 +184,22 @@ class _Channel:
         try:
             await self._finished.wait()
         finally:
-            reader.cancel()
-            for task in list(self._running.values()):
+            # Once the call is over (or cut) nobody reads what is left to send, so all
+            # that still runs is cancelled, and awaited: left to end after the call,
+            # it would outlive the worker's stop and be killed by the loop's close.
+            tasks = {reader, *self._tasks}
+            for task in tasks:
                 task.cancel()
+            await _wait_ended(tasks, UNWIND_TIMEOUT, "invocation(s)", "their channel closed")
 
     async def _read(self, request_iterator) -> None:
         try:
             async for batch in request_iterator:
                 for invocation in batch.invocations:
-                    self._running[invocation.id] = asyncio.create_task(
-                        self._complete(invocation))
+                    started = asyncio.create_task(self._complete(invocation))
+                    self._running[invocation.id] = started
+                    self._tasks.add(started)
+                    started.add_done_callback(self._tasks.discard)
                 for invocation_id in batch.cancelled_ids:
                     task = self._running.get(invocation_id)
                     if task is not None:
@@ -252,6 +257,17 @@ class _Channel:
         finally:
             self._writing = False
             self.check()
+
+
+async def _wait_ended(tasks: set[asyncio.Task[Any]], timeout: float, what: str,
+                      after: str) -> None:
+    """Waits up to `timeout` seconds for `tasks` to end; warns of those that do not."""
+    if not tasks:
+        return
+    _, running = await asyncio.wait(tasks, timeout=timeout)
+    if running:
+        log.warning("%d %s still running %.3gs after %s (a method that ignores "
+                    "cancellation?)", len(running), what, timeout, after)
 
 
 def _validate_params(definition: MethodDefinition, params) -> BaseModel:
@@ -346,7 +362,8 @@ def _method_failed(definition: MethodDefinition, exc: BaseException) -> BatonErr
         text = f"method {definition.name} exited with {exc!r}"
     elif not isinstance(exc, Exception):  # KeyboardInterrupt and the like: often no message
         text = f"method {definition.name} raised {exc!r}"
-    message = text.splitlines()[0] if text else type(exc).__name__
+    # The type's name alone ("ValueError") reads as a message cut short.
+    message = text.splitlines()[0] if text else f"{type(exc).__name__} raised with no message"
     if len(message) > _MAX_MESSAGE:  # it travels in the status, whose size is bounded
         message = message[:_MAX_MESSAGE] + "…"
     return error_for_code(code, message, reason=METHOD_FAILED,

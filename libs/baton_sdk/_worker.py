@@ -23,7 +23,7 @@ from baton_core import (
 )
 
 from ._method import MethodDefinition
-from ._provider import MethodProvider
+from ._provider import UNWIND_TIMEOUT, MethodProvider
 from ._registry_client import RegistryClient
 
 log = logging.getLogger("baton.worker")
@@ -32,7 +32,6 @@ DEFAULT_REGISTRY_ADDR = f"127.0.0.1:{constants.REGISTRY_PORT}"
 _UNREACHABLE = (Unavailable, DeadlineExceeded)
 _WITHDRAWN_LEASE = 0.001  # seconds; a lease_ttl of 0 would mean the registry's default
 _WITHDRAW_TIMEOUT = 1.0  # seconds a stopping worker waits for the registry
-_UNWIND_TIMEOUT = 1.0  # seconds the calls a stopped server cancelled may take to end
 
 
 class Worker:
@@ -157,7 +156,7 @@ class Worker:
             await server.stop(self.shutdown_grace)
             # Calls cut at the end of the grace period are still unwinding: left to the
             # event loop's close, grpc would log each one's CancelledError as a failure.
-            await self._provider.wait_closed(_UNWIND_TIMEOUT)
+            await self._provider.wait_closed(UNWIND_TIMEOUT)
             log.info("worker %s stopped", self.worker_id)
 
     async def run(self) -> None:

@@ -109,6 +109,30 @@ async def test_every_identifier_of_a_method_is_bounded(stub):
     assert reply.method.endpoints[0].worker_id == "w" * 255
 
 
+async def test_retryable_codes_name_each_status_code_at_most_once(stub):
+    codes = "method.retry_policy.retryable_codes"
+    err = await rpc_error(register(stub, "casefile.create", retry_policy=pb.RetryPolicy(
+        retryable_codes=["UNAVAILABLE"] * 18)))
+    assert err.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.violations == [(codes, "at most 17 codes, not 18")]
+    err = await rpc_error(register(stub, "casefile.create", retry_policy=pb.RetryPolicy(
+        retryable_codes=["UNAVAILABLE", "ABORTED", "unavailable", "NOPE"])))
+    assert err.violations == [(f"{codes}[2]", "'unavailable' is repeated"),
+                              (f"{codes}[3]", "'NOPE' is not a gRPC status code")]
+    await assert_not_found(stub, "casefile.create")
+
+    # Every code once is the most there is to name, and is kept as sent.
+    every = [code.name for code in grpc.StatusCode]
+    reply = await register(stub, "casefile.create",
+                           retry_policy=pb.RetryPolicy(retryable_codes=every))
+    assert list(reply.method.retry_policy.retryable_codes) == every
+    err = await rpc_error(stub.UpdateMethod(pb.UpdateMethodRequest(
+        method=method("casefile.create", retry_policy=pb.RetryPolicy(
+            retryable_codes=["ABORTED", "ABORTED"])),
+        update_mask=field_mask_pb2.FieldMask(paths=["retry_policy"]))))
+    assert err.violations == [(f"{codes}[1]", "'ABORTED' is repeated")]
+
+
 async def test_a_long_pattern_in_a_schema_is_refused(stub):
     schema = {"type": "object", "properties": {"code": {"type": "string",
                                                         "pattern": "a?" * 501}}}

@@ -59,6 +59,11 @@ async def explode(params: Boom) -> Empty:
     raise RuntimeError(params.message)
 
 
+@method("shop.shrug", description="Raises ValueError without a message.")
+async def shrug(params: Empty) -> Empty:
+    raise ValueError()
+
+
 class OutOfStock(Exception):
     grpc_code = "UNAVAILABLE"
 
@@ -171,9 +176,9 @@ class Sleeper:
 @pytest.fixture
 async def shop(start_worker, provider_client):
     sleeper = Sleeper()
-    worker = await start_worker([order, explode, out_of_stock, missing, bad_result, sleeper.nap,
-                                 quit_, interrupt, bail, cancel_inside, measure, call_down,
-                                 count, count_more])
+    worker = await start_worker([order, explode, shrug, out_of_stock, missing, bad_result,
+                                 sleeper.nap, quit_, interrupt, bail, cancel_inside, measure,
+                                 call_down, count, count_more])
     return provider_client(worker), sleeper, worker
 
 
@@ -224,6 +229,15 @@ async def test_raised_exception_becomes_internal_with_its_message_and_error_info
     assert err.message == "boom"
     assert err.reason == METHOD_FAILED
     assert err.metadata == {"exception": "RuntimeError"}
+
+
+async def test_exception_without_a_message_says_so_and_still_names_its_type(shop):
+    client, _, _ = shop
+    with pytest.raises(Internal) as caught:
+        await client.invoke("shop.shrug", {})
+    assert caught.value.message == "ValueError raised with no message"
+    assert caught.value.reason == METHOD_FAILED
+    assert caught.value.metadata == {"exception": "ValueError"}
 
 
 async def test_what_a_method_lets_out_never_stops_the_worker_or_hangs_the_caller(shop):

@@ -52,11 +52,14 @@ class Slept(BaseModel):
 
 
 class Sleeper:
-    """Methods that report, through events, when a nap starts and is cancelled."""
+    """Methods that report, through events, when a nap starts, is cancelled, and has
+    cleaned up after its cancellation (which takes `unwind` seconds)."""
 
-    def __init__(self) -> None:
+    def __init__(self, unwind: float = 0.0) -> None:
         self.started = asyncio.Event()
         self.cancelled = asyncio.Event()
+        self.unwound = asyncio.Event()
+        self._unwind = unwind
 
     @method("chan.nap")
     async def nap(self, params: Nap) -> Slept:
@@ -65,6 +68,9 @@ class Sleeper:
             await asyncio.sleep(params.seconds)
         except asyncio.CancelledError:
             self.cancelled.set()
+            if self._unwind:
+                await asyncio.sleep(self._unwind)  # e.g. rolling back what it did
+            self.unwound.set()
             raise
         return Slept(slept=params.seconds)
 
@@ -194,6 +200,23 @@ async def test_a_cancelled_id_cancels_the_running_method(stub, sleeper):
     await call.done_writing()
     assert await asyncio.wait_for(call.read(), 5) is grpc.aio.EOF
     assert await call.code() == grpc.StatusCode.OK
+
+
+async def test_a_dropped_channel_is_over_only_once_its_invocations_have_unwound(
+        start_worker):
+    # The call ended as soon as it cancelled them: the worker then stopped (and the
+    # event loop could close) with the methods still running, which the loop killed
+    # ("Task was destroyed but it is pending").
+    sleeper = Sleeper(unwind=0.3)
+    worker = await start_worker([sleeper.nap])
+    async with grpc.aio.insecure_channel(worker.address) as channel:
+        call = provider_pb2_grpc.MethodProviderStub(channel).OpenChannel()
+        await call.write(provider_pb2.OpenChannelRequest(
+            invocations=[invocation(1, "chan.nap", {"seconds": 30})]))
+        await asyncio.wait_for(sleeper.started.wait(), 5)
+        call.cancel()
+    await worker.stop()
+    assert sleeper.unwound.is_set()
 
 
 async def test_each_invocation_keeps_its_own_timeout(stub, sleeper):

@@ -41,6 +41,8 @@ MAX_QUERY = 1000  # characters of a SearchMethods query
 # Names one Heartbeat renews (each is a lookup under the lock).
 MAX_HEARTBEAT_METHODS = constants.MAX_HEARTBEAT_METHODS
 MAX_TIMEOUT = 24 * 3600.0  # as a policy's max_timeout
+# Codes a retry policy names: each of gRPC's 17 status codes at most once.
+MAX_RETRYABLE_CODES = 17
 
 
 def require(violations: list[Violation], message: str) -> None:
@@ -105,9 +107,19 @@ def _check_retry_policy(policy: dict[str, Any], field: str) -> list[Violation]:
             found.append((f"{field}.{key}", "must not be negative"))
     if 0 < policy.get("max_delay", 0) < policy.get("initial_delay", 0):
         found.append((f"{field}.max_delay", "must not be less than initial_delay"))
-    for i, code in enumerate(policy.get("retryable_codes", ())):
-        if status_code_named(code) is None:
-            found.append((f"{field}.retryable_codes[{i}]", f"{code!r} is not a gRPC status code"))
+    codes = policy.get("retryable_codes", ())
+    if len(codes) > MAX_RETRYABLE_CODES:  # (one violation, not one per entry)
+        found.append((f"{field}.retryable_codes",
+                      f"at most {MAX_RETRYABLE_CODES} codes, not {len(codes):,}"))
+        return found
+    seen = set()
+    for i, name in enumerate(codes):
+        code = status_code_named(name)
+        if code is None:
+            found.append((f"{field}.retryable_codes[{i}]", f"{name!r} is not a gRPC status code"))
+        elif code in seen:  # ("unavailable" repeats "UNAVAILABLE": both name one code)
+            found.append((f"{field}.retryable_codes[{i}]", f"{name!r} is repeated"))
+        seen.add(code)
     return found
 
 

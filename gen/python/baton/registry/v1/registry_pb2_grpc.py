@@ -112,9 +112,10 @@ class MethodRegistryServicer:
         """RegisterMethod creates a method, or replaces it when the same name is
         registered again, and (when worker_id is set) records the caller as a
         worker serving it under a lease. Returns the stored method.
-        Errors: INVALID_ARGUMENT for a bad name, version or JSON Schema;
-        FAILED_PRECONDITION (TOOL_MAPPING_BROKEN) when a tool maps onto a
-        parameter the new input schema no longer has.
+        Errors: INVALID_ARGUMENT for a bad name, version, JSON Schema or retry
+        policy, or a field over its limit (see Method), or a worker_id or
+        address over 255 characters; FAILED_PRECONDITION (TOOL_MAPPING_BROKEN)
+        when a tool maps onto a parameter the new input schema no longer has.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -122,17 +123,19 @@ class MethodRegistryServicer:
 
     def GetMethod(self, request, context):
         """GetMethod returns one method with its endpoints.
-        Errors: INVALID_ARGUMENT without a name or for one over 255 characters;
-        NOT_FOUND when no method has that name.
+        Errors: INVALID_ARGUMENT without a name or for one over 255 characters
+        (no method name is longer); NOT_FOUND when no method has that name.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListMethods(self, request, context):
-        """ListMethods returns methods ordered by name, filtered by domain and tag.
-        Errors: INVALID_ARGUMENT for a bad page_size or page_token, or a domain
-        or tag over 255 characters.
+        """ListMethods returns methods ordered by name, filtered by domain and tag,
+        at most 1,000 a page (fewer when their schemas are large: a reply stays
+        under 3 MiB). Errors: INVALID_ARGUMENT for a negative page_size, a
+        page_token from another listing, or a domain or tag over 255 characters
+        (no domain or tag is longer).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -140,8 +143,9 @@ class MethodRegistryServicer:
 
     def SearchMethods(self, request, context):
         """SearchMethods ranks methods by a free-text query over name, description
-        and tags. Errors: INVALID_ARGUMENT for an empty query or one over 1,000
-        characters.
+        and tags, and returns at most 1,000 of them. Errors: INVALID_ARGUMENT for
+        a query over 1,000 characters or without a letter or digit, or a
+        negative page_size.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
