@@ -7,6 +7,7 @@ and check-jsonschema, offline); these tests check what schemas cannot.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -28,9 +29,10 @@ from baton_cli._gateway import (
     transcoder_config,
 )
 from baton_core import constants as c
-from baton_core._server import MAX_MESSAGE_BYTES, MAX_PENDING_CALLS
+from baton_core._server import MAX_MESSAGE_BYTES, MAX_PENDING_CALLS, SERVER_OPTIONS
 
 DEPLOY = REPO_ROOT / "deploy"
+_TRANSCODER = "envoy.filters.http.grpc_json_transcoder"
 HEALTH_SERVICE = {"registry": c.REGISTRY_SERVICE, "orchestrator": c.ORCHESTRATOR_SERVICE,
                   "sessions": c.SESSIONS_SERVICE}
 # Workers and hooks are called by the orchestrator, never through the gateway.
@@ -128,6 +130,22 @@ def test_the_gateway_takes_json_bodies_up_to_twice_the_services_message_limit():
     assert body_limit["typed_config"]["max_request_bytes"] == 2 * MAX_MESSAGE_BYTES
     assert transcoder_config(config)["max_request_body_size"] == 2 * MAX_MESSAGE_BYTES
     assert transcoder_config(config)["max_response_body_size"] == 2 * MAX_MESSAGE_BYTES
+
+
+def test_the_gateway_refuses_messages_over_the_services_receive_limit():
+    # After the transcoder, on the gRPC message it made of the JSON: the
+    # limit is the one every service's gRPC server has.
+    config = load_template()
+    (listener,) = config["static_resources"]["listeners"]
+    names = [f["name"] for f in
+             listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]]
+    lua = http_filter_config(config, "message-limit")["extension_config"]["typed_config"][
+        "default_source_code"]["inline_string"]
+    (limit,) = re.findall(r"^local MAX_MESSAGE_BYTES = (\d+)$", lua, re.MULTILINE)
+
+    assert names.index("message-limit") == names.index(_TRANSCODER) + 1
+    assert int(limit) == MAX_MESSAGE_BYTES
+    assert dict(SERVER_OPTIONS)["grpc.max_receive_message_length"] == MAX_MESSAGE_BYTES
 
 
 @pytest.mark.parametrize("kind", sorted(HEALTH_SERVICE))

@@ -27,11 +27,14 @@ INVALID_TOKEN_CHALLENGE = 'Bearer error="invalid_token"'
 class FakeRegistry(registry_pb2_grpc.MethodRegistryServicer):
     """GetMethod fails with the code named by `fail.<code>`; records metadata.
 
-    `challenge.invalid` fails with UNAUTHENTICATED and its own www-authenticate.
+    `challenge.invalid` fails with UNAUTHENTICATED and its own www-authenticate;
+    `large.N` answers with a description of N bytes. RegisterMethod takes any
+    method and records the size of each request message it got.
     """
 
     def __init__(self) -> None:
         self.metadata: list[dict[str, str]] = []
+        self.registered: list[int] = []  # RegisterMethod request sizes, in bytes
         self.held = 0
         self.all_held = asyncio.Event()
         self.held_in_vain = 0  # `hold.N` calls that waited 10 s for N in flight
@@ -47,6 +50,9 @@ class FakeRegistry(registry_pb2_grpc.MethodRegistryServicer):
                 await asyncio.wait_for(self.all_held.wait(), 10)
             except TimeoutError:
                 self.held_in_vain += 1
+        if request.name.startswith("large."):
+            return registry_pb2.GetMethodResponse(method=registry_pb2.Method(
+                name=request.name, description="x" * int(request.name.removeprefix("large."))))
         if request.name == "challenge.invalid":
             context.set_trailing_metadata((("www-authenticate", INVALID_TOKEN_CHALLENGE),))
             await context.abort(grpc.StatusCode.UNAUTHENTICATED, "fake invalid token")
@@ -66,6 +72,11 @@ class FakeRegistry(registry_pb2_grpc.MethodRegistryServicer):
             method=registry_pb2.Method(name=request.name, version="1.0.0",
                                        default_timeout=duration_pb2.Duration(seconds=5)))
 
+    async def RegisterMethod(self, request, context):
+        self.registered.append(request.ByteSize())
+        return registry_pb2.RegisterMethodResponse(
+            method=registry_pb2.Method(name=request.method.name), created=True)
+
     async def WatchMethods(self, request, context):
         for name in ("a.one", "a.two", "a.three"):
             yield registry_pb2.WatchMethodsResponse(method=registry_pb2.Method(name=name))
@@ -82,6 +93,34 @@ async def start_gateway(workdir, registry: str, template=None) -> Gateway:
         descriptor=str(descriptor)), workdir, workdir / "envoy.log", template)
     await asyncio.to_thread(gw.start)
     return gw
+
+
+@asynccontextmanager
+async def not_http2() -> AsyncIterator[str]:
+    """A server that answers every connection with bytes that are not HTTP/2:
+    "127.0.0.1:port", for an upstream Envoy cannot read."""
+    open_connections: set[asyncio.StreamWriter] = set()
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_connections.add(writer)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n" * 4)
+        try:
+            await writer.drain()
+            await reader.read()  # until Envoy gives up on the connection
+        except ConnectionError:
+            pass
+        finally:
+            open_connections.discard(writer)
+            writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    try:
+        yield f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    finally:
+        server.close()
+        for writer in list(open_connections):
+            writer.close()
+        await server.wait_closed()
 
 
 @asynccontextmanager

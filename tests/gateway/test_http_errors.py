@@ -2,8 +2,9 @@
 
 The platform runs with auth on: 401 and 403 come from the services' auth
 interceptor, 429 from a policy's `actor_rate_limit`. The gateway adds a
-Bearer challenge to a 401, refuses a body over its limit itself (413) and
-keeps grpc-* headers out of HTTP replies, not out of gRPC ones.
+Bearer challenge to a 401, refuses a body over its limit or a message over the
+services' limit itself (413) and keeps grpc-* headers out of HTTP replies, not
+out of gRPC ones.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from google.protobuf import struct_pb2
 from baton.orchestrator.v1 import orchestrator_pb2, orchestrator_pb2_grpc
 from baton_cli._gateway import http_filter_config, load_template
 from baton_core import free_port
+from baton_core._server import MAX_MESSAGE_BYTES
 
 ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
@@ -202,6 +204,21 @@ async def test_a_body_over_the_gateway_limit_is_413_and_reaches_no_service(http)
     assert reply.status_code == 413, reply.text[:300]
     assert reply.json()["code"] == 8  # RESOURCE_EXHAUSTED
     assert "limit" in reply.json()["message"]
+
+
+async def test_a_body_whose_message_no_service_takes_is_413_not_429(http):
+    # Within the gateway's 32 MiB of JSON, over the services' 16 MiB message.
+    body = json.dumps({"operation": "demo.echo",
+                       "params": {"value": "x" * (MAX_MESSAGE_BYTES + 1)}}).encode()
+
+    reply = await http.post("/v1/dispatch", content=body,
+                            headers={"content-type": "application/json"})
+
+    # The orchestrator refused it with 429 ("larger than max"): a retry
+    # would be refused the same.
+    assert reply.status_code == 413, reply.text[:300]
+    assert reply.json() == {"code": 8,  # RESOURCE_EXHAUSTED
+                            "message": "request message larger than the services' limit of 16 MiB"}
 
 
 async def test_http_replies_carry_no_grpc_headers_and_grpc_callers_keep_their_status(
