@@ -23,6 +23,7 @@ from ._db import release_idle_connections
 from ._env import SettingError, int_setting
 from ._interceptors import ErrorInterceptor
 from ._memory import pin_malloc_thresholds, release_free_memory, trim_when_idle
+from ._stop_watchdog import STOP_MARGIN, watch_stop
 
 log = logging.getLogger("baton.server")
 
@@ -243,8 +244,10 @@ async def release_after_busy_spell() -> None:
 
 
 async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0.5,
-                  interceptors: Sequence[grpc.aio.ServerInterceptor] = ()) -> None:
-    """Runs `app` until SIGTERM or SIGINT, then drains and stops it."""
+                  interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+                  stop_margin: float = STOP_MARGIN) -> None:
+    """Runs `app` until SIGTERM or SIGINT, then drains and stops it; a stop still
+    going `stop_margin` seconds past its drains and grace exits the process."""
     options = server_options()  # a bad setting stops the service before anything started
     pin_malloc_thresholds()
     stop = asyncio.Event()
@@ -264,10 +267,17 @@ async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0
         await stop.wait()
         log.info("draining (grace %.1fs)", grace)
     finally:
+        # Past its drains, its grace and a margin, a stop that has not ended says
+        # where it waits and exits with status 1 instead of hanging until killed.
+        watchdog = watch_stop(drain + grace + getattr(app, "stop_seconds", 0.0) + stop_margin,
+                              loop)
         if trim is not None:
             trim.cancel()
-        await server.stop(grace, before_stop=getattr(app, "drain", None))
-        await app.stop()
+        try:
+            await server.stop(grace, before_stop=getattr(app, "drain", None))
+            await app.stop()
+        finally:
+            watchdog.cancel()
     log.info("stopped")
 
 

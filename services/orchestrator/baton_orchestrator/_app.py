@@ -88,6 +88,11 @@ class OrchestratorApp:
         self._idempotency_window = float_setting(env, k.ENV_IDEMPOTENCY_WINDOW,
                                                  k.DEFAULT_IDEMPOTENCY_WINDOW)
 
+    @property
+    def stop_seconds(self) -> float:
+        """What a stop spends beyond the server's grace: the workflow runs' drain."""
+        return self._engine_config.drain_seconds
+
     async def start(self) -> None:
         self._registry_channel = insecure_channel(self.settings.registry_addr)
         self._sessions_channel = insecure_channel(self.settings.sessions_addr)

@@ -1,0 +1,83 @@
+"""A stop that cannot hang: past its budget, what still runs is logged and the
+process exits.
+
+A service that does not end after SIGTERM is killed by whoever stops it
+(`baton up` after 10 s, Kubernetes after its grace period), with nothing said
+of why. This watchdog runs on its own thread, so it fires even when the event
+loop is stuck: it logs every asyncio task's stack and every thread's
+traceback, then exits with status 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import faulthandler
+import logging
+import os
+import sys
+import threading
+from typing import Any
+
+log = logging.getLogger("baton.server")
+
+# Seconds a stop may take beyond its drains and grace: closing channels and
+# pools, the last writes.
+STOP_MARGIN = 10.0
+
+
+def task_stacks(loop: asyncio.AbstractEventLoop) -> str:
+    """Where each of the loop's tasks waits, await by await (read from another
+    thread: best effort)."""
+    for _ in range(5):
+        try:
+            tasks = list(asyncio.all_tasks(loop))
+            break
+        except RuntimeError:  # the set of tasks changed while it was read
+            continue
+    else:
+        return "(the tasks could not be read)"
+    lines = []
+    for task in tasks:
+        lines.append(f"task {task.get_name()}:")
+        try:
+            lines.extend(_awaits(task.get_coro()))
+        except Exception as exc:  # noqa: BLE001 - a diagnostic must not fail the exit
+            lines.append(f"  (its stack could not be read: {exc!r})")
+    return "\n".join(lines)
+
+
+def _awaits(awaitable: Any) -> list[str]:
+    """The frames of a coroutine and of what it awaits, outermost first
+    (Task.get_stack gives only the outermost)."""
+    lines = []
+    for _ in range(100):
+        frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "gi_frame", None) \
+            or getattr(awaitable, "ag_frame", None)
+        if frame is None:
+            if awaitable is not None:
+                lines.append(f"  waiting for {awaitable!r}"[:300])
+            break
+        code = frame.f_code
+        lines.append(f'  File "{code.co_filename}", line {frame.f_lineno}, in {code.co_name}')
+        awaitable = getattr(awaitable, "cr_await", None) or \
+            getattr(awaitable, "gi_yieldfrom", None) or getattr(awaitable, "ag_await", None)
+    return lines
+
+
+def _give_up(loop: asyncio.AbstractEventLoop, budget: float) -> None:
+    log.error("the stop did not end within %.1fs; exiting. Still running:\n%s",
+              budget, task_stacks(loop))
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    os._exit(1)
+
+
+def watch_stop(budget: float, loop: asyncio.AbstractEventLoop) -> threading.Timer:
+    """Exits the process (status 1) unless the returned timer is cancelled within
+    `budget` seconds."""
+    timer = threading.Timer(budget, _give_up, args=(loop, budget))
+    timer.daemon = True
+    timer.name = "baton-stop-watchdog"
+    timer.start()
+    return timer
