@@ -76,6 +76,7 @@ from ._redis import RedisServer, free_port, redact_url, redis_problem, redis_ser
 from ._schema import ParamsValidator
 from ._schema_checks import json_pointer, schema_problems
 from ._schema_messages import field_path
+from ._uncancelled import finish_before_cancel
 from ._server import (
     App,
     GrpcServer,
@@ -143,6 +144,7 @@ __all__ = [
     "ensure_secret",
     "error_for_code",
     "field_path",
+    "finish_before_cancel",
     "float_setting",
     "free_port",
     "freeze_startup_heap",

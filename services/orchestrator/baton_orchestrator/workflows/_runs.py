@@ -14,7 +14,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from baton_core import NotFound
+from baton_core import NotFound, finish_before_cancel
 
 from . import _paging as paging
 from . import _tables as t
@@ -138,6 +138,7 @@ class RunStore:
 
     # Leases -------------------------------------------------------------------------------
 
+    @finish_before_cancel
     async def claim(self, replica: str, ttl: float, limit: int,
                     run_id: str | None = None) -> builtins.list[str]:
         """Takes up to `limit` active runs whose lease lapsed (or that have no owner);
@@ -165,6 +166,7 @@ class RunStore:
                 .values(owner=replica, lease_expires_at=now + ttl).returning(r.c.run_id))
             return [row.run_id for row in result]
 
+    @finish_before_cancel
     async def renew(self, replica: str, ttl: float) -> tuple[set[str], set[str]]:
         """Extends this replica's leases; returns (runs owned, runs asked to cancel)."""
         r = t.runs
@@ -176,6 +178,7 @@ class RunStore:
             rows = result.all()
         return {row.run_id for row in rows}, {row.run_id for row in rows if row.cancel_requested}
 
+    @finish_before_cancel
     async def release(self, replica: str, run_ids: builtins.list[str]) -> None:
         """Gives runs back (graceful stop) so another replica takes them at once."""
         if not run_ids:
@@ -215,6 +218,7 @@ class RunStore:
             raise _not_found(run_id)
         return row.status in RUN_ACTIVE and bool(row.cancel_requested)
 
+    @finish_before_cancel
     async def _flag_cancel(self, run_id: str, request: RunRequest | None) -> None:
         r = t.runs
         async with self._engine.begin() as conn:
@@ -244,6 +248,7 @@ class RunStore:
                 raise
             return None
 
+    @finish_before_cancel
     async def _retry(self, run_id: str, replica: str, ttl: float,
                      request: RunRequest | None) -> builtins.list[dict[str, Any]]:
         state = await self.load(run_id)
