@@ -18,6 +18,7 @@ from baton_core import (
     InvalidArgument,
     NotFound,
     datetime_to_timestamp,
+    finish_before_cancel,
     migrate,
     new_etag,
     read_store_id,
@@ -84,6 +85,7 @@ class ControlStore:
                 sa.select(policies).where(policies.c.name == name))).first()
             return None if row is None else _policy(row)
 
+    @finish_before_cancel
     async def create_policy(self, message: policies_pb2.Policy,
                             source: str = "api") -> policies_pb2.Policy:
         now = _now()
@@ -111,6 +113,7 @@ class ControlStore:
                              reason="PATTERN_TAKEN",
                              metadata={"policy": other, "pattern": message.pattern})
 
+    @finish_before_cancel
     async def update_policy(self, message: policies_pb2.Policy,
                             mask: field_mask_pb2.FieldMask, validate: Validator,
                             base: policies_pb2.Policy | None = None) -> policies_pb2.Policy:
@@ -153,6 +156,7 @@ class ControlStore:
                     policies.c.name == updated.name).values(**values))
         return await self._stored(message.name)
 
+    @finish_before_cancel
     async def delete_policy(self, name: str, etag: str = "") -> None:
         async with self.engine.begin() as conn:
             row = (await conn.execute(sa.select(policies.c.etag).where(
@@ -165,6 +169,7 @@ class ControlStore:
                               reason="ETAG_MISMATCH", metadata={"policy": name})
             await conn.execute(sa.delete(policies).where(policies.c.name == name))
 
+    @finish_before_cancel
     async def put_file_policy(self, message: policies_pb2.Policy) -> bool:
         """Stores a policy from the policies file unless it is already stored as is;
         returns whether anything changed."""
@@ -194,6 +199,7 @@ class ControlStore:
             rows = await conn.execute(sa.select(hooks).order_by(hooks.c.name))
             return [(row.spec, _utc(row.create_time), _utc(row.update_time)) for row in rows]
 
+    @finish_before_cancel
     async def put_hook(self, name: str, spec: dict) -> bool:
         """Creates or replaces a hook; returns True when it is new."""
         now = _now()
@@ -208,6 +214,7 @@ class ControlStore:
                 spec=spec, update_time=now))
             return False
 
+    @finish_before_cancel
     async def delete_hook(self, name: str) -> bool:
         async with self.engine.begin() as conn:
             result = await conn.execute(sa.delete(hooks).where(hooks.c.name == name))
@@ -221,6 +228,7 @@ class ControlStore:
             return {row.endpoint: BreakerConfig(row.failure_threshold, row.open_timeout,
                                                 row.half_open_max_calls) for row in rows}
 
+    @finish_before_cancel
     async def put_breaker_config(self, endpoint: str, config: BreakerConfig) -> None:
         values = {"failure_threshold": config.failure_threshold,
                   "open_timeout": config.open_timeout,
@@ -231,6 +239,7 @@ class ControlStore:
             if result.rowcount == 0:
                 await conn.execute(sa.insert(breaker_configs).values(endpoint=endpoint, **values))
 
+    @finish_before_cancel
     async def delete_breaker_config(self, endpoint: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(sa.delete(breaker_configs).where(

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, select, update
 
-from baton_core import utcnow
+from baton_core import finish_before_cancel, utcnow
 
 from . import _outbox as outbox
 from . import _rows as rows
@@ -24,6 +24,7 @@ class LeaseStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @finish_before_cancel
     async def heartbeat(self, lease: WorkerLease, method_names: Sequence[str]) -> list[str]:
         """Renews `lease` on `method_names`, or on every method the worker serves.
 
@@ -53,6 +54,7 @@ class LeaseStore:
                     await outbox.record_upsert(conn, name, now)
         return unknown
 
+    @finish_before_cancel
     async def expire(self, now: dt.datetime) -> list[str]:
         """Marks lapsed endpoints UNAVAILABLE; returns the methods that changed."""
         lapsed = (endpoints.c.state == _AVAILABLE) & (endpoints.c.lease_expire_time < now)
@@ -70,6 +72,7 @@ class LeaseStore:
                 await outbox.record_upsert(conn, name, now)
         return names
 
+    @finish_before_cancel
     async def forget(self, before: dt.datetime) -> list[str]:
         """Deletes endpoints whose lease lapsed before `before`; returns the methods changed.
 
@@ -87,6 +90,7 @@ class LeaseStore:
                 await outbox.record_upsert(conn, name, utcnow())
         return names
 
+    @finish_before_cancel
     async def prune_events(self, before: dt.datetime) -> int:
         async with self._db.write() as conn:
             return await outbox.prune(conn, before)

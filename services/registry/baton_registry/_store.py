@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from sqlalchemy import exists, select
 
-from baton_core import NotFound, utcnow
+from baton_core import NotFound, finish_before_cancel, utcnow
 
 from . import _outbox as outbox
 from . import _rows as rows
@@ -22,6 +22,7 @@ class MethodStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @finish_before_cancel
     async def register(self, method: Method, lease: WorkerLease | None) -> tuple[Method, bool]:
         """Creates or replaces `method` (keeping its endpoints) and records `lease` on it.
 
@@ -62,6 +63,7 @@ class MethodStore:
         async with self._db.read() as conn:
             return await rows.select_methods(conn, *where, limit=limit)
 
+    @finish_before_cancel
     async def update(self, name: str, apply: Callable[[Method], Method]) -> Method:
         """Replaces the method with `apply(current)`; whatever `apply` raises aborts it.
         An update that changes nothing writes nothing.
@@ -82,6 +84,7 @@ class MethodStore:
             await rows.put_method(conn, updated, now)
             return await outbox.record_upsert(conn, name, now)
 
+    @finish_before_cancel
     async def delete(self, name: str) -> None:
         """Deletes the method and its endpoints.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, insert, select, update
 
-from baton_core import utcnow
+from baton_core import finish_before_cancel, utcnow
 
 from ._db import Database
 from ._models import Tool
@@ -18,6 +18,7 @@ class ToolStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    @finish_before_cancel
     async def put(self, tool: Tool) -> Tool:
         """Creates or replaces the tool, keeping its first create_time."""
         values = {"method_name": tool.method, "description": tool.description,
@@ -43,6 +44,7 @@ class ToolStore:
         async with self._db.read() as conn:
             return await _select(conn, tools.c.method_name == method)
 
+    @finish_before_cancel
     async def delete(self, name: str) -> bool:
         """Deletes the tool; False when there was none."""
         async with self._db.write() as conn:

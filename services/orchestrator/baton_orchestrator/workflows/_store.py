@@ -16,6 +16,7 @@ from baton_core import (
     AlreadyExists,
     FailedPrecondition,
     NotFound,
+    finish_before_cancel,
     new_etag,
     new_id,
     utcnow,
@@ -47,6 +48,7 @@ class DefinitionStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
+    @finish_before_cancel
     async def create(self, defn: WorkflowDef, workflow_id: str = "",
                      request_id: str = "") -> WorkflowRecord:
         if request_id:
@@ -140,6 +142,7 @@ class DefinitionStore:
         return records, (paging.encode({"v": records[-1].version}, scope)
                          if len(rows) > size else "")
 
+    @finish_before_cancel
     async def update(self, workflow_id: str, defn: WorkflowDef, etag: str = "") -> WorkflowRecord:
         """Stores `defn` as the next version; `etag`, when given, must be current."""
         current = await self.get(workflow_id)
@@ -165,6 +168,7 @@ class DefinitionStore:
                 definition=defn.to_dict(), create_time=now))
         return await self.get(workflow_id)
 
+    @finish_before_cancel
     async def delete(self, workflow_id: str) -> WorkflowRecord:
         await self.get(workflow_id)
         now = utcnow()
