@@ -120,6 +120,33 @@ async def database_url(databases) -> str:
     return await databases.new_url_async("t")
 
 
+async def _cancel_at_random(path: Path, writing, trials: int, window: float) -> None:
+    """Starts `writing` (a coroutine function writing to the SQLite file at `path`
+    in a loop) `trials` times, cancels it after a random moment of up to `window`
+    seconds, and asserts that once it has ended nothing holds SQLite's write lock."""
+    import random
+    import sqlite3
+
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)  # waits for nothing
+    rng = random.Random(7)
+    try:
+        for _ in range(trials):
+            task = asyncio.create_task(writing())
+            await asyncio.sleep(rng.random() * window)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            other.execute("BEGIN IMMEDIATE")  # "database is locked" if it were held
+            other.execute("ROLLBACK")
+    finally:
+        other.close()
+
+
+@pytest.fixture
+def cancel_at_random():
+    """See _cancel_at_random: cancelled writes must leave no lock behind."""
+    return _cancel_at_random
+
+
 class AuthKeys:
     """Keys of a platform that runs with auth on: an HS256 secret, an RS256 key pair
     and an API keys file; `token()` mints what a caller would present."""

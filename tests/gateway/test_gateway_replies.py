@@ -10,6 +10,7 @@ keep their status, and a 401 names the Bearer scheme.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import grpc
@@ -61,6 +62,23 @@ def grpc_headers(reply: httpx.Response) -> list[str]:
     return [name for name in reply.headers if name.lower().startswith("grpc-")]
 
 
+def status_body(reply: httpx.Response, status: int) -> dict:
+    """The JSON status body of an HTTP error reply, after checking its status."""
+    assert reply.status_code == status, reply.text[:300]
+    assert reply.headers["content-type"] == "application/json"
+    return reply.json()
+
+
+@contextlib.asynccontextmanager
+async def own_gateway(tmp_path, upstream, template=None):
+    """A gateway of the test's own in front of `upstream`, stopped at the end."""
+    gw = await start_gateway(tmp_path, upstream, template)
+    try:
+        yield gw
+    finally:
+        await asyncio.to_thread(gw.stop)
+
+
 @pytest.fixture(scope="module")
 async def fake():
     async with fake_registry() as served:
@@ -85,9 +103,7 @@ async def test_a_body_over_the_limit_is_413_with_a_status_body_before_any_servic
                             headers={"content-type": "application/json"})
 
     # Without the limit the service read it and answered 429 ("larger than max").
-    assert reply.status_code == 413, reply.text[:300]
-    assert reply.headers["content-type"] == "application/json"
-    assert reply.json() == {
+    assert status_body(reply, 413) == {
         "code": grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
         "message": f"request body larger than the gateway's limit of {BODY_LIMIT // 2**20} MiB"}
 
@@ -97,9 +113,7 @@ async def test_a_body_within_the_limit_whose_message_is_over_16_mib_is_413(http)
 
     # Sent on, the service refused it with 429 ("larger than max"), which
     # invites retries that can never succeed.
-    assert reply.status_code == 413, reply.text[:300]
-    assert reply.headers["content-type"] == "application/json"
-    assert reply.json() == MESSAGE_TOO_LARGE
+    assert status_body(reply, 413) == MESSAGE_TOO_LARGE
 
 
 async def test_the_message_limit_is_the_services_receive_limit(http, fake):
@@ -154,38 +168,27 @@ async def test_a_reply_too_large_to_transcode_is_500_internal(tmp_path):
     # what Baton's services send at most: this fake sends more.
     options = tuple((dict(SERVER_OPTIONS) | {
         "grpc.max_send_message_length": 2 * RESPONSE_LIMIT}).items())
-    async with fake_registry(options) as (_, registry):
-        gw = await start_gateway(tmp_path, registry)
-        try:
-            async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
-                reply = await client.get(f"/v1/methods/large.{RESPONSE_LIMIT}")
-        finally:
-            await asyncio.to_thread(gw.stop)
+    async with fake_registry(options) as (_, registry), \
+            own_gateway(tmp_path, registry) as gw, \
+            httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+        reply = await client.get(f"/v1/methods/large.{RESPONSE_LIMIT}")
 
-    assert reply.status_code == 500, reply.text[:300]
-    assert reply.headers["content-type"] == "application/json"
-    body = reply.json()
+    body = status_body(reply, 500)
     # Envoy's own 500 used to say UNKNOWN (2).
     assert body["code"] == grpc.StatusCode.INTERNAL.value[0], body
     assert "limit" in body["message"]
 
 
 async def test_a_service_envoy_cannot_read_is_502_unavailable(tmp_path):
-    async with not_http2() as upstream:
-        gw = await start_gateway(tmp_path, upstream)
-        try:
-            async with httpx.AsyncClient(base_url=gw.url, timeout=10) as client:
-                reply = await client.get("/v1/methods/a.b")
-            async with grpc.aio.insecure_channel(gw.url.removeprefix("http://")) as channel:
-                with pytest.raises(grpc.aio.AioRpcError) as grpc_call:
-                    await registry_pb2_grpc.MethodRegistryStub(channel).GetMethod(
-                        registry_pb2.GetMethodRequest(name="a.b"), timeout=5)
-        finally:
-            await asyncio.to_thread(gw.stop)
+    async with not_http2() as upstream, own_gateway(tmp_path, upstream) as gw:
+        async with httpx.AsyncClient(base_url=gw.url, timeout=10) as client:
+            reply = await client.get("/v1/methods/a.b")
+        async with grpc.aio.insecure_channel(gw.url.removeprefix("http://")) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as grpc_call:
+                await registry_pb2_grpc.MethodRegistryStub(channel).GetMethod(
+                    registry_pb2.GetMethodRequest(name="a.b"), timeout=5)
 
-    assert reply.status_code == 502, reply.text[:300]
-    assert reply.headers["content-type"] == "application/json"
-    body = reply.json()
+    body = status_body(reply, 502)
     # Envoy's own 502 used to say UNKNOWN (2).
     assert body["code"] == grpc.StatusCode.UNAVAILABLE.value[0], body
     assert "protocol error" in body["message"]
@@ -205,8 +208,7 @@ async def test_a_request_that_stalls_is_408_with_a_status_body(fake, tmp_path):
     template = load_template()
     (listener,) = template["static_resources"]["listeners"]
     listener["filter_chains"][0]["filters"][0]["typed_config"]["stream_idle_timeout"] = "1s"
-    gw = await start_gateway(tmp_path, fake[1], template)
-    try:
+    async with own_gateway(tmp_path, fake[1], template) as gw:
         host, _, port = gw.url.removeprefix("http://").rpartition(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         # Ten of the hundred bytes promised, then nothing.
@@ -216,8 +218,6 @@ async def test_a_request_that_stalls_is_408_with_a_status_body(fake, tmp_path):
         await writer.drain()
         raw = await asyncio.wait_for(reader.read(), 10)  # Envoy closes after replying
         writer.close()
-    finally:
-        await asyncio.to_thread(gw.stop)
 
     head, _, body = raw.decode().partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 408"), raw

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import random
-import sqlite3
 
 from baton_core import utcnow
 from baton_registry._db import Database
@@ -19,13 +17,13 @@ from baton_registry._store import MethodStore
 from baton_registry._tools import ToolStore
 
 
-async def test_writes_cancelled_at_any_moment_leave_the_write_lock_free(tmp_path):
+async def test_writes_cancelled_at_any_moment_leave_the_write_lock_free(
+        tmp_path, cancel_at_random):
     path = tmp_path / "registry.db"
     db = Database(f"sqlite+aiosqlite:///{path}")
     await db.open()
     methods, leases, tools = MethodStore(db), LeaseStore(db), ToolStore(db)
     names = [f"demo.m{i}" for i in range(10)]
-    other = sqlite3.connect(path, timeout=0, isolation_level=None)  # waits for nothing
 
     def lease() -> WorkerLease:
         return WorkerLease("worker-a", "127.0.0.1:1", utcnow() + dt.timedelta(seconds=30))
@@ -41,19 +39,10 @@ async def test_writes_cancelled_at_any_moment_leave_the_write_lock_free(tmp_path
             await tools.delete("t")
             await leases.expire(utcnow() - dt.timedelta(seconds=60))
 
-    rng = random.Random(7)
     try:
-        for _ in range(100):
-            task = asyncio.create_task(writing())
-            await asyncio.sleep(rng.random() * 0.02)
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            # Once the cancelled writes have ended, nothing holds SQLite's write lock.
-            other.execute("BEGIN IMMEDIATE")
-            other.execute("ROLLBACK")
+        await cancel_at_random(path, writing, trials=100, window=0.02)
         # And the store writes on at once.
         await asyncio.wait_for(methods.register(Method(name="demo.last"), lease()), 5)
         assert await leases.heartbeat(lease(), ["demo.last"]) == []
     finally:
-        other.close()
         await db.close()
