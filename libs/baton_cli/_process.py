@@ -16,6 +16,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from baton_core import service_stop_budget
 from baton_core._children import tied_args
 
 
@@ -57,6 +58,8 @@ class ChildProcess:
         self.health_address = health_address
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
+        # Seconds stop() waits after SIGTERM before a SIGKILL.
+        self.stop_timeout = 10.0
         # Set by `baton up`: the child dies with it, and holds its data-dir lock.
         self.tied = False
         self.keep_fds: tuple[int, ...] = ()
@@ -64,9 +67,13 @@ class ChildProcess:
     @classmethod
     def service(cls, name: str, kind: str, env: Mapping[str, str], log_path: Path,
                 health_address: str | None) -> ChildProcess:
-        """A `baton serve KIND` child run with this interpreter."""
-        return cls(name, [sys.executable, "-m", "baton_cli", "serve", kind], env, log_path,
-                   health_address)
+        """A `baton serve KIND` child run with this interpreter. stop() waits past
+        the service's own stop budget, so that a stop that hangs is ended by the
+        service's watchdog, saying where it waited, rather than by a SIGKILL."""
+        child = cls(name, [sys.executable, "-m", "baton_cli", "serve", kind], env, log_path,
+                    health_address)
+        child.stop_timeout = service_stop_budget(kind, {**os.environ, **env}) + 2.0
+        return child
 
     def start(self, wait: bool = True, timeout: float = 30.0) -> None:
         """Starts the process; with `wait`, blocks until it is healthy. A process that
@@ -95,15 +102,16 @@ class ChildProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def stop(self, timeout: float = 10.0) -> int | None:
-        """SIGTERM, then SIGKILL after `timeout`; safe to call twice."""
+    def stop(self, timeout: float | None = None) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout` (default: `stop_timeout`); safe to
+        call twice."""
         proc = self.proc
         if proc is None:
             return None
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout)
+                proc.wait(self.stop_timeout if timeout is None else timeout)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()

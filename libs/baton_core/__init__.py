@@ -89,6 +89,7 @@ from ._server import (
     run_app,
 )
 from ._settings import Settings
+from ._stop_watchdog import service_stop_budget
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
@@ -177,6 +178,7 @@ __all__ = [
     "run_app",
     "schema_problems",
     "seconds_to_duration",
+    "service_stop_budget",
     "set_timestamp",
     "status_code_named",
     "store_meta_table",

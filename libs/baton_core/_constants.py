@@ -36,6 +36,14 @@ ENV_LOG_LEVEL = "BATON_LOG_LEVEL"
 ENV_LEASE_TTL = "BATON_LEASE_TTL_SECONDS"
 ENV_SESSION_TTL = "BATON_SESSION_TTL_SECONDS"
 ENV_GRACE = "BATON_SHUTDOWN_GRACE_SECONDS"
+DEFAULT_GRACE = 5.0
+# Seconds a stopping server reports NOT_SERVING before it stops taking calls.
+HEALTH_DRAIN = 0.5
+# How long the orchestrator's graceful stop lets the workflow steps in flight
+# finish after the server's grace (read by the workflow engine, and by `baton up`
+# to know how long a stop may take).
+ENV_WORKFLOW_DRAIN = "BATON_WORKFLOW_DRAIN_SECONDS"
+DEFAULT_WORKFLOW_DRAIN = 3.0
 
 # Authentication (see `_auth.py`).
 ENV_AUTH = "BATON_AUTH"  # on (default) | off

@@ -33,9 +33,11 @@ def int_setting(env: Mapping[str, str], name: str, default: int, low: int,
     return value
 
 
-def float_setting(env: Mapping[str, str], name: str, default: float, low: float = 0.0) -> float:
-    """`env[name]` as a number of seconds (or any quantity) above `low`, `default`
-    when unset or blank; any other value raises SettingError naming the variable."""
+def float_setting(env: Mapping[str, str], name: str, default: float, low: float = 0.0,
+                  *, zero_ok: bool = False) -> float:
+    """`env[name]` as a number of seconds (or any quantity) above `low` (or 0 with
+    `zero_ok`: a wait that can be turned off), `default` when unset or blank; any
+    other value raises SettingError naming the variable."""
     raw = (env.get(name) or "").strip()
     if not raw:
         return default
@@ -43,8 +45,10 @@ def float_setting(env: Mapping[str, str], name: str, default: float, low: float 
         value: float | None = float(raw)
     except ValueError:
         value = None
-    if value is None or not value > low or value != value or value == float("inf"):
-        raise SettingError(f"{name} must be a number greater than {low:g}, not {raw!r}")
+    if value is None or value != value or value == float("inf") or not (
+            value > low or (zero_ok and value == 0)):
+        least = "0 or more" if zero_ok and low == 0 else f"greater than {low:g}"
+        raise SettingError(f"{name} must be a number {least}, not {raw!r}")
     return value
 
 

@@ -23,7 +23,7 @@ from ._db import release_idle_connections
 from ._env import SettingError, int_setting
 from ._interceptors import ErrorInterceptor
 from ._memory import pin_malloc_thresholds, release_free_memory, trim_when_idle
-from ._stop_watchdog import STOP_MARGIN, watch_stop
+from ._stop_watchdog import STOP_MARGIN, stop_budget, watch_stop
 
 log = logging.getLogger("baton.server")
 
@@ -243,7 +243,8 @@ async def release_after_busy_spell() -> None:
     release_free_memory()
 
 
-async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0.5,
+async def run_app(app: App, listen: str, *, grace: float = c.DEFAULT_GRACE,
+                  drain: float = c.HEALTH_DRAIN,
                   interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
                   stop_margin: float = STOP_MARGIN) -> None:
     """Runs `app` until SIGTERM or SIGINT, then drains and stops it; a stop still
@@ -269,8 +270,8 @@ async def run_app(app: App, listen: str, *, grace: float = 5.0, drain: float = 0
     finally:
         # Past its drains, its grace and a margin, a stop that has not ended says
         # where it waits and exits with status 1 instead of hanging until killed.
-        watchdog = watch_stop(drain + grace + getattr(app, "stop_seconds", 0.0) + stop_margin,
-                              loop)
+        watchdog = watch_stop(stop_budget(grace, drain, getattr(app, "stop_seconds", 0.0),
+                                          stop_margin), loop)
         if trim is not None:
             trim.cancel()
         try:

@@ -62,6 +62,6 @@ class Settings:
             sessions_addr=_env(c.ENV_SESSIONS_ADDR, f"127.0.0.1:{c.SESSIONS_PORT}"),
             lease_ttl=float_setting(os.environ, c.ENV_LEASE_TTL, 10.0),
             session_ttl=float_setting(os.environ, c.ENV_SESSION_TTL, 3600.0),
-            shutdown_grace=float_setting(os.environ, c.ENV_GRACE, 5.0),
+            shutdown_grace=float_setting(os.environ, c.ENV_GRACE, c.DEFAULT_GRACE, zero_ok=True),
             auth=AuthConfig.from_env(data_dir),
         )

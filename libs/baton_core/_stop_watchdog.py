@@ -2,7 +2,7 @@
 process exits.
 
 A service that does not end after SIGTERM is killed by whoever stops it
-(`baton up` after 10 s, Kubernetes after its grace period), with nothing said
+(`baton up` a little after this budget, Kubernetes after its grace period), with nothing said
 of why. This watchdog runs on its own thread, so it fires even when the event
 loop is stuck: it logs every asyncio task's stack and every thread's
 traceback, then exits with status 1.
@@ -16,13 +16,42 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Mapping
 from typing import Any
+
+from . import _constants as c
+from ._env import SettingError, float_setting
 
 log = logging.getLogger("baton.server")
 
 # Seconds a stop may take beyond its drains and grace: closing channels and
 # pools, the last writes.
 STOP_MARGIN = 10.0
+
+
+def stop_budget(grace: float, drain: float = c.HEALTH_DRAIN, extra: float = 0.0,
+                margin: float = STOP_MARGIN) -> float:
+    """Seconds a service's stop may take before its watchdog ends it: its health
+    drain, its grace, what the app adds (the orchestrator's workflow drain) and
+    a margin."""
+    return drain + grace + extra + margin
+
+
+def service_stop_budget(kind: str, env: Mapping[str, str]) -> float:
+    """The stop budget of `baton serve KIND` run with `env` (a supervisor waits at
+    least this long before a SIGKILL, so that a stop that hangs says where). A
+    setting the service would refuse counts as its default: it does not start."""
+    try:
+        grace = float_setting(env, c.ENV_GRACE, c.DEFAULT_GRACE, zero_ok=True)
+    except SettingError:
+        grace = c.DEFAULT_GRACE
+    extra = 0.0
+    if kind == "orchestrator":
+        try:
+            extra = float_setting(env, c.ENV_WORKFLOW_DRAIN, c.DEFAULT_WORKFLOW_DRAIN, zero_ok=True)
+        except SettingError:
+            extra = c.DEFAULT_WORKFLOW_DRAIN
+    return stop_budget(grace, extra=extra)
 
 
 def task_stacks(loop: asyncio.AbstractEventLoop) -> str:

@@ -59,6 +59,9 @@ class RetryPolicy:
         unknown = [code for code in codes if status_code_named(code) is None]
         if unknown:
             raise ValueError(f"unknown gRPC status codes: {', '.join(unknown)}")
+        repeated = sorted({code for code in codes if codes.count(code) > 1})
+        if repeated:  # (the registry refuses a policy that names a code twice)
+            raise ValueError(f"retryable_codes names {', '.join(repeated)} more than once")
         object.__setattr__(self, "retryable_codes", codes)
 
     @classmethod

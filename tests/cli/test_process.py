@@ -100,3 +100,44 @@ def test_a_child_that_never_becomes_healthy_is_stopped_when_its_start_fails(tmp_
         child.start(timeout=1.0)
     assert child.proc is not None and child.proc.poll() is not None
     assert not child.alive()
+
+
+# Ignores SIGTERM, says so, and exits with 3 a second later: a slow stop.
+SLOW_STOP = """
+import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: (time.sleep(1.0), sys.exit(3)))
+print("ready", flush=True)
+time.sleep(60)
+"""
+
+
+def test_stop_waits_the_childs_stop_timeout_before_a_sigkill(tmp_path):
+    returncodes = []
+    for stop_timeout in (5.0, 0.3):
+        child = ChildProcess("slow", [sys.executable, "-c", SLOW_STOP], {},
+                             tmp_path / f"slow-{stop_timeout}.log")
+        child.stop_timeout = stop_timeout
+        child.start(wait=False)
+        while "ready" not in child.tail():
+            time.sleep(0.05)
+        returncodes.append(child.stop())
+    assert returncodes == [3, -9]  # it ended on its own; it was killed
+
+
+@pytest.mark.parametrize(("kind", "env", "budget"), [
+    ("registry", {}, 0.5 + 5 + 10),
+    ("orchestrator", {}, 0.5 + 5 + 3 + 10),
+    ("orchestrator", {"BATON_SHUTDOWN_GRACE_SECONDS": "8",
+                      "BATON_WORKFLOW_DRAIN_SECONDS": "12"}, 0.5 + 8 + 12 + 10),
+    ("sessions", {"BATON_WORKFLOW_DRAIN_SECONDS": "12"}, 0.5 + 5 + 10),
+    ("sessions", {"BATON_SHUTDOWN_GRACE_SECONDS": "soon"}, 0.5 + 5 + 10),  # refused at start
+])
+def test_baton_up_outwaits_a_services_own_stop_watchdog(kind, env, budget, monkeypatch,
+                                                         tmp_path):
+    """A service's stop that hangs is ended by its watchdog (health drain, grace,
+    workflow drain and 10 s), which says where it hung; a SIGKILL before that
+    would say nothing."""
+    monkeypatch.delenv("BATON_SHUTDOWN_GRACE_SECONDS", raising=False)
+    monkeypatch.delenv("BATON_WORKFLOW_DRAIN_SECONDS", raising=False)
+    child = ChildProcess.service(kind, kind, env, tmp_path / "log", None)
+    assert budget < child.stop_timeout <= budget + 5

@@ -182,3 +182,9 @@ def test_retry_policy_round_trips_through_proto():
 def test_retry_policy_rejects_bad_values(kwargs):
     with pytest.raises(ValueError):
         RetryPolicy(**kwargs)
+
+
+def test_retry_policy_refuses_a_code_named_twice():
+    """The registry refuses such a policy, so the SDK says so before registering."""
+    with pytest.raises(ValueError, match="names UNAVAILABLE more than once"):
+        RetryPolicy(retryable_codes=("UNAVAILABLE", "ABORTED", "unavailable"))

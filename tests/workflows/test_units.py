@@ -163,6 +163,16 @@ def test_engine_limits_come_from_the_environment_and_must_be_positive():
             EngineConfig.from_env({"BATON_MAX_STARTING_RUNS": bad})
 
 
+def test_the_drain_can_be_turned_off_with_0_seconds():
+    """0 cancels the calls in flight at once at a graceful stop, as a kill would."""
+    assert EngineConfig.from_env({"BATON_WORKFLOW_DRAIN_SECONDS": "0"}).drain_seconds == 0
+    assert EngineConfig.from_env({"BATON_WORKFLOW_DRAIN_SECONDS": ""}).drain_seconds == 3
+    for bad in ("-1", "soon", "nan"):
+        with pytest.raises(ValueError, match="BATON_WORKFLOW_DRAIN_SECONDS must be a number "
+                                             f"0 or more, not {bad!r}"):
+            EngineConfig.from_env({"BATON_WORKFLOW_DRAIN_SECONDS": bad})
+
+
 def test_a_definitions_plan_is_worked_out_once_and_shared():
     from baton_orchestrator.workflows._definition import WorkflowDef
 

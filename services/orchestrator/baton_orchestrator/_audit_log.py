@@ -18,7 +18,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from baton_core import AuditEntry, InvalidArgument, Unavailable, insert_ignoring_conflicts
+from baton_core import (
+    AuditEntry,
+    InvalidArgument,
+    Unavailable,
+    finish_before_cancel,
+    insert_ignoring_conflicts,
+)
 
 from ._control_tables import audit
 from .workflows import _paging as paging
@@ -114,6 +120,7 @@ class AuditLog:
                 self._buffer[:0] = batch
                 raise
 
+    @finish_before_cancel
     async def write(self, entries: list[AuditEntry], dedupe: bool = True) -> int:
         """Stores `entries`, skipping record ids already stored; returns how many were new.
 

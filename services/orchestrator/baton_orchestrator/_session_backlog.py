@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from baton.sessions.v1 import sessions_pb2
-from baton_core import Identity, insert_ignoring_conflicts
+from baton_core import Identity, finish_before_cancel, insert_ignoring_conflicts
 
 from ._control_tables import session_backlog as t
 
@@ -110,12 +110,14 @@ class StoredBacklog:
             await asyncio.gather(writer, return_exceptions=True)
         self._fail_waiting()
 
+    @finish_before_cancel
     async def forget(self, execution_ids: Iterable[str]) -> None:
         ids = list(execution_ids)
         if ids:
             async with self._db.begin() as conn:
                 await conn.execute(sa.delete(t).where(t.c.execution_id.in_(ids)))
 
+    @finish_before_cancel
     async def claim(self, limit: int, holding: set[str]) -> list[Waiting]:
         """Renews this owner's rows and, with room for `limit` more, takes over those
         whose owner's claim lapsed; returns this owner's rows that are not in

@@ -30,4 +30,4 @@ class EngineConfig:
                                                k.DEFAULT_MAX_ACTIVE_RUNS, 1),
                    max_starting_runs=int_setting(env, k.ENV_MAX_STARTING_RUNS,
                                                  k.DEFAULT_MAX_STARTING_RUNS, 1),
-                   drain_seconds=float_setting(env, k.ENV_DRAIN, k.DEFAULT_DRAIN))
+                   drain_seconds=float_setting(env, k.ENV_DRAIN, k.DEFAULT_DRAIN, zero_ok=True))

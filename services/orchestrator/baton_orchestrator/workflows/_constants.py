@@ -6,7 +6,7 @@ ENV_RUN_LEASE = "BATON_RUN_LEASE_SECONDS"
 ENV_REPLICA_ID = constants.ENV_REPLICA_ID
 ENV_MAX_ACTIVE_RUNS = "BATON_MAX_ACTIVE_RUNS"
 ENV_MAX_STARTING_RUNS = "BATON_MAX_STARTING_RUNS"
-ENV_DRAIN = "BATON_WORKFLOW_DRAIN_SECONDS"
+ENV_DRAIN = constants.ENV_WORKFLOW_DRAIN
 
 DEFAULT_RUN_LEASE = 10.0
 DEFAULT_MAX_ACTIVE_RUNS = 5000
@@ -17,9 +17,9 @@ DEFAULT_MAX_STARTING_RUNS = 16
 DEFAULT_MAX_CONCURRENCY = 16
 # How long a graceful stop lets the worker calls in flight finish (and commits their
 # outcomes) before it cancels the rest. It comes after the server's own grace
-# (BATON_SHUTDOWN_GRACE_SECONDS, 5 s), and the two together stay under the 10 s a
-# supervisor such as `baton up` waits before a SIGKILL.
-DEFAULT_DRAIN = 3.0
+# (BATON_SHUTDOWN_GRACE_SECONDS, 5 s); the two together stay well under the 20 s
+# Kubernetes is given before a SIGKILL (deploy/k8s).
+DEFAULT_DRAIN = constants.DEFAULT_WORKFLOW_DRAIN
 # Inline definitions (StartRun with `definition`) kept converted for the next run,
 # and the largest one kept (serialized): at most 64 x 64 KiB of keys.
 INLINE_DEFINITIONS_KEPT = 64
