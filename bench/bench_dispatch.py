@@ -72,10 +72,12 @@ def main() -> None:
         echo = server("echo_server.py", echo_addr)
         relay = None
         try:
+            assert echo.stdout is not None  # stdout=PIPE
             echo.stdout.readline()
             platform.start()
             relay = server("relay_server.py", relay_addr, platform.addrs["worker"],
                            platform.token("service"))
+            assert relay.stdout is not None  # stdout=PIPE
             relay.stdout.readline()
             time.sleep(0.5)
             results = asyncio.run(run(platform, echo_addr, relay_addr, rounds))
@@ -108,7 +110,7 @@ def spread(values: list[float], fmt: str) -> str:
     return text
 
 
-def server(script: str, *args: str) -> subprocess.Popen:
+def server(script: str, *args: str) -> subprocess.Popen[bytes]:
     """One of this folder's bare servers, which prints a line once it listens."""
     return subprocess.Popen([sys.executable, str(Path(__file__).parent / script), *args],
                             stdout=subprocess.PIPE)

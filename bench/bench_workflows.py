@@ -23,7 +23,9 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import grpc
 
@@ -39,6 +41,37 @@ from _harness import BenchPlatform  # noqa: E402
 STEPS = 10
 TERMINAL = {pb.Run.STATUS_SUCCEEDED, pb.Run.STATUS_FAILED, pb.Run.STATUS_CANCELLED,
             pb.Run.STATUS_PARTIAL}
+
+
+class Load(NamedTuple):
+    """What one load, (b) or (c), did."""
+
+    workflows_per_s: float
+    steps_per_s: float
+    errors: int  # errors and failed runs
+    peak_rss_kb: int
+
+
+class Rss(NamedTuple):
+    """The orchestrator's RSS in kB before (b), before (c), after (c), and after
+    the same burst again."""
+
+    baseline: int
+    before_burst: int
+    after: int
+    again: int
+
+
+@dataclass(frozen=True)
+class WorkflowFigures:
+    latency_ms: float
+    p90_ms: float
+    bare_ms: float
+    overhead_per_step_ms: float
+    c50: Load
+    burst: Load
+    burst_again_errors: int
+    rss: Rss
 
 
 def ten_steps() -> pb.Workflow:
@@ -85,10 +118,10 @@ async def active_runs(stub) -> int:
     return len(reply.runs)
 
 
-async def bench(platform: Platform, runs: int, burst: int) -> dict[str, object]:
+async def bench(platform: BenchPlatform, runs: int, burst: int) -> WorkflowFigures:
     pid = platform.children["orchestrator"].pid
+    assert pid is not None, "the platform is not started"
     workflow = ten_steps()
-    out: dict[str, object] = {}
     async with grpc.aio.insecure_channel(platform.addrs["orchestrator"]) as channel, \
             grpc.aio.insecure_channel(platform.addrs["worker"]) as worker_channel:
         stub = workflows_pb2_grpc.WorkflowsStub(channel)
@@ -116,10 +149,9 @@ async def bench(platform: Platform, runs: int, burst: int) -> dict[str, object]:
             latencies.append(time.perf_counter() - started)
         median = statistics.median(latencies)
         bare_ms = statistics.median(bare) * 1e3
-        out["latency_ms"] = median * 1e3
-        out["p90_ms"] = sorted(latencies)[int(0.9 * len(latencies))] * 1e3
-        out["bare_ms"] = bare_ms
-        out["overhead_per_step_ms"] = (median * 1e3 - STEPS * bare_ms) / STEPS
+        latency_ms = median * 1e3
+        p90_ms = sorted(latencies)[int(0.9 * len(latencies))] * 1e3
+        overhead_per_step_ms = (median * 1e3 - STEPS * bare_ms) / STEPS
 
         baseline, _ = rss_kb(pid)
         reset_peak(pid)
@@ -135,21 +167,21 @@ async def bench(platform: Platform, runs: int, burst: int) -> dict[str, object]:
         started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(50)))
         elapsed = time.perf_counter() - started
-        out["c50"] = (runs / elapsed, runs * STEPS / elapsed, failures, rss_kb(pid)[1])
+        c50 = Load(runs / elapsed, runs * STEPS / elapsed, failures, rss_kb(pid)[1])
 
         await asyncio.sleep(2.0)  # read as after (c): once the engine's idle trim ran
         before_burst, _ = rss_kb(pid)
         reset_peak(pid)
         elapsed, errors = await burst_of_runs(stub, workflow, burst)
         after, peak = rss_kb(pid)
-        out["burst"] = (burst / elapsed, burst * STEPS / elapsed, errors, peak)
+        burst_load = Load(burst / elapsed, burst * STEPS / elapsed, errors, peak)
         # The same burst again: what the first left is a level, not a leak, when
         # the second adds nothing to it.
-        _, errors = await burst_of_runs(stub, workflow, burst)
+        _, burst_again_errors = await burst_of_runs(stub, workflow, burst)
         again, _ = rss_kb(pid)
-        out["burst_again_errors"] = errors
-        out["rss"] = (baseline, before_burst, after, again)
-    return out
+        rss = Rss(baseline, before_burst, after, again)
+    return WorkflowFigures(latency_ms, p90_ms, bare_ms, overhead_per_step_ms, c50, burst_load,
+                           burst_again_errors, rss)
 
 
 async def burst_of_runs(stub, workflow: pb.Workflow, burst: int) -> tuple[float, int]:
@@ -164,7 +196,7 @@ async def burst_of_runs(stub, workflow: pb.Workflow, burst: int) -> tuple[float,
     while await active_runs(stub):
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - started
-    ids = [r.run.run_id for r in replies if not isinstance(r, Exception)]
+    ids = [r.run.run_id for r in replies if not isinstance(r, BaseException)]
     failed = 0
     for i in range(0, len(ids), 200):
         got = await asyncio.gather(*(stub.GetRun(pb.GetRunRequest(run_id=run_id))
@@ -174,20 +206,20 @@ async def burst_of_runs(stub, workflow: pb.Workflow, burst: int) -> tuple[float,
     return elapsed, errors + failed
 
 
-def report(backend: str, figures: dict[str, object], runs: int, burst: int) -> list[str]:
-    c50, burst_f = figures["c50"], figures["burst"]
-    base, before_burst, after, again = figures["rss"]
+def report(backend: str, figures: WorkflowFigures, runs: int, burst: int) -> list[str]:
+    c50, burst_f = figures.c50, figures.burst
+    base, before_burst, after, again = figures.rss
     return [
-        f"| {backend} | 10-step sequential, one at a time | median {figures['latency_ms']:.1f} ms"
-        f" (p90 {figures['p90_ms']:.1f}) per workflow; {figures['overhead_per_step_ms']:.2f} ms"
-        f" overhead per step over a {figures['bare_ms']:.2f} ms worker call | | |",
+        f"| {backend} | 10-step sequential, one at a time | median {figures.latency_ms:.1f} ms"
+        f" (p90 {figures.p90_ms:.1f}) per workflow; {figures.overhead_per_step_ms:.2f} ms"
+        f" overhead per step over a {figures.bare_ms:.2f} ms worker call | | |",
         f"| {backend} | {runs} workflows, 50 in flight | {c50[0]:,.0f} workflows/s, "
         f"{c50[1]:,.0f} steps/s | {c50[2]} | {c50[3] / 1024:.0f} MB |",
         f"| {backend} | {burst} workflows at once | {burst_f[0]:,.0f} workflows/s, "
         f"{burst_f[1]:,.0f} steps/s | {burst_f[2]} | {burst_f[3] / 1024:.0f} MB "
         f"(RSS {base / 1024:.0f} MB before (b), {before_burst / 1024:.0f} before (c), "
         f"{after / 1024:.0f} after, {again / 1024:.0f} after the same burst again "
-        f"({figures['burst_again_errors']} errors)) |",
+        f"({figures.burst_again_errors} errors)) |",
     ]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ BACKENDS = ["sqlite", "postgres"]
 
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory) -> RedisServer:
+def redis_server(tmp_path_factory) -> Iterator[RedisServer]:
     """A private redis-server on a free port for the whole test session."""
     server = RedisServer(tmp_path_factory.mktemp("redis"), persist=False)
     server.start()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ class Secured:
 
 
 @pytest.fixture(scope="session")
-async def secured(auth_keys, redis_url, tmp_path_factory) -> Secured:
+async def secured(auth_keys, redis_url, tmp_path_factory) -> AsyncIterator[Secured]:
     data_dir = tmp_path_factory.mktemp("secured")
     addrs = {kind: f"127.0.0.1:{free_port()}"
              for kind in ("registry", "sessions", "orchestrator", "worker")}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import grpc
@@ -96,7 +96,8 @@ async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0,
 
 
 @pytest.fixture(scope="session")
-async def control(databases, redis_url, auth_keys, tmp_path_factory) -> ControlPlatform:
+async def control(databases, redis_url, auth_keys,
+                  tmp_path_factory) -> AsyncIterator[ControlPlatform]:
     data_dir = tmp_path_factory.mktemp(f"control-{databases.backend}")
     policies_file = data_dir / "policies.yaml"
     policies_file.write_text(POLICIES_FILE)
@@ -142,7 +143,7 @@ def admin(auth_keys):
 
 
 @pytest.fixture
-async def probe(control, auth_keys, admin) -> Probe:
+async def probe(control, auth_keys, admin) -> AsyncIterator[Probe]:
     """A worker with `<prefix>.echo` and `<prefix>.sleep`, known to both replicas."""
     probe = Probe(f"p{uuid.uuid4().hex[:10]}")
     await probe.start(control.addrs["registry"], auth_keys.token("probe", ["worker"]))

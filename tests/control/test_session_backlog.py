@@ -55,7 +55,7 @@ async def gateways(database_url, monkeypatch):
         await gateway.attach(db, owner)
         return gateway
 
-    make.db = db  # type: ignore[attr-defined]
+    make.db = db
     yield make
     for gateway, channel in made:
         await gateway.close()

@@ -158,8 +158,9 @@ def test_a_schema_whose_references_branch_exponentially_is_refused_at_once():
     from baton_core import schema_problems
 
     def chain(depth: int) -> dict:
-        defs = {f"D{i}": {"anyOf": [{"$ref": f"#/$defs/D{i + 1}"}, {"$ref": f"#/$defs/D{i + 1}"}]}
-                for i in range(depth)}
+        defs: dict[str, dict[str, object]] = {
+            f"D{i}": {"anyOf": [{"$ref": f"#/$defs/D{i + 1}"}, {"$ref": f"#/$defs/D{i + 1}"}]}
+            for i in range(depth)}
         defs[f"D{depth}"] = {"type": "string"}
         return {"type": "object", "properties": {"x": {"$ref": "#/$defs/D0"}}, "$defs": defs}
 

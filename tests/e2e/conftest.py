@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class Platform:
 
 
 @pytest.fixture(scope="session")
-async def platform(databases, redis_url, tmp_path_factory) -> Platform:
+async def platform(databases, redis_url, tmp_path_factory) -> AsyncIterator[Platform]:
     data_dir = tmp_path_factory.mktemp(f"platform-{databases.backend}")
     addrs = {kind: f"127.0.0.1:{free_port()}"
              for kind in ("registry", "sessions", "orchestrator", "worker")}

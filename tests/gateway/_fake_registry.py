@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
+from grpc_status import rpc_status  # type: ignore[import-untyped]
 
 from baton.registry.v1 import registry_pb2, registry_pb2_grpc
 from baton_cli._gateway import Gateway, GatewaySettings, build_descriptor

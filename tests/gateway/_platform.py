@@ -175,7 +175,8 @@ def run_blocks(blocks: list[str], running: RunningPlatform, timeout: float = 90.
 
 def json_values(text: str) -> list:
     """Every JSON value in `text`: curl prints bodies back to back, streams one per line."""
-    decoder, values, at = json.JSONDecoder(), [], 0
+    decoder, at = json.JSONDecoder(), 0
+    values: list[Any] = []
     while True:
         while at < len(text) and text[at].isspace():
             at += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
@@ -9,7 +11,8 @@ from ._platform import RunningPlatform, platform_running
 
 
 @pytest.fixture(scope="session")
-async def running(databases, redis_url, tmp_path_factory, auth_keys) -> RunningPlatform:
+async def running(databases, redis_url, tmp_path_factory,
+                  auth_keys) -> AsyncIterator[RunningPlatform]:
     data_dir = tmp_path_factory.mktemp(f"gateway-{databases.backend}")
     async with platform_running(databases, redis_url, data_dir, auth_keys) as running:
         yield running

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,8 @@ GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shut
 
 
 @pytest.fixture(scope="session")
-async def running(databases, redis_url, tmp_path_factory, auth_keys) -> RunningPlatform:
+async def running(databases, redis_url, tmp_path_factory,
+                  auth_keys) -> AsyncIterator[RunningPlatform]:
     data_dir = tmp_path_factory.mktemp(f"grpcurl-{databases.backend}")
     async with platform_running(databases, redis_url, data_dir, auth_keys) as running:
         yield running
@@ -26,9 +28,12 @@ async def running(databases, redis_url, tmp_path_factory, auth_keys) -> RunningP
 class Grpcurl:
     """Runs the real grpcurl binary; JSON output comes back parsed."""
 
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+
     async def text(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess:
         done = await asyncio.to_thread(
-            subprocess.run, [GRPCURL, *args], capture_output=True, text=True, timeout=30,
+            subprocess.run, [self.binary, *args], capture_output=True, text=True, timeout=30,
             check=False)
         if ok:
             assert done.returncode == 0, f"grpcurl {' '.join(args)}:\n{done.stderr}"
@@ -48,4 +53,4 @@ class Grpcurl:
 @pytest.fixture(scope="session")
 def grpcurl() -> Grpcurl:
     assert GRPCURL, "grpcurl is not installed (make install puts it in .venv/bin)"
-    return Grpcurl()
+    return Grpcurl(GRPCURL)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from baton_core import GrpcServer, Settings
@@ -31,6 +33,7 @@ async def provider_client():
     clients: list[ProviderClient] = []
 
     def connect(worker: Worker, **options) -> ProviderClient:
+        assert worker.address is not None, "the worker is not started"
         client = ProviderClient(worker.address, **options)
         clients.append(client)
         return client
@@ -88,7 +91,7 @@ async def registry_client():
 
 
 @pytest.fixture(scope="session")
-async def registry_addr(databases, redis_url, tmp_path_factory) -> str:
+async def registry_addr(databases, redis_url, tmp_path_factory) -> AsyncIterator[str]:
     """A real registry shared by the session; tests keep apart by method names."""
     registry = pytest.importorskip("baton_registry")
     if not hasattr(registry, "build_app"):

@@ -115,7 +115,7 @@ async def call_down(params: Empty) -> Empty:
 
 @method("shop.bad_result", description="Returns a result that breaks its model.")
 async def bad_result(params: Empty) -> Placed:
-    return {"summary": 3}
+    return {"summary": 3}  # type: ignore[return-value]  # on purpose: the test is the refusal
 
 
 class Counted(BaseModel):

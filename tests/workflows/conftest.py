@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +51,7 @@ class Cluster:
 
 
 @pytest.fixture(scope="session")
-async def cluster(redis_url, tmp_path_factory) -> Cluster:
+async def cluster(redis_url, tmp_path_factory) -> AsyncIterator[Cluster]:
     data_dir = tmp_path_factory.mktemp("wf-cluster")
     addrs = {kind: f"127.0.0.1:{free_port()}" for kind in ("registry", "sessions", "worker")}
     env = {c.ENV_DATA_DIR: str(data_dir), c.ENV_REDIS_URL: redis_url,
@@ -98,7 +99,8 @@ async def wait_for_methods(cache, names=WORKER_METHODS, timeout: float = 20.0) -
 
 
 @pytest.fixture(scope="session")
-async def orchestrator(cluster, databases, redis_url, tmp_path_factory) -> Orchestrator:
+async def orchestrator(cluster, databases, redis_url,
+                       tmp_path_factory) -> AsyncIterator[Orchestrator]:
     settings = Settings(
         service="orchestrator", listen="127.0.0.1:0",
         data_dir=tmp_path_factory.mktemp(f"orch-{databases.backend}"),

@@ -5,17 +5,20 @@ test_interrupted_attempts)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from baton_core import Unavailable
+from baton_orchestrator._dispatch import Dispatcher
+from baton_orchestrator._method_cache import MethodCache
 from baton_orchestrator._policies import Policy, PolicyBook
 from baton_orchestrator._retry import Retry
 from baton_orchestrator.workflows._attempts import ExecutorContext, StepAttempts
 from baton_orchestrator.workflows._definition import StepDef, WorkflowDef
 from baton_orchestrator.workflows._records import Recorder, RunState, StepState
 from baton_orchestrator.workflows._states import RUNNING
+from baton_orchestrator.workflows._writer import Writer
 
 TWO = {"strategy": "STRATEGY_FIXED", "maxAttempts": 2}
 
@@ -43,7 +46,9 @@ def attempts(*, retry: dict[str, Any] | None = None, cache: Cache | None = None,
              policies: list[Policy] | None = None) -> StepAttempts:
     defn = WorkflowDef(name="wf", steps=(StepDef("s", "m.call", retry=retry),))
     state = RunState(run_id="run_1", definition=defn)
-    ctx = ExecutorContext(writer=None, dispatcher=None, cache=cache or Cache({}),
+    # Test doubles: what is asked here reads only the cache and the policies.
+    ctx = ExecutorContext(writer=cast(Writer, None), dispatcher=cast(Dispatcher, None),
+                          cache=cast(MethodCache, cache or Cache({})),
                           policies=PolicyBook(policies or []), sessions=None, replica="r",
                           default_concurrency=1)
     return StepAttempts(ctx, state, Recorder(state, "r"), lambda message: None)

@@ -17,6 +17,7 @@ import pytest
 
 from baton.orchestrator.v1 import workflows_pb2 as pb
 from baton.orchestrator.v1 import workflows_pb2_grpc
+from baton_core import struct_to_dict
 from baton_sdk import WorkflowBuilder
 
 from .conftest import (
@@ -52,7 +53,7 @@ async def assert_completed_exactly_once(stub, run_id: str, replica_prefix: str) 
     run = await wait_run(stub, run_id, timeout=30)
     assert run.status == R.STATUS_SUCCEEDED, run.error
     steps = await steps_of(stub, run_id)
-    assert [n["text"] for n in run.output["notes"]["notes"]] == ["one", "two"]
+    assert [n["text"] for n in struct_to_dict(run.output)["notes"]["notes"]] == ["one", "two"]
     assert steps["note2"].output["note_count"] == 2
     assert steps["create"].attempts == 1 and steps["note1"].attempts == 1
     # The step in flight at the crash was tried again, under the same key.
