@@ -3,6 +3,9 @@
 # First: gRPC reads its settings when it is imported (see _grpc_env).
 from . import _grpc_env  # noqa: F401, I001
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from . import _access as access
 from . import _constants as constants
 from ._audit import AuditEntry, AuditInterceptor, AuditSink
@@ -30,6 +33,7 @@ from ._convert import (
     not_json_numbers,
     require_json_numbers,
     duration_to_seconds,
+    field_path,
     seconds_to_duration,
     set_timestamp,
     struct_to_dict,
@@ -37,16 +41,6 @@ from ._convert import (
     timestamp_to_datetime,
     utcnow,
 )
-from ._db import (
-    SQLITE_BUSY_TIMEOUT_MS,
-    apply_sqlite_pragmas,
-    insert_ignoring_conflicts,
-    is_sqlite,
-    make_engine,
-    migrate,
-    run_alembic_env,
-)
-from ._store_id import create_store_meta, key_prefix, read_store_id, store_meta_table
 from ._env import SettingError, float_setting, int_setting, parse_yaml, yaml_setting_file
 from ._errors import (
     Aborted,
@@ -73,9 +67,6 @@ from ._errors import (
 from ._ids import new_etag, new_id
 from ._outage import Outage
 from ._redis import RedisServer, free_port, redact_url, redis_problem, redis_server_binary
-from ._schema import ParamsValidator
-from ._schema_checks import json_pointer, schema_problems
-from ._schema_messages import field_path
 from ._uncancelled import finish_before_cancel
 from ._server import (
     App,
@@ -90,6 +81,41 @@ from ._server import (
 )
 from ._settings import Settings
 from ._stop_watchdog import service_stop_budget
+
+# Imported when first used: SQLAlchemy and the JSON Schema libraries take ~0.4 s
+# to import, which the CLI and the SDK's clients never need.
+_LAZY = {
+    "._db": ("SQLITE_BUSY_TIMEOUT_MS", "apply_sqlite_pragmas", "insert_ignoring_conflicts",
+             "is_sqlite", "make_engine", "migrate", "run_alembic_env"),
+    "._store_id": ("create_store_meta", "key_prefix", "read_store_id", "store_meta_table"),
+    "._schema": ("ParamsValidator",),
+    "._schema_checks": ("json_pointer", "schema_problems"),
+}
+_LAZY_FROM = {name: module for module, names in _LAZY.items() for name in names}
+
+if TYPE_CHECKING:
+    from ._db import (
+        SQLITE_BUSY_TIMEOUT_MS,
+        apply_sqlite_pragmas,
+        insert_ignoring_conflicts,
+        is_sqlite,
+        make_engine,
+        migrate,
+        run_alembic_env,
+    )
+    from ._schema import ParamsValidator
+    from ._schema_checks import json_pointer, schema_problems
+    from ._store_id import create_store_meta, key_prefix, read_store_id, store_meta_table
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY_FROM.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from typing import Any, overload
 
 from google.protobuf import duration_pb2, struct_pb2, timestamp_pb2
@@ -165,3 +166,11 @@ def batch_length(messages: list, max_bytes: int = MAX_BATCH_BYTES) -> int:
         if size >= max_bytes:
             return count
     return len(messages)
+
+
+def field_path(prefix: str, path: Iterable[str | int]) -> str:
+    """`params` + deque(['items', 2, 'name']) → `params.items[2].name`."""
+    out = prefix
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out

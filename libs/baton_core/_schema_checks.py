@@ -12,7 +12,8 @@ import re2
 from jsonschema import Draft202012Validator
 from referencing import Registry
 
-from ._schema_messages import error_violations, field_path
+from ._convert import field_path
+from ._schema_messages import error_violations
 from ._schema_patterns import Validator, linear
 
 # Longest pattern a schema may bring at registration. A compiled pattern takes

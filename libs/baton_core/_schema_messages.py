@@ -9,15 +9,8 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError, relevance
 
+from ._convert import field_path
 from ._schema_patterns import linear
-
-
-def field_path(prefix: str, path) -> str:
-    """`params` + deque(['items', 2, 'name']) → `params.items[2].name`."""
-    out = prefix
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
 
 
 def error_violations(prefix: str, error) -> list[tuple[str, str]]:

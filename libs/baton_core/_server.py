@@ -19,7 +19,6 @@ from grpc_reflection.v1alpha import reflection
 
 from . import _constants as c
 from . import _grpc_env
-from ._db import release_idle_connections
 from ._env import SettingError, int_setting
 from ._interceptors import ErrorInterceptor
 from ._memory import pin_malloc_thresholds, release_free_memory, trim_when_idle
@@ -239,6 +238,8 @@ def freeze_startup_heap() -> None:
 async def release_after_busy_spell() -> None:
     """What a server gives back once a busy spell is over: the database
     connections its pools keep idle, then free heap."""
+    from ._db import release_idle_connections  # (SQLAlchemy: imported by the stores)
+
     await release_idle_connections()
     release_free_memory()
 
