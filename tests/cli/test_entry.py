@@ -70,3 +70,20 @@ def test_the_cli_still_runs_a_command():
         done = subprocess.run(argv, capture_output=True, timeout=60, check=False)
         assert done.returncode == 0, done.stderr.decode()
         assert b"Usage" in done.stdout
+
+
+def test_the_cli_does_not_load_the_database_or_schema_libraries():
+    """They take ~0.4 s to import, and only the services' stores and validators use
+    them: every `baton` command would spend that starting."""
+    probe = ("import sys, baton_cli.main, baton_sdk; print(sorted({m.split('.')[0] "
+             "for m in sys.modules} & {'sqlalchemy', 'alembic', 'jsonschema', 'asyncpg', "
+             "'aiosqlite'}))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    # And what they are used for is still there when asked for.
+    done = subprocess.run([sys.executable, "-c", "from baton_core import make_engine, "
+                           "ParamsValidator, store_meta_table, schema_problems; print('ok')"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr
