@@ -57,7 +57,7 @@ def _exit_for(view: RunView) -> None:
 
 @_errors
 def run(
-    file: Path | None = typer.Argument(None, exists=True, dir_okay=False,
+    file: Path | None = typer.Argument(None, dir_okay=False,
                                        help="Workflow definition (YAML or JSON)."),
     workflow: str = typer.Option("", "--workflow", "-w", help="Run a stored workflow (its id "
                                  "or name, see `workflows apply`) instead of a file."),
@@ -75,6 +75,11 @@ def run(
     if (file is None) == (not workflow):
         raise typer.BadParameter("give a workflow FILE or --workflow ID|NAME, not both "
                                  "and not neither")
+    if file is not None and not file.exists():
+        hint = (f"; to run the stored workflow {file.name!r}: baton run --workflow {file.name}"
+                if file.name == str(file) and not file.suffix else "")
+        raise typer.BadParameter(f"file {str(file)!r} does not exist{hint}",
+                                 param_hint="'file'")
     request = pb.StartRunRequest(input=dict_to_struct(parse_json(input, "--input")),
                                  session_id=session, request_id=uuid.uuid4().hex)
     stub = _stub(orchestrator)

@@ -153,6 +153,21 @@ async def test_runs_cancel_and_retry_again_with_the_same_request_id_repeat_nothi
         in again.output
 
 
+def test_run_of_a_missing_file_that_names_a_workflow_says_how_to_run_that(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    named = runner.invoke(app, ["run", "flaky_retry", "--orchestrator", "127.0.0.1:1"])
+    assert named.exit_code == 2
+    text = " ".join(named.output.replace("│", " ").split())
+    assert "file 'flaky_retry' does not exist; to run the stored workflow 'flaky_retry': " \
+           "baton run --workflow flaky_retry" in text, named.output
+    a_path = runner.invoke(app, ["run", "flows/setup.yaml", "--orchestrator", "127.0.0.1:1"])
+    assert a_path.exit_code == 2
+    text = " ".join(a_path.output.replace("│", " ").split())
+    assert "file 'flows/setup.yaml' does not exist" in text and "--workflow" not in text
+
+
 def test_a_retried_run_shows_its_new_state_not_the_old_failure():
     def at(seconds: float) -> Timestamp:
         return Timestamp(seconds=1_000 + int(seconds), nanos=int(seconds % 1 * 1e9))
