@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,6 +73,7 @@ class DatabaseFactory:
         self.backend = backend
         self.directory = directory
         self._pg_databases: list[str] = []
+        self._dropping: set[asyncio.Task] = set()
 
     def _sqlite_url(self, name: str) -> str:
         path = self.directory / f"{name}-{uuid.uuid4().hex[:8]}.db"
@@ -91,18 +92,31 @@ class DatabaseFactory:
         base = _pg_admin_dsn().rsplit("/", 1)[0]
         return base.replace("postgresql://", "postgresql+asyncpg://") + f"/{db}"
 
+    def release(self, url: str) -> None:
+        """Drops a database its test is done with, in the background while the next
+        tests run (a drop takes PostgreSQL ~0.1 s; ~150 left to the end took ~11 s)."""
+        db = url.rsplit("/", 1)[-1]
+        if self.backend != "postgres" or db not in self._pg_databases:
+            return
+        self._pg_databases.remove(db)
+        task = asyncio.get_running_loop().create_task(_drop(db))
+        self._dropping.add(task)
+        task.add_done_callback(self._dropping.discard)
+
     async def cleanup(self) -> None:
-        # A drop takes ~0.1 s; four at once take ~0.02 s each.
-        slots = asyncio.Semaphore(4)
+        await asyncio.gather(*self._dropping, *(_drop(db) for db in self._pg_databases))
 
-        async def drop(db: str) -> None:
-            async with slots:
-                try:
-                    await _pg_exec(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-                except Exception:  # noqa: BLE001 - best effort at teardown
-                    pass
 
-        await asyncio.gather(*(drop(db) for db in self._pg_databases))
+async def _drop(db: str) -> None:
+    async with _DROPS:
+        try:
+            await _pg_exec(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        except Exception:  # noqa: BLE001 - best effort at teardown
+            pass
+
+
+# Drops at once: a drop takes ~0.1 s alone, ~0.02 s each four at a time.
+_DROPS = asyncio.Semaphore(4)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -116,9 +130,11 @@ async def databases(request, tmp_path_factory):
 
 
 @pytest.fixture
-async def database_url(databases) -> str:
+async def database_url(databases) -> AsyncIterator[str]:
     """A fresh empty database for one test, on the current backend."""
-    return await databases.new_url_async("t")
+    url = await databases.new_url_async("t")
+    yield url
+    databases.release(url)
 
 
 async def _cancel_at_random(path: Path, writing, trials: int, window: float) -> None:
