@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -26,6 +27,12 @@ os.environ.setdefault("BATON_AUTH", "off")
 # PostgreSQL at once: small pools keep it under max_connections (100).
 os.environ.setdefault("BATON_DB_POOL_SIZE", "1")
 os.environ.setdefault("BATON_DB_MAX_OVERFLOW", "7")
+# A suite started in the background by a shell without job control (`make test &`
+# in a script) inherits SIGINT ignored, and so would every process it starts:
+# the tests of Ctrl-C would then see it ignored. A handler (unlike "ignored") is
+# not inherited across exec, so the children get SIGINT's default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 PG_URL = os.environ.get("BATON_TEST_POSTGRES_URL", "").strip()
 BACKENDS = ["sqlite", "postgres"]
