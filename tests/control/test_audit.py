@@ -236,8 +236,8 @@ async def test_a_forged_page_token_past_a_64_bit_position_is_invalid_argument(
     import grpc
     import pytest
 
+    from baton_orchestrator import _paging
     from baton_orchestrator._audit_log import AuditQuery, _scope
-    from baton_orchestrator.workflows import _paging
 
     admin = auth_keys.bearer("auditor", ["admin"])
     for position in (10**30, -1, 2**63):

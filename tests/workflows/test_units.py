@@ -8,6 +8,7 @@ import time
 import pytest
 
 from baton_core import FailedPrecondition, InvalidArgument
+from baton_orchestrator._paging import decode, encode
 from baton_orchestrator.workflows._config import EngineConfig
 from baton_orchestrator.workflows._definition import (
     StepDef,
@@ -16,7 +17,6 @@ from baton_orchestrator.workflows._definition import (
     topological_order,
 )
 from baton_orchestrator.workflows._events import EventHub
-from baton_orchestrator.workflows._paging import decode, encode
 from baton_orchestrator.workflows._references import (
     BadReference,
     has_reference,

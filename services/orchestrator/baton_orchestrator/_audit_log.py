@@ -26,8 +26,8 @@ from baton_core import (
     insert_ignoring_conflicts,
 )
 
+from . import _paging as paging
 from ._control_tables import audit
-from .workflows import _paging as paging
 
 log = logging.getLogger("baton.orchestrator.audit")
 

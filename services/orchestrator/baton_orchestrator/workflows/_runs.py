@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from baton_core import NotFound, finish_before_cancel
 
-from . import _paging as paging
+from .. import _paging as paging
 from . import _tables as t
 from ._records import Recorder, RunState
 from ._requests import RunRequest, applied

@@ -22,10 +22,10 @@ from baton_core import (
     timestamp_to_datetime,
 )
 
+from .. import _paging as paging
 from .._directives import MAX_KEY_CHARS
 from .._policies import PolicyBook
 from . import _constants as k
-from . import _paging as paging
 from ._convert import (
     definition_from_proto,
     directives_from_proto,

@@ -22,7 +22,7 @@ from baton_core import (
     utcnow,
 )
 
-from . import _paging as paging
+from .. import _paging as paging
 from . import _tables as t
 from ._definition import WorkflowDef
 from ._records import utc

@@ -1,4 +1,5 @@
-"""Opaque page tokens and page sizes."""
+"""Opaque page tokens and page sizes of the orchestrator's listings (workflows, runs,
+steps, events, audit records)."""
 
 from __future__ import annotations
 
