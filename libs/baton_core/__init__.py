@@ -66,6 +66,7 @@ from ._errors import (
 )
 from ._ids import new_etag, new_id
 from ._outage import Outage
+from ._paging import decode_page_token, encode_page_token, invalid_page_token, page_size
 from ._redis import RedisServer, free_port, redact_url, redis_problem, redis_server_binary
 from ._uncancelled import finish_before_cancel
 from ._server import (
@@ -165,9 +166,11 @@ __all__ = [
     "credential_header",
     "current_identity",
     "datetime_to_timestamp",
+    "decode_page_token",
     "dict_to_struct",
     "duration_problems",
     "duration_to_seconds",
+    "encode_page_token",
     "ensure_secret",
     "error_for_code",
     "field_path",
@@ -181,6 +184,7 @@ __all__ = [
     "insecure_channel",
     "insert_ignoring_conflicts",
     "int_setting",
+    "invalid_page_token",
     "is_sqlite",
     "issue_token",
     "json_pointer",
@@ -192,6 +196,7 @@ __all__ = [
     "new_etag",
     "new_id",
     "not_json_numbers",
+    "page_size",
     "parse_yaml",
     "read_store_id",
     "redact_url",

@@ -236,16 +236,16 @@ async def test_a_forged_page_token_past_a_64_bit_position_is_invalid_argument(
     import grpc
     import pytest
 
-    from baton_orchestrator import _paging
+    from baton_core import encode_page_token
     from baton_orchestrator._audit_log import AuditQuery, _scope
 
     admin = auth_keys.bearer("auditor", ["admin"])
     for position in (10**30, -1, 2**63):
-        token = _paging.encode({"id": position}, _scope(AuditQuery()))
+        token = encode_page_token({"id": position}, _scope(AuditQuery()))
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
                 page_token=token), metadata=admin)
         assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, position
-    fine = _paging.encode({"id": 2**63 - 1}, _scope(AuditQuery()))
+    fine = encode_page_token({"id": 2**63 - 1}, _scope(AuditQuery()))
     await control.a.audit.ListAuditRecords(audit_pb2.ListAuditRecordsRequest(
         page_token=fine), metadata=admin)

@@ -1,31 +1,12 @@
-"""Pure helpers: page tokens, field masks, search scores and schema checks."""
+"""Pure helpers: field masks, search scores and schema checks (page tokens: tests/core)."""
 
 from __future__ import annotations
 
 import pytest
 
 from baton_core import FailedPrecondition, InvalidArgument
-from baton_registry import _mask, _object_schemas, _paging, _search, _validation
+from baton_registry import _mask, _object_schemas, _search, _validation
 from baton_registry._models import Method
-
-
-def test_page_token_round_trips_within_its_scope_only():
-    token = _paging.encode_token("casefile.create", "methods\0casefile\0")
-    assert _paging.decode_token(token, "methods\0casefile\0") == "casefile.create"
-    assert _paging.decode_token("", "anything") == ""
-    with pytest.raises(InvalidArgument):
-        _paging.decode_token(token, "methods\0billing\0")
-    for garbage in ("!!", "e30", "bnVsbA", token[:-3]):
-        with pytest.raises(InvalidArgument):
-            _paging.decode_token(garbage, "methods\0casefile\0")
-
-
-def test_page_size_defaults_and_caps():
-    assert _paging.page_size(0, 50, 1000) == 50
-    assert _paging.page_size(7, 50, 1000) == 7
-    assert _paging.page_size(5000, 50, 1000) == 1000
-    with pytest.raises(InvalidArgument):
-        _paging.page_size(-1, 50, 1000)
 
 
 def test_mask_star_means_every_updatable_field_and_unknown_paths_are_listed():

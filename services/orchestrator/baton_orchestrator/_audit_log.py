@@ -22,11 +22,13 @@ from baton_core import (
     AuditEntry,
     InvalidArgument,
     Unavailable,
+    decode_page_token,
+    encode_page_token,
     finish_before_cancel,
     insert_ignoring_conflicts,
+    page_size,
 )
 
-from . import _paging as paging
 from ._control_tables import audit
 
 log = logging.getLogger("baton.orchestrator.audit")
@@ -145,9 +147,9 @@ class AuditLog:
 
     async def query(self, q: AuditQuery) -> tuple[list[AuditEntry], str]:
         """One page of records, newest first, and the next page's token."""
-        size = paging.page_size(q.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        size = page_size(q.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         scope = _scope(q)
-        after = paging.decode(q.page_token, scope, id=int).get("id")
+        after = decode_page_token(q.page_token, scope, id=int).get("id")
         if q.start_time and q.end_time and q.start_time >= q.end_time:
             raise InvalidArgument("start_time must be before end_time",
                                   violations=[("start_time", "must be before end_time")])
@@ -168,7 +170,7 @@ class AuditLog:
             raise Unavailable("the audit log is not open yet")
         async with self._engine.connect() as conn:
             rows = list(await conn.execute(stmt))
-        next_token = paging.encode({"id": rows[size - 1].id}, scope) if len(rows) > size else ""
+        next_token = encode_page_token({"id": rows[size - 1].id}, scope) if len(rows) > size else ""
         return [_entry(r) for r in rows[:size]], next_token
 
     async def stop(self) -> None:

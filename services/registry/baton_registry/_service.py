@@ -13,7 +13,10 @@ from baton_core import (
     NotFound,
     batch_length,
     datetime_to_timestamp,
+    decode_page_token,
     duration_to_seconds,
+    encode_page_token,
+    page_size,
     struct_to_dict,
     utcnow,
 )
@@ -25,7 +28,6 @@ from . import _validation as check
 from ._constants import DEFAULT_PAGE_SIZE, DEFAULT_SEARCH_SIZE, MAX_PAGE_SIZE, PAGE_BYTES
 from ._leases import LeaseStore
 from ._models import Method, WorkerLease
-from ._paging import decode_token, encode_token, page_size
 from ._store import MethodStore
 from ._tools import ToolStore
 from ._watch import Watcher
@@ -61,7 +63,7 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
                       + check.check_length(request.tag, "tag"), "invalid filter")
         size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
         scope = f"methods\0{request.domain}\0{request.tag}"
-        after = decode_token(request.page_token, scope)
+        after = decode_page_token(request.page_token, scope, after=str).get("after", "")
         found = await self._methods.find(domain=request.domain, tag=request.tag, after=after,
                                          limit=size + 1)
         page = [convert.method_to_proto(m) for m in found[:size]]
@@ -69,7 +71,7 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
         fits = batch_length(page, PAGE_BYTES)
         more = len(found) > size or fits < len(page)
         page = page[:fits]
-        token = encode_token(page[-1].name, scope) if more else ""
+        token = encode_page_token({"after": page[-1].name}, scope) if more else ""
         return pb.ListMethodsResponse(methods=page, next_page_token=token)
 
     async def SearchMethods(self, request, context):
@@ -144,10 +146,10 @@ class RegistryServicer(pb_grpc.MethodRegistryServicer):
 
     async def ListTools(self, request, context):
         size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        after = decode_token(request.page_token, "tools")
+        after = decode_page_token(request.page_token, "tools", after=str).get("after", "")
         found = await self._tools.find(after=after, limit=size + 1)
         page = found[:size]
-        token = encode_token(page[-1].name, "tools") if len(found) > size else ""
+        token = encode_page_token({"after": page[-1].name}, "tools") if len(found) > size else ""
         return pb.ListToolsResponse(tools=[convert.tool_to_proto(t) for t in page],
                                     next_page_token=token)
 

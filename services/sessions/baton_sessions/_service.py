@@ -13,19 +13,24 @@ from baton_core import (
     PermissionDenied,
     access,
     current_identity,
+    decode_page_token,
     duration_problems,
+    encode_page_token,
     new_id,
+    page_size,
     require_json_numbers,
     struct_to_dict,
 )
 from baton_core import constants as c
 
 from . import _convert as cv
-from . import _pages as pages
 from ._context import check_paths, check_size
 from ._events import EventHub, watch
 from ._records import now_us
 from ._sessions import Sessions
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
 
 _MAX_ID = 256
 _MAX_LABELS = 64
@@ -162,20 +167,18 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
             self, request: pb.ListSessionExecutionsRequest,
             context: grpc.aio.ServicerContext) -> pb.ListSessionExecutionsResponse:
         session_id = await self._owned(request.session_id)
-        size = pages.page_size(request.page_size)
-        before = pages.decode(request.page_token, "executions", session_id) or 0
-        if not isinstance(before, int):
-            raise InvalidArgument("page_token is not valid", violations=[("page_token", "")])
+        size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        scope = f"executions\0{session_id}"
+        before = decode_page_token(request.page_token, scope, seq=int).get("seq", 0)
         if not before:
             hot = await self.sessions.recent_executions(session_id, size)
             if hot is not None:
                 encoded, last = hot
                 return pb.ListSessionExecutionsResponse(
                     executions=[cv.decode_execution(m) for m in encoded],
-                    next_page_token=pages.encode(last, "executions", session_id) if last else "")
+                    next_page_token=encode_page_token({"seq": last}, scope) if last else "")
         rows = await self.sessions.executions(session_id, size + 1, before)
-        token = pages.encode(rows[size - 1].seq, "executions", session_id) \
-            if len(rows) > size else ""
+        token = encode_page_token({"seq": rows[size - 1].seq}, scope) if len(rows) > size else ""
         return pb.ListSessionExecutionsResponse(
             executions=[cv.execution_to_proto(x) for x in rows[:size]], next_page_token=token)
 
@@ -189,15 +192,14 @@ class SessionsServicer(sessions_pb2_grpc.SessionOrchestratorServicer):
         if self.owners_only and not _manages_any():
             user_id = user_id or current_identity().subject
             _require_owner(user_id)
-        filters = ("sessions", user_id, request.casefile_id, status)
-        size = pages.page_size(request.page_size)
-        before = pages.decode(request.page_token, *filters) or ""
-        if not isinstance(before, str):
-            raise InvalidArgument("page_token is not valid", violations=[("page_token", "")])
+        scope = f"sessions\0{user_id}\0{request.casefile_id}\0{status}"
+        size = page_size(request.page_size, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        before = decode_page_token(request.page_token, scope, id=str).get("id", "")
         rows = await self.sessions.list(
             _bounded("user_id", user_id), _bounded("casefile_id", request.casefile_id),
             status, size + 1, before)
-        token = pages.encode(rows[size - 1].session_id, *filters) if len(rows) > size else ""
+        token = encode_page_token({"id": rows[size - 1].session_id}, scope) \
+            if len(rows) > size else ""
         return pb.ListSessionsResponse(sessions=[cv.session_to_proto(s) for s in rows[:size]],
                                        next_page_token=token)
 

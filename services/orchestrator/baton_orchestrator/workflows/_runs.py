@@ -14,9 +14,8 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from baton_core import NotFound, finish_before_cancel
+from baton_core import NotFound, decode_page_token, encode_page_token, finish_before_cancel
 
-from .. import _paging as paging
 from . import _tables as t
 from ._records import Recorder, RunState
 from ._requests import RunRequest, applied
@@ -92,7 +91,7 @@ class RunStore:
         if until is not None:
             query = query.where(r.c.create_time < until)
         scope = f"runs\0{workflow_id}\0{actor}\0{sorted(statuses or ())}\0{since}\0{until}"
-        after = paging.decode(token, scope, id=str).get("id")
+        after = decode_page_token(token, scope, id=str).get("id")
         if after:
             query = query.where(r.c.run_id < after)
         async with self._engine.connect() as conn:
@@ -107,7 +106,7 @@ class RunStore:
         for run_id, status, count in counts:
             by_run.setdefault(run_id, {})[status] = count
         page = [(row, by_run.get(row.run_id, {})) for row in rows[:size]]
-        return page, paging.encode({"id": ids[-1]}, scope) if len(rows) > size else ""
+        return page, encode_page_token({"id": ids[-1]}, scope) if len(rows) > size else ""
 
     async def events(self, run_id: str, after: int = 0, limit: int = 1000) -> builtins.list[Any]:
         e = t.run_events

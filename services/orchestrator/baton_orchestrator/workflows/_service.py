@@ -16,13 +16,15 @@ from baton_core import (
     bounded,
     check_enum,
     current_identity,
+    decode_page_token,
+    encode_page_token,
+    page_size,
     require_json_numbers,
     struct_to_dict,
     timestamp_problems,
     timestamp_to_datetime,
 )
 
-from .. import _paging as paging
 from .._directives import MAX_KEY_CHARS
 from .._policies import PolicyBook
 from . import _constants as k
@@ -139,7 +141,7 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
         records, token = await self._engine.definitions.list(
             name=request.name,
             status=_STATUS[check_enum(pb.Workflow.Status, request.status, "status")],
-            size=paging.page_size(request.page_size, k.DEFAULT_PAGE_SIZE, k.MAX_PAGE_SIZE),
+            size=page_size(request.page_size, k.DEFAULT_PAGE_SIZE, k.MAX_PAGE_SIZE),
             token=request.page_token)
         return pb.ListWorkflowsResponse(workflows=[workflow_to_proto(r) for r in records],
                                         next_page_token=token)
@@ -166,7 +168,7 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
     async def ListWorkflowVersions(self, request, context):
         records, token = await self._engine.definitions.versions(
             _required(request.workflow_id, "workflow_id"),
-            size=paging.page_size(request.page_size, k.DEFAULT_PAGE_SIZE, k.MAX_PAGE_SIZE),
+            size=page_size(request.page_size, k.DEFAULT_PAGE_SIZE, k.MAX_PAGE_SIZE),
             token=request.page_token)
         return pb.ListWorkflowVersionsResponse(
             workflows=[workflow_to_proto(r) for r in records], next_page_token=token)
@@ -282,7 +284,7 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
             workflow_id=request.workflow_id,
             statuses=[run_status_name(s) for s in request.statuses if s],
             since=since, until=until,
-            size=paging.page_size(request.page_size, k.DEFAULT_PAGE_SIZE, k.MAX_PAGE_SIZE),
+            size=page_size(request.page_size, k.DEFAULT_PAGE_SIZE, k.MAX_PAGE_SIZE),
             token=request.page_token,
             actor=current_identity().subject if self._owners_only and not _manages_any()
             else None)
@@ -315,10 +317,10 @@ class WorkflowsServicer(workflows_pb2_grpc.WorkflowsServicer):
     async def GetRunLogs(self, request, context):
         run_id = await self._owned(request.run_id)
         await self._engine.runs.status_and_seq(run_id)
-        size = paging.page_size(request.page_size, k.DEFAULT_LOG_PAGE_SIZE, k.MAX_LOG_PAGE_SIZE)
+        size = page_size(request.page_size, k.DEFAULT_LOG_PAGE_SIZE, k.MAX_LOG_PAGE_SIZE)
         scope = f"logs\0{run_id}"
-        after = paging.decode(request.page_token, scope, seq=int).get("seq", 0)
+        after = decode_page_token(request.page_token, scope, seq=int).get("seq", 0)
         rows = await self._engine.runs.events(run_id, after, size + 1)
-        token = paging.encode({"seq": rows[size - 1].seq}, scope) if len(rows) > size else ""
+        token = encode_page_token({"seq": rows[size - 1].seq}, scope) if len(rows) > size else ""
         return pb.GetRunLogsResponse(entries=[log_entry(r) for r in rows[:size]],
                                      next_page_token=token)

@@ -16,13 +16,15 @@ from baton_core import (
     AlreadyExists,
     FailedPrecondition,
     NotFound,
+    decode_page_token,
+    encode_page_token,
     finish_before_cancel,
+    invalid_page_token,
     new_etag,
     new_id,
     utcnow,
 )
 
-from .. import _paging as paging
 from . import _tables as t
 from ._definition import WorkflowDef
 from ._records import utc
@@ -99,13 +101,13 @@ class DefinitionStore:
                    token: str) -> tuple[list[WorkflowRecord], str]:
         w, v = t.workflows, t.workflow_versions
         scope = f"workflows\0{name}\0{status}"
-        after = paging.decode(token, scope, t=str, id=str)
+        after = decode_page_token(token, scope, t=str, id=str)
         when = None
         if after:
             try:
                 when = dt.datetime.fromisoformat(after["t"])
             except ValueError:
-                raise paging.invalid_token() from None
+                raise invalid_page_token() from None
         query = (select(w, v.c.version, v.c.definition, v.c.create_time.label("version_time"))
                  .join(v, and_(v.c.workflow_id == w.c.workflow_id,
                                v.c.version == w.c.latest_version))
@@ -122,7 +124,7 @@ class DefinitionStore:
         token = ""
         if len(rows) > size:
             last = records[-1]
-            token = paging.encode({"t": last.create_time.isoformat(), "id": last.workflow_id},
+            token = encode_page_token({"t": last.create_time.isoformat(), "id": last.workflow_id},
                                   scope)
         return records, token
 
@@ -130,7 +132,7 @@ class DefinitionStore:
                        token: str) -> tuple[builtins.list[WorkflowRecord], str]:
         latest = await self.get(workflow_id)
         scope = f"versions\0{workflow_id}"
-        before = paging.decode(token, scope, v=int).get("v", latest.version + 1)
+        before = decode_page_token(token, scope, v=int).get("v", latest.version + 1)
         w, v = t.workflows, t.workflow_versions
         query = (select(w, v.c.version, v.c.definition, v.c.create_time.label("version_time"))
                  .join(v, v.c.workflow_id == w.c.workflow_id)
@@ -139,7 +141,7 @@ class DefinitionStore:
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         records = [_record(r) for r in rows[:size]]
-        return records, (paging.encode({"v": records[-1].version}, scope)
+        return records, (encode_page_token({"v": records[-1].version}, scope)
                          if len(rows) > size else "")
 
     @finish_before_cancel
