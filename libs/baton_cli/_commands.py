@@ -122,6 +122,19 @@ def runs(fn: Callable[..., Awaitable[Any]]):
     return wrapper
 
 
+def _call(client: Callable[[str | None], Any], address: str | None,
+          call: Callable[[Any], Awaitable[Any]]) -> None:
+    """Runs `call` with a client of the service at `address` (made by `client`),
+    printing what it returns, or a readable error."""
+
+    @runs
+    async def body():
+        async with client(address) as opened:
+            return await call(opened)
+
+    body()
+
+
 def dispatch(
     operation: str = typer.Argument(..., help="Dotted method name, e.g. casefile.create."),
     params: str = typer.Option("{}", "--params", "-p", help="Params as a JSON object."),
@@ -164,50 +177,30 @@ def methods_list(domain: str = typer.Option("", help="Only this domain."),
                  tag: str = typer.Option("", help="Only this tag."),
                  registry: str = _REGISTRY) -> None:
     """List registered methods."""
-
-    @runs
-    async def body():
-        async with _registry(registry) as client:
-            return await client.list_methods(domain=domain, tag=tag)
-
-    body()
+    _call(_registry, registry, lambda client: client.list_methods(domain=domain, tag=tag))
 
 
 @methods_app.command("get")
 def methods_get(name: str, registry: str = _REGISTRY) -> None:
     """Show one method with its schemas and endpoints."""
-
-    @runs
-    async def body():
-        async with _registry(registry) as client:
-            return await client.get_method(name)
-
-    body()
+    _call(_registry, registry, lambda client: client.get_method(name))
 
 
 @methods_app.command("delete")
 def methods_delete(name: str, registry: str = _REGISTRY) -> None:
     """Delete a method and its endpoints (a worker that serves it registers it again)."""
 
-    @runs
-    async def body():
-        async with _registry(registry) as client:
-            await client.delete_method(name)
+    async def delete(client: RegistryClient) -> None:
+        await client.delete_method(name)
         typer.echo(f"deleted {name}")
 
-    body()
+    _call(_registry, registry, delete)
 
 
 @methods_app.command("search")
 def methods_search(query: str, registry: str = _REGISTRY) -> None:
     """Search methods by name, description and tags."""
-
-    @runs
-    async def body():
-        async with _registry(registry) as client:
-            return await client.search_methods(query)
-
-    body()
+    _call(_registry, registry, lambda client: client.search_methods(query))
 
 
 def _sessions(address: str | None) -> SessionsClient:
@@ -220,49 +213,25 @@ def sessions_create(user: str = typer.Option(..., "--user", help="Owner of the s
                     casefile: str = typer.Option("", "--casefile", help="Casefile to link."),
                     sessions: str = _SESSIONS):
     """Find or create the active session of a user (and casefile)."""
-
-    @runs
-    async def body():
-        async with _sessions(sessions) as client:
-            return await client.find_or_create(user, casefile)
-
-    body()
+    _call(_sessions, sessions, lambda client: client.find_or_create(user, casefile))
 
 
 @sessions_app.command("get")
 def sessions_get(session_id: str, sessions: str = _SESSIONS) -> None:
     """Show one session."""
-
-    @runs
-    async def body():
-        async with _sessions(sessions) as client:
-            return await client.get_session(session_id)
-
-    body()
+    _call(_sessions, sessions, lambda client: client.get_session(session_id))
 
 
 @sessions_app.command("history")
 def sessions_history(session_id: str, sessions: str = _SESSIONS) -> None:
     """List the executions of a session, newest first."""
-
-    @runs
-    async def body():
-        async with _sessions(sessions) as client:
-            return await client.list_session_executions(session_id)
-
-    body()
+    _call(_sessions, sessions, lambda client: client.list_session_executions(session_id))
 
 
 @sessions_app.command("close")
 def sessions_close(session_id: str, sessions: str = _SESSIONS) -> None:
     """Close a session (closing a closed one changes nothing)."""
-
-    @runs
-    async def body():
-        async with _sessions(sessions) as client:
-            return await client.close_session(session_id)
-
-    body()
+    _call(_sessions, sessions, lambda client: client.close_session(session_id))
 
 
 @sessions_app.command("list")
@@ -276,12 +245,7 @@ def sessions_list(
     sessions: str = _SESSIONS,
 ) -> None:
     """List sessions, newest first (JSON, with next_page_token when there are more)."""
-
-    @runs
-    async def body():
-        async with _sessions(sessions) as client:
-            return await client.list_sessions(
-                user_id=user, casefile_id=casefile, page_size=limit, page_token=page_token,
-                status=Session.STATUS_ACTIVE if active else Session.STATUS_UNSPECIFIED)
-
-    body()
+    status = Session.STATUS_ACTIVE if active else Session.STATUS_UNSPECIFIED
+    _call(_sessions, sessions, lambda client: client.list_sessions(
+        user_id=user, casefile_id=casefile, page_size=limit, page_token=page_token,
+        status=status))
