@@ -2,8 +2,8 @@
 process exits.
 
 A service that does not end after SIGTERM is killed by whoever stops it
-(`baton up` a little after this budget, Kubernetes after its grace period), with nothing said
-of why. This watchdog runs on its own thread, so it fires even when the event
+(`baton up` a little after this budget, Kubernetes after its grace period),
+with nothing said of why. This watchdog runs on its own thread, so it fires even when the event
 loop is stuck: it logs every asyncio task's stack and every thread's
 traceback, then exits with status 1.
 """
@@ -41,17 +41,16 @@ def service_stop_budget(kind: str, env: Mapping[str, str]) -> float:
     """The stop budget of `baton serve KIND` run with `env` (a supervisor waits at
     least this long before a SIGKILL, so that a stop that hangs says where). A
     setting the service would refuse counts as its default: it does not start."""
-    try:
-        grace = float_setting(env, c.ENV_GRACE, c.DEFAULT_GRACE, zero_ok=True)
-    except SettingError:
-        grace = c.DEFAULT_GRACE
-    extra = 0.0
-    if kind == "orchestrator":
+
+    def seconds(name: str, default: float) -> float:
         try:
-            extra = float_setting(env, c.ENV_WORKFLOW_DRAIN, c.DEFAULT_WORKFLOW_DRAIN, zero_ok=True)
+            return float_setting(env, name, default, zero_ok=True)
         except SettingError:
-            extra = c.DEFAULT_WORKFLOW_DRAIN
-    return stop_budget(grace, extra=extra)
+            return default
+
+    extra = (seconds(c.ENV_WORKFLOW_DRAIN, c.DEFAULT_WORKFLOW_DRAIN)
+             if kind == "orchestrator" else 0.0)
+    return stop_budget(seconds(c.ENV_GRACE, c.DEFAULT_GRACE), extra=extra)
 
 
 def task_stacks(loop: asyncio.AbstractEventLoop) -> str:
