@@ -13,11 +13,15 @@ import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import redis.asyncio as aioredis
 
 from baton_core import RedisServer
+
+if TYPE_CHECKING:
+    from gateway._platform import RunningPlatform
 
 # Services started by tests run with auth off unless a test turns it on (the
 # auth and control tests do, with their own secrets); set before anything
@@ -220,6 +224,18 @@ class AuthKeys:
 
     def bearer(self, *args, **kwargs) -> tuple[tuple[str, str], ...]:
         return (("authorization", f"Bearer {self.token(*args, **kwargs)}"),)
+
+
+@pytest.fixture(scope="session")
+async def running(databases, redis_url, tmp_path_factory,
+                  auth_keys) -> AsyncIterator[RunningPlatform]:
+    """The whole platform, auth on, behind a real Envoy: one per backend, shared by
+    the HTTP gateway and grpcurl tests."""
+    from gateway._platform import platform_running
+
+    data_dir = tmp_path_factory.mktemp(f"gateway-{databases.backend}")
+    async with platform_running(databases, redis_url, data_dir, auth_keys) as platform:
+        yield platform
 
 
 @pytest.fixture(scope="session")

@@ -1,21 +1,9 @@
-"""Fixtures: the platform (auth on) behind a real Envoy, and HTTP clients for it."""
+"""Fixtures: HTTP clients for the gateway of the platform `running` (tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
-
-from ._platform import RunningPlatform, platform_running
-
-
-@pytest.fixture(scope="session")
-async def running(databases, redis_url, tmp_path_factory,
-                  auth_keys) -> AsyncIterator[RunningPlatform]:
-    data_dir = tmp_path_factory.mktemp(f"gateway-{databases.backend}")
-    async with platform_running(databases, redis_url, data_dir, auth_keys) as running:
-        yield running
 
 
 @pytest.fixture

@@ -7,22 +7,12 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from gateway._platform import RunningPlatform, platform_running
 
 GRPCURL = shutil.which("grpcurl", path=str(Path(sys.executable).parent)) or shutil.which(
     "grpcurl")
-
-
-@pytest.fixture(scope="session")
-async def running(databases, redis_url, tmp_path_factory,
-                  auth_keys) -> AsyncIterator[RunningPlatform]:
-    data_dir = tmp_path_factory.mktemp(f"grpcurl-{databases.backend}")
-    async with platform_running(databases, redis_url, data_dir, auth_keys) as running:
-        yield running
 
 
 class Grpcurl:
