@@ -1,6 +1,7 @@
 """The whole platform as `baton up` starts it, gateway included, on free ports.
 
-Shared by the gateway and grpcurl suites (each starts its own per backend).
+Shared by the gateway and grpcurl suites: one per backend, the session fixture
+`running` of tests/conftest.py.
 """
 
 from __future__ import annotations
