@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import os
 from collections.abc import Awaitable, Callable
@@ -106,33 +105,22 @@ def parse_json(text: str, what: str) -> dict[str, Any]:
     return value
 
 
-def runs(fn: Callable[..., Awaitable[Any]]):
-    """Runs an async command body, printing its result or a readable error."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            result = asyncio.run(fn(*args, **kwargs))
-        except BatonError as err:
-            fail(err)
-        else:
-            if result is not None:
-                show(result)
-
-    return wrapper
-
-
 def _call(client: Callable[[str | None], Any], address: str | None,
           call: Callable[[Any], Awaitable[Any]]) -> None:
     """Runs `call` with a client of the service at `address` (made by `client`),
     printing what it returns, or a readable error."""
 
-    @runs
     async def body():
         async with client(address) as opened:
             return await call(opened)
 
-    body()
+    try:
+        result = asyncio.run(body())
+    except BatonError as err:
+        fail(err)
+    else:
+        if result is not None:
+            show(result)
 
 
 def dispatch(
@@ -154,17 +142,15 @@ def dispatch(
         raise typer.BadParameter("must be a number of seconds from 0 to 86400",
                                  param_hint="--timeout")
     values = parse_json(params, "--params")
+    _call(_orchestrator, orchestrator, lambda client: client.dispatch(
+        operation, values, session_id=session, timeout=timeout or None, dry_run=dry_run,
+        idempotency_key=idempotency_key or None, skip_hooks=skip_hook))
 
-    @runs
-    async def body():
-        target = service_address(c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT, orchestrator)
-        async with OrchestratorClient(target, token=sent_token()) as client:
-            return await client.dispatch(operation, values, session_id=session,
-                                         timeout=timeout or None, dry_run=dry_run,
-                                         idempotency_key=idempotency_key or None,
-                                         skip_hooks=skip_hook)
 
-    body()
+def _orchestrator(address: str | None) -> OrchestratorClient:
+    return OrchestratorClient(
+        service_address(c.ENV_ORCHESTRATOR_ADDR, c.ORCHESTRATOR_PORT, address),
+        token=sent_token())
 
 
 def _registry(address: str | None) -> RegistryClient:

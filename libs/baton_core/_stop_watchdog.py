@@ -3,9 +3,9 @@ process exits.
 
 A service that does not end after SIGTERM is killed by whoever stops it
 (`baton up` a little after this budget, Kubernetes after its grace period),
-with nothing said of why. This watchdog runs on its own thread, so it fires even when the event
-loop is stuck: it logs every asyncio task's stack and every thread's
-traceback, then exits with status 1.
+with nothing said of why. This watchdog runs on its own thread, so it fires
+even when the event loop is stuck: it logs every asyncio task's stack and
+every thread's traceback, then exits with status 1.
 """
 
 from __future__ import annotations
